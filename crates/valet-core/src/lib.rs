@@ -1,0 +1,1 @@
+//! valet-core
