@@ -1,1 +1,65 @@
-//! valet-web
+//! valet's HTTP face: the JSON API under `/api/v1` (later the HTML UI), authentication, and
+//! the one mapping of errors to HTTP statuses. Handlers are thin: they authenticate, call
+//! `valet-store` with the caller's actor (which scopes every query to the caller's tenant),
+//! and serialise. No SQL here.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+
+use std::future::Future;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::trace::TraceLayer;
+use valet_store::Store;
+
+/// What every handler can reach.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+}
+
+/// The whole application: `/healthz` and `/api/v1`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api/v1", api::router())
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz(State(st): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    match st.store.schema_version().await {
+        Ok(v) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "schema_version": v })),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: state database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "message": "state database unreachable" })),
+            )
+        }
+    }
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::NotFound("no such endpoint; the API lives under /api/v1".into())
+}

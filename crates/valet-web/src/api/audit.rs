@@ -1,0 +1,34 @@
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Deserialize;
+use valet_store::audit::{self, AuditEvent};
+
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    object_type: Option<String>,
+    object_id: Option<String>,
+    limit: Option<i64>,
+}
+
+/// Audit events the caller may see (a customer sees its own tenant's), newest first.
+pub async fn list(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    let object = match (&q.object_type, &q.object_id) {
+        (Some(t), Some(id)) => Some((t.as_str(), id.as_str())),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give both `object_type` and `object_id`, or neither".into(),
+            ))
+        }
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(audit::list(&st.store, &actor, object, limit).await?))
+}

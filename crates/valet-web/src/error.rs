@@ -1,0 +1,81 @@
+//! The one place errors become HTTP responses.
+//!
+//! 400 for bad input (with the field and how to fix it), 401, 403, 404 (also for another
+//! tenant's objects, indistinguishable from missing ones), 409 for conflicts and illegal state
+//! changes, 500 with a correlation id and no internals.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use valet_core::CoreError;
+use valet_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("sign in: send `Authorization: Bearer <API token>` or HTTP basic credentials")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Unauthenticated => ApiError::Unauthenticated,
+            StoreError::Core(c) => c.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Forbidden { .. } => ApiError::Forbidden(e.to_string()),
+            CoreError::IllegalTransition { .. } => ApiError::Conflict(e.to_string()),
+            CoreError::Parse { .. } | CoreError::Invalid { .. } => {
+                ApiError::BadRequest(e.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let body = match &self {
+            ApiError::Internal(detail) => {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                tracing::error!(correlation_id = %id, error = %detail, "request failed");
+                json!({ "error": code, "message": format!("internal error; quote {id} when reporting it"), "correlation_id": id })
+            }
+            other => json!({ "error": code, "message": other.to_string() }),
+        };
+        let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"valet\", charset=\"UTF-8\""),
+            );
+        }
+        resp
+    }
+}
