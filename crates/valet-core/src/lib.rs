@@ -5,6 +5,7 @@
 //! This crate is pure: no I/O, no clock, no database. Time is passed in by the caller, so
 //! every rule is unit-testable. Persistence lives in `valet-store`, HTTP in `valet-web`.
 
+pub mod catalog;
 pub mod customer;
 pub mod environment;
 pub mod error;
