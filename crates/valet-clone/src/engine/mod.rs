@@ -1,0 +1,299 @@
+//! The engines: one module per database, each reading the source in one consistent snapshot,
+//! streaming rows through the masker and writing the target. This module holds what they
+//! share: URLs, options, the entry point.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::CloneError;
+use crate::key::RunKey;
+use crate::leak::{PiiIndex, ScanTally};
+use crate::plan::Plan;
+use crate::policy::Policy;
+use crate::progress::{NoProgress, Progress};
+use crate::report::{CloneReport, LeakScanReport, TableReport};
+
+pub(crate) mod mariadb;
+pub(crate) mod pgcopy;
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+/// A catalog with one sampled value per column (for `policy suggest`).
+pub(crate) type Inspection = (crate::plan::Catalog, Vec<Vec<Option<String>>>);
+
+/// A database URL, by engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DbUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+    MySql(String),
+}
+
+impl DbUrl {
+    /// Parse `sqlite://PATH`, `postgres://…`/`postgresql://…`, `mysql://…`/`mariadb://…`.
+    pub fn parse(s: &str) -> Result<DbUrl, CloneError> {
+        let lower = s.to_ascii_lowercase();
+        if let Some(rest) = lower
+            .strip_prefix("sqlite://")
+            .map(|_| &s["sqlite://".len()..])
+            .or_else(|| lower.strip_prefix("sqlite:").map(|_| &s["sqlite:".len()..]))
+        {
+            let path = rest.split('?').next().unwrap_or("");
+            if path.is_empty() {
+                return Err(CloneError::Url(format!(
+                    "`{s}`: the SQLite URL has no file path (sqlite://PATH)"
+                )));
+            }
+            return Ok(DbUrl::Sqlite(PathBuf::from(path)));
+        }
+        let parsed = url::Url::parse(s).map_err(|e| {
+            CloneError::Url(format!("`{}` is not a database URL ({e})", redact_url(s)))
+        })?;
+        let has_db = parsed
+            .path()
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .is_some_and(|d| !d.is_empty());
+        match parsed.scheme() {
+            "postgres" | "postgresql" => {
+                if !has_db {
+                    return Err(CloneError::Url(format!("`{}`: name the database in the URL path", redact_url(s))));
+                }
+                Ok(DbUrl::Postgres(s.to_string()))
+            }
+            "mysql" | "mariadb" => {
+                if !has_db {
+                    return Err(CloneError::Url(format!("`{}`: name the database in the URL path", redact_url(s))));
+                }
+                let fixed = if parsed.scheme() == "mariadb" {
+                    format!("mysql{}", &s["mariadb".len()..])
+                } else {
+                    s.to_string()
+                };
+                Ok(DbUrl::MySql(fixed))
+            }
+            other => Err(CloneError::Url(format!(
+                "`{}`: unsupported scheme `{other}`; use sqlite://PATH, postgres://… or mysql://… (mariadb://…)",
+                redact_url(s)
+            ))),
+        }
+    }
+
+    fn engine(&self) -> &'static str {
+        match self {
+            DbUrl::Sqlite(_) => "sqlite",
+            DbUrl::Postgres(_) => "postgresql",
+            DbUrl::MySql(_) => "mariadb",
+        }
+    }
+}
+
+/// A URL with its password replaced by `***`, for messages and reports.
+pub fn redact_url(s: &str) -> String {
+    match url::Url::parse(s) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => s.to_string(),
+    }
+}
+
+/// Everything a clone needs.
+#[derive(Clone)]
+pub struct CloneOptions {
+    pub from: String,
+    pub to: String,
+    pub policy: Policy,
+    /// Do everything but write the target.
+    pub check: bool,
+    /// Parallel workers (tables and key ranges).
+    pub jobs: usize,
+    /// Replace a target that holds a completed clone or other data.
+    pub replace: bool,
+    /// Secret for deterministic masking; random unless given.
+    pub key: RunKey,
+    pub progress: Arc<dyn Progress>,
+}
+
+impl std::fmt::Debug for CloneOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloneOptions")
+            .field("from", &redact_url(&self.from))
+            .field("to", &redact_url(&self.to))
+            .field("policy", &self.policy.origin)
+            .field("check", &self.check)
+            .field("jobs", &self.jobs)
+            .field("replace", &self.replace)
+            .finish()
+    }
+}
+
+impl CloneOptions {
+    /// Options with defaults: random key, one job per core, no progress output.
+    pub fn new(from: impl Into<String>, to: impl Into<String>, policy: Policy) -> CloneOptions {
+        CloneOptions {
+            from: from.into(),
+            to: to.into(),
+            policy,
+            check: false,
+            jobs: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            replace: false,
+            key: RunKey::random(),
+            progress: Arc::new(NoProgress),
+        }
+    }
+}
+
+/// Clone `opts.from` into `opts.to`, masking through the policy, then leak-scan the target.
+/// On any error after the target was touched, the target is dropped.
+pub async fn clone_database(opts: &CloneOptions) -> Result<CloneReport, CloneError> {
+    let from = DbUrl::parse(&opts.from)?;
+    let to = DbUrl::parse(&opts.to)?;
+    if from.engine() != to.engine() {
+        return Err(CloneError::Unsupported(format!(
+            "source is {} but target is {}: valet clones within one engine",
+            from.engine(),
+            to.engine()
+        )));
+    }
+    let started = std::time::Instant::now();
+    let mut report = CloneReport {
+        engine: from.engine().to_string(),
+        source: redact_url(&opts.from),
+        target: redact_url(&opts.to),
+        check_only: opts.check,
+        policy: opts.policy.origin.clone(),
+        policy_sha256: opts.policy.sha256.clone(),
+        started_at_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        jobs: opts.jobs.max(1),
+        ..CloneReport::default()
+    };
+    match (from, to) {
+        (DbUrl::Sqlite(a), DbUrl::Sqlite(b)) => {
+            let o = opts.clone();
+            let mut r = report;
+            r = tokio::task::spawn_blocking(move || sqlite::clone(&o, &a, &b, r))
+                .await
+                .map_err(|e| CloneError::io("SQLite worker", e))??;
+            report = r;
+        }
+        (DbUrl::Postgres(a), DbUrl::Postgres(b)) => {
+            report = postgres::clone(opts, &a, &b, report).await?;
+        }
+        (DbUrl::MySql(a), DbUrl::MySql(b)) => {
+            report = mariadb::clone(opts, &a, &b, report).await?;
+        }
+        _ => unreachable!("engines compared above"),
+    }
+    report.total_rows = report.tables.iter().map(|t| t.rows).sum();
+    report.total_bytes = report.tables.iter().map(|t| t.bytes).sum();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Fill the report's plan-derived parts.
+pub(crate) fn plan_into_report(plan: &Plan, report: &mut CloneReport) {
+    report.columns_by_transformer = plan.columns_by_transformer();
+}
+
+/// Fill the leak-scan part of the report; an error when there were hits.
+pub(crate) fn leak_result(
+    index: &PiiIndex,
+    tally: ScanTally,
+    report: &mut CloneReport,
+) -> Result<(), CloneError> {
+    report.leak_scan = LeakScanReport {
+        passed: tally.hits == 0,
+        values_indexed: index.values() as u64,
+        common_values_skipped: index.common_skipped,
+        short_values_skipped: index.short_skipped,
+        target_values_scanned: tally.values,
+        hits: tally.hits,
+        samples: tally.samples.clone(),
+    };
+    if tally.hits > 0 {
+        let mut where_: Vec<String> = tally
+            .samples
+            .iter()
+            .map(|h| {
+                format!(
+                    "{}.{} holds values of {}",
+                    h.table, h.column, h.source_column
+                )
+            })
+            .collect();
+        where_.dedup();
+        where_.truncate(5);
+        return Err(CloneError::Leak {
+            hits: tally.hits,
+            summary: where_.join("; "),
+        });
+    }
+    Ok(())
+}
+
+/// Table report skeleton.
+pub(crate) fn table_report(display: &str, masked: usize) -> TableReport {
+    TableReport {
+        table: display.to_string(),
+        masked_columns: masked,
+        parts: 1,
+        ..TableReport::default()
+    }
+}
+
+/// Quote an identifier with double quotes (PostgreSQL, SQLite).
+pub(crate) fn dq(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Quote an identifier with backticks (MariaDB).
+#[allow(dead_code)]
+pub(crate) fn bq(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_by_scheme() {
+        assert_eq!(
+            DbUrl::parse("sqlite://a/b.db?mode=rwc").unwrap(),
+            DbUrl::Sqlite("a/b.db".into())
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite:///tmp/x.db").unwrap(),
+            DbUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert!(matches!(
+            DbUrl::parse("postgres://u@h/db").unwrap(),
+            DbUrl::Postgres(_)
+        ));
+        assert_eq!(
+            DbUrl::parse("mariadb://root@h:3306/db").unwrap(),
+            DbUrl::MySql("mysql://root@h:3306/db".into())
+        );
+        let e = DbUrl::parse("oracle://h/db").unwrap_err().to_string();
+        assert!(e.contains("unsupported scheme `oracle`"), "{e}");
+        assert!(DbUrl::parse("postgres://h").is_err());
+        assert!(DbUrl::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! The leak scan: every identifying source value of a masked column is normalised (case,
+//! whitespace, punctuation at word edges) and hashed; every text value of the target is then
+//! looked up whole and by word n-grams, so PII copied verbatim or embedded in free text is
+//! found. Hash sets keep the scan linear in the size of the target.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use serde::Serialize;
+
+use crate::policy::LeakScanSettings;
+
+/// Pass-through hasher for keys that already are good 64-bit hashes.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("IdHasher only hashes u64 keys")
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// Streaming 64-bit hash (FNV-1a with a final mix): feeding "a", " ", "b" equals feeding "a b".
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn write(&mut self, b: &[u8]) {
+        for x in b {
+            self.0 ^= *x as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn finish(self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_' | '\'')
+}
+
+/// Lower-case words of `v`; word-edge dots, dashes, underscores and quotes are dropped.
+pub fn tokens(v: &str, out: &mut Vec<String>) {
+    out.clear();
+    for raw in v.split(|c: char| !is_token_char(c)) {
+        let t = raw.trim_matches(|c| matches!(c, '.' | '-' | '_' | '\''));
+        if !t.is_empty() {
+            out.push(t.to_lowercase());
+        }
+    }
+}
+
+/// Normalised form used by the scan: the words joined by single spaces.
+pub fn normalise(v: &str) -> String {
+    let mut t = Vec::new();
+    tokens(v, &mut t);
+    t.join(" ")
+}
+
+fn hash_tokens(t: &[String]) -> u64 {
+    let mut h = Fnv::new();
+    for (i, w) in t.iter().enumerate() {
+        if i > 0 {
+            h.write(b" ");
+        }
+        h.write(w.as_bytes());
+    }
+    h.finish()
+}
+
+#[derive(Clone, Copy)]
+struct Seen {
+    column: u32,
+    count: u32,
+    tokens: u16,
+    chars: u16,
+}
+
+/// Collects source values while rows stream through the masker.
+#[derive(Default)]
+pub struct Collector {
+    seen: IdMap<Seen>,
+    buf: Vec<String>,
+}
+
+impl Collector {
+    /// Record one source value of column `column` (an index into the plan's column names).
+    pub fn add(&mut self, column: u32, v: &str) {
+        tokens(v, &mut self.buf);
+        if self.buf.is_empty() {
+            return;
+        }
+        let chars = self.buf.iter().map(|w| w.chars().count()).sum::<usize>() + self.buf.len() - 1;
+        let h = hash_tokens(&self.buf);
+        let n = self.buf.len();
+        self.seen
+            .entry(h)
+            .and_modify(|s| s.count = s.count.saturating_add(1))
+            .or_insert(Seen {
+                column,
+                count: 1,
+                tokens: n.min(u16::MAX as usize) as u16,
+                chars: chars.min(u16::MAX as usize) as u16,
+            });
+    }
+
+    /// Fold another worker's collection into this one.
+    pub fn merge(&mut self, other: Collector) {
+        for (h, s) in other.seen {
+            self.seen
+                .entry(h)
+                .and_modify(|e| e.count = e.count.saturating_add(s.count))
+                .or_insert(s);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    /// Freeze into the index the scan looks values up in.
+    pub fn into_index(self, settings: &LeakScanSettings) -> PiiIndex {
+        let mut exact: IdMap<u32> = IdMap::default();
+        let mut substring: IdMap<u32> = IdMap::default();
+        let mut max_ngram = 1;
+        let mut common = 0u64;
+        let mut short = 0u64;
+        for (h, s) in self.seen {
+            if (s.chars as usize) < settings.min_length {
+                short += 1;
+                continue;
+            }
+            if s.count >= settings.common_threshold {
+                common += 1;
+                continue;
+            }
+            exact.insert(h, s.column);
+            let words = s.tokens as usize;
+            if (2..=MAX_NGRAM).contains(&words) || (words == 1 && s.chars as usize >= 6) {
+                substring.insert(h, s.column);
+                max_ngram = max_ngram.max(words);
+            }
+        }
+        PiiIndex {
+            exact,
+            substring,
+            max_ngram,
+            common_skipped: common,
+            short_skipped: short,
+        }
+    }
+}
+
+const MAX_NGRAM: usize = 8;
+
+/// Hashes of identifying source values.
+pub struct PiiIndex {
+    exact: IdMap<u32>,
+    substring: IdMap<u32>,
+    max_ngram: usize,
+    pub common_skipped: u64,
+    pub short_skipped: u64,
+}
+
+/// How a target value matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchKind {
+    /// The whole target value equals a source value.
+    Whole,
+    /// A run of words inside the target value equals a source value.
+    Inside,
+}
+
+impl PiiIndex {
+    pub fn values(&self) -> usize {
+        self.exact.len()
+    }
+
+    /// Look one target value up; returns the source column index it matched.
+    pub fn check(&self, v: &str, buf: &mut Vec<String>) -> Option<(u32, MatchKind)> {
+        tokens(v, buf);
+        if buf.is_empty() {
+            return None;
+        }
+        if let Some(c) = self.exact.get(&hash_tokens(buf)) {
+            return Some((*c, MatchKind::Whole));
+        }
+        if self.substring.is_empty() {
+            return None;
+        }
+        for i in 0..buf.len() {
+            let mut h = Fnv::new();
+            for n in 0..self.max_ngram.min(buf.len() - i) {
+                if n > 0 {
+                    h.write(b" ");
+                }
+                h.write(buf[i + n].as_bytes());
+                if let Some(c) = self.substring.get(&h.finish()) {
+                    return Some((*c, MatchKind::Inside));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// One leak found (the value itself is never reported: that would leak it again).
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakHit {
+    pub table: String,
+    pub column: String,
+    /// 1-based position of the row in the scan order.
+    pub row: u64,
+    /// Source column whose value was found.
+    pub source_column: String,
+    pub kind: MatchKind,
+}
+
+/// Hits of one scan worker.
+#[derive(Debug, Default)]
+pub struct ScanTally {
+    pub values: u64,
+    pub hits: u64,
+    pub samples: Vec<LeakHit>,
+}
+
+impl ScanTally {
+    pub fn merge(&mut self, o: ScanTally) {
+        self.values += o.values;
+        self.hits += o.hits;
+        for s in o.samples {
+            if self.samples.len() < 50 {
+                self.samples.push(s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(values: &[&str]) -> PiiIndex {
+        let mut c = Collector::default();
+        for v in values {
+            c.add(0, v);
+        }
+        c.into_index(&LeakScanSettings::default())
+    }
+
+    #[test]
+    fn whole_values_match_whatever_the_case_and_spacing() {
+        let ix = index(&["Jane.Doe@Mail.com", "Kowalczyk"]);
+        let mut b = Vec::new();
+        assert_eq!(
+            ix.check("  jane.doe@mail.com ", &mut b),
+            Some((0, MatchKind::Whole))
+        );
+        assert_eq!(ix.check("KOWALCZYK", &mut b), Some((0, MatchKind::Whole)));
+        assert_eq!(ix.check("jane", &mut b), None);
+    }
+
+    #[test]
+    fn multi_word_values_match_inside_text() {
+        let ix = index(&["Jane Doe", "12 Oak Street"]);
+        let mut b = Vec::new();
+        assert_eq!(
+            ix.check("Called jane  DOE, re visit.", &mut b),
+            Some((0, MatchKind::Inside))
+        );
+        assert_eq!(
+            ix.check("lives at 12 oak street.", &mut b),
+            Some((0, MatchKind::Inside))
+        );
+        assert_eq!(ix.check("Jane called", &mut b), None);
+    }
+
+    #[test]
+    fn short_and_common_values_are_not_scanned() {
+        let mut c = Collector::default();
+        for _ in 0..25 {
+            c.add(0, "Smith");
+        }
+        c.add(0, "Li");
+        let ix = c.into_index(&LeakScanSettings::default());
+        assert_eq!(ix.values(), 0);
+        assert_eq!(ix.common_skipped, 1);
+        assert_eq!(ix.short_skipped, 1);
+    }
+}

@@ -1,0 +1,1017 @@
+//! Transformers: how one column value is masked. Every transformer is deterministic under the
+//! run key and the row's subject (or, without a subject, the value itself), so the same
+//! volunteer masks to the same values in every table and audit copy.
+
+use std::borrow::Cow;
+
+use regex::Regex;
+
+use crate::key::{RunKey, Stream};
+use crate::names;
+
+/// A transformer with its options, as parsed from the policy.
+#[derive(Debug, Clone)]
+pub enum Transformer {
+    Keep,
+    Null,
+    Constant {
+        value: String,
+    },
+    Marker {
+        value: String,
+    },
+    FirstName,
+    LastName,
+    FullName,
+    Initials {
+        from: Vec<String>,
+    },
+    DateOfBirth(DobMode),
+    Sex {
+        shuffle: bool,
+        values: Vec<String>,
+    },
+    Email {
+        domain: String,
+    },
+    Phone {
+        keep_prefix: Option<usize>,
+    },
+    Address {
+        part: AddressPart,
+    },
+    FreeText {
+        redact: bool,
+    },
+    Hmac {
+        length: usize,
+    },
+    RegexReplace {
+        regex: Regex,
+        replacement: String,
+    },
+    Json {
+        paths: Vec<(JsonPath, Transformer)>,
+    },
+    Switch {
+        on: String,
+        cases: Vec<(String, Transformer)>,
+        default: Box<Transformer>,
+    },
+}
+
+impl PartialEq for Transformer {
+    fn eq(&self, other: &Self) -> bool {
+        format!("{self:?}") == format!("{other:?}")
+    }
+}
+
+/// How `date_of_birth` changes a date.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DobMode {
+    /// Move by a per-subject number of days in `[-n, n]`, never 0.
+    Shift(u32),
+    /// Replace by this date (`YYYY-MM-DD`).
+    Fixed(String),
+}
+
+/// Which part of an address `address` produces.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AddressPart {
+    Line,
+    City,
+    Postcode,
+    Full,
+}
+
+/// Every transformer name, for error messages and documentation.
+pub const TRANSFORMERS: &[&str] = &[
+    "keep",
+    "null",
+    "constant",
+    "marker",
+    "first_name",
+    "last_name",
+    "full_name",
+    "initials",
+    "date_of_birth",
+    "sex",
+    "email",
+    "phone",
+    "address",
+    "free_text",
+    "hmac",
+    "regex_replace",
+    "json",
+    "switch",
+];
+
+/// Parse a column specification: a transformer name, or a table with `transformer` and options.
+pub fn parse_transformer(v: &toml::Value) -> Result<Transformer, String> {
+    let (name, opts) = match v {
+        toml::Value::String(s) => (s.as_str(), toml::Table::new()),
+        toml::Value::Table(t) => {
+            let mut t = t.clone();
+            let name = match t.remove("transformer") {
+                Some(toml::Value::String(s)) => s,
+                Some(_) => return Err("`transformer` must be a string".into()),
+                None => return Err("missing `transformer = \"...\"`".into()),
+            };
+            return parse_named(&name, t);
+        }
+        _ => return Err("expected a transformer name or `{ transformer = \"...\", ... }`".into()),
+    };
+    parse_named(name, opts)
+}
+
+struct Opts {
+    transformer: String,
+    t: toml::Table,
+}
+
+impl Opts {
+    fn str(&mut self, k: &str) -> Result<Option<String>, String> {
+        match self.t.remove(k) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(format!("`{k}` must be a string")),
+        }
+    }
+    fn int(&mut self, k: &str) -> Result<Option<i64>, String> {
+        match self.t.remove(k) {
+            None => Ok(None),
+            Some(toml::Value::Integer(i)) => Ok(Some(i)),
+            Some(_) => Err(format!("`{k}` must be an integer")),
+        }
+    }
+    fn strings(&mut self, k: &str) -> Result<Option<Vec<String>>, String> {
+        match self.t.remove(k) {
+            None => Ok(None),
+            Some(toml::Value::Array(a)) => a
+                .into_iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => Ok(s),
+                    _ => Err(format!("`{k}` must be a list of strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(_) => Err(format!("`{k}` must be a list of strings")),
+        }
+    }
+    fn table(&mut self, k: &str) -> Result<Option<toml::Table>, String> {
+        match self.t.remove(k) {
+            None => Ok(None),
+            Some(toml::Value::Table(t)) => Ok(Some(t)),
+            Some(_) => Err(format!("`{k}` must be a table")),
+        }
+    }
+    fn finish(self) -> Result<(), String> {
+        match self.t.keys().next() {
+            None => Ok(()),
+            Some(k) => Err(format!(
+                "unknown option `{k}` for transformer `{}` (see docs/policy.md)",
+                self.transformer
+            )),
+        }
+    }
+}
+
+fn parse_named(name: &str, t: toml::Table) -> Result<Transformer, String> {
+    let mut o = Opts {
+        transformer: name.to_string(),
+        t,
+    };
+    let tr = match name {
+        "keep" => Transformer::Keep,
+        "null" => Transformer::Null,
+        "constant" => Transformer::Constant {
+            value: o
+                .str("value")?
+                .ok_or("`constant` needs `value = \"...\"`")?,
+        },
+        "marker" => Transformer::Marker {
+            value: o.str("value")?.unwrap_or_else(|| "DELETED".into()),
+        },
+        "first_name" => Transformer::FirstName,
+        "last_name" => Transformer::LastName,
+        "full_name" => Transformer::FullName,
+        "initials" => Transformer::Initials {
+            from: o.strings("from")?.unwrap_or_default(),
+        },
+        "date_of_birth" => {
+            let shift = o.int("shift_days")?;
+            let fixed = o.str("fixed")?;
+            match (shift, fixed) {
+                (Some(n), None) if (1..=36_500).contains(&n) => {
+                    Transformer::DateOfBirth(DobMode::Shift(n as u32))
+                }
+                (Some(_), None) => return Err("`shift_days` must be between 1 and 36500".into()),
+                (None, Some(d)) => {
+                    parse_date(&d)
+                        .ok_or(format!("`fixed` must be a date YYYY-MM-DD, not `{d}`"))?;
+                    Transformer::DateOfBirth(DobMode::Fixed(d))
+                }
+                (None, None) => Transformer::DateOfBirth(DobMode::Shift(180)),
+                (Some(_), Some(_)) => {
+                    return Err("give either `shift_days` or `fixed`, not both".into())
+                }
+            }
+        }
+        "sex" => {
+            let mode = o.str("mode")?.unwrap_or_else(|| "shuffle".into());
+            let shuffle = match mode.as_str() {
+                "shuffle" => true,
+                "keep" => false,
+                m => return Err(format!("`mode` of `sex` is `keep` or `shuffle`, not `{m}`")),
+            };
+            let values = o.strings("values")?.unwrap_or_default();
+            Transformer::Sex { shuffle, values }
+        }
+        "email" => Transformer::Email {
+            domain: o.str("domain")?.unwrap_or_else(|| "example.invalid".into()),
+        },
+        "phone" => Transformer::Phone {
+            keep_prefix: o.int("keep_prefix")?.map(|n| n.clamp(0, 8) as usize),
+        },
+        "address" => {
+            let part = match o.str("part")?.as_deref().unwrap_or("line") {
+                "line" => AddressPart::Line,
+                "city" => AddressPart::City,
+                "postcode" => AddressPart::Postcode,
+                "full" => AddressPart::Full,
+                p => {
+                    return Err(format!(
+                        "`part` of `address` is line, city, postcode or full, not `{p}`"
+                    ))
+                }
+            };
+            Transformer::Address { part }
+        }
+        "free_text" => {
+            let redact = match o.str("mode")?.as_deref().unwrap_or("lorem") {
+                "lorem" => false,
+                "redact" => true,
+                m => {
+                    return Err(format!(
+                        "`mode` of `free_text` is `lorem` or `redact`, not `{m}`"
+                    ))
+                }
+            };
+            Transformer::FreeText { redact }
+        }
+        "hmac" => {
+            let length = o.int("length")?.unwrap_or(16);
+            if !(8..=64).contains(&length) {
+                return Err("`length` of `hmac` must be between 8 and 64".into());
+            }
+            Transformer::Hmac {
+                length: length as usize,
+            }
+        }
+        "regex_replace" => {
+            let pattern = o.str("pattern")?.ok_or("`regex_replace` needs `pattern`")?;
+            let regex = Regex::new(&pattern).map_err(|e| format!("bad `pattern`: {e}"))?;
+            Transformer::RegexReplace {
+                regex,
+                replacement: o.str("replacement")?.unwrap_or_default(),
+            }
+        }
+        "json" => {
+            let paths = o
+                .table("paths")?
+                .ok_or("`json` needs `paths = { \"$.a.b\" = \"...\" }`")?;
+            let mut out = Vec::new();
+            for (p, spec) in paths {
+                let path = JsonPath::parse(&p)?;
+                let t = parse_transformer(&spec).map_err(|e| format!("path `{p}`: {e}"))?;
+                out.push((path, t));
+            }
+            Transformer::Json { paths: out }
+        }
+        "switch" => {
+            let on = o.str("on")?.ok_or("`switch` needs `on = \"column\"`")?;
+            let cases_t = o.table("cases")?.unwrap_or_default();
+            let mut cases = Vec::new();
+            for (k, spec) in cases_t {
+                let t = parse_transformer(&spec).map_err(|e| format!("case `{k}`: {e}"))?;
+                cases.push((k, t));
+            }
+            let default = match o.t.remove("default") {
+                Some(v) => parse_transformer(&v).map_err(|e| format!("default: {e}"))?,
+                None => return Err("`switch` needs `default = \"...\"` (fail closed)".into()),
+            };
+            Transformer::Switch {
+                on,
+                cases,
+                default: Box::new(default),
+            }
+        }
+        other => {
+            return Err(format!(
+                "unknown transformer `{other}`; known: {}",
+                TRANSFORMERS.join(", ")
+            ))
+        }
+    };
+    o.finish()?;
+    Ok(tr)
+}
+
+/// A JSON path: `$.a.b`, `$.list[*].name`, `$.list[0]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonPath(Vec<JsonStep>);
+
+#[derive(Debug, Clone, PartialEq)]
+enum JsonStep {
+    Key(String),
+    Index(usize),
+    All,
+}
+
+impl JsonPath {
+    pub fn parse(p: &str) -> Result<JsonPath, String> {
+        let rest = p
+            .strip_prefix('$')
+            .ok_or_else(|| format!("JSON path `{p}` must start with `$`"))?;
+        let mut steps = Vec::new();
+        let mut s = rest;
+        while !s.is_empty() {
+            if let Some(r) = s.strip_prefix('.') {
+                let end = r.find(['.', '[']).unwrap_or(r.len());
+                if end == 0 {
+                    return Err(format!("empty key in JSON path `{p}`"));
+                }
+                steps.push(JsonStep::Key(r[..end].to_string()));
+                s = &r[end..];
+            } else if let Some(r) = s.strip_prefix('[') {
+                let end = r
+                    .find(']')
+                    .ok_or_else(|| format!("unclosed `[` in JSON path `{p}`"))?;
+                let inner = &r[..end];
+                if inner == "*" {
+                    steps.push(JsonStep::All);
+                } else if let Ok(i) = inner.parse() {
+                    steps.push(JsonStep::Index(i));
+                } else {
+                    let key = inner.trim_matches(|c| c == '"' || c == '\'');
+                    steps.push(JsonStep::Key(key.to_string()));
+                }
+                s = &r[end + 1..];
+            } else {
+                return Err(format!("JSON path `{p}`: expected `.` or `[` at `{s}`"));
+            }
+        }
+        Ok(JsonPath(steps))
+    }
+
+    fn visit<'v>(&self, v: &'v mut serde_json::Value, f: &mut dyn FnMut(&mut serde_json::Value)) {
+        fn go(
+            steps: &[JsonStep],
+            v: &mut serde_json::Value,
+            f: &mut dyn FnMut(&mut serde_json::Value),
+        ) {
+            let Some((first, rest)) = steps.split_first() else {
+                f(v);
+                return;
+            };
+            match (first, v) {
+                (JsonStep::Key(k), serde_json::Value::Object(m)) => {
+                    if let Some(c) = m.get_mut(k) {
+                        go(rest, c, f)
+                    }
+                }
+                (JsonStep::Index(i), serde_json::Value::Array(a)) => {
+                    if let Some(c) = a.get_mut(*i) {
+                        go(rest, c, f)
+                    }
+                }
+                (JsonStep::All, serde_json::Value::Array(a)) => {
+                    for c in a {
+                        go(rest, c, f)
+                    }
+                }
+                (JsonStep::All, serde_json::Value::Object(m)) => {
+                    for (_, c) in m.iter_mut() {
+                        go(rest, c, f)
+                    }
+                }
+                _ => {}
+            }
+        }
+        go(&self.0, v, f)
+    }
+}
+
+/// What a transformer may look at besides its own value: the run key, the row's subject and
+/// the other columns of the same row.
+pub struct Cx<'a> {
+    pub key: &'a RunKey,
+    pub subject: Option<&'a str>,
+    /// Names of the row's columns that are available as text.
+    pub names: &'a [&'a str],
+    /// Source text of those columns.
+    pub source: &'a [Option<&'a str>],
+    /// Masked text of those columns, for the ones computed so far.
+    pub masked: &'a [Option<Option<String>>],
+    /// (source, masked) PII values of this row, longest first, for `free_text` redaction.
+    pub redactions: &'a [(String, String)],
+}
+
+impl Cx<'_> {
+    fn index(&self, col: &str) -> Option<usize> {
+        self.names.iter().position(|n| *n == col)
+    }
+    fn source_of(&self, col: &str) -> Option<&str> {
+        self.index(col).and_then(|i| self.source[i])
+    }
+    fn masked_of(&self, col: &str) -> Option<Option<&str>> {
+        self.index(col)
+            .and_then(|i| self.masked[i].as_ref().map(|m| m.as_deref()))
+    }
+    /// Seed by subject when there is one, else by value: the subject makes the result
+    /// consistent across tables; the value keeps rows apart when there is no subject.
+    fn rng(&self, domain: &str, value: &str) -> Stream {
+        match self.subject {
+            Some(s) => self.key.rng(domain, Some(s), None),
+            None => self.key.rng(domain, None, Some(value)),
+        }
+    }
+}
+
+impl Transformer {
+    /// Whether this transformer leaves values as they are.
+    pub fn is_keep(&self) -> bool {
+        matches!(
+            self,
+            Transformer::Keep | Transformer::Sex { shuffle: false, .. }
+        )
+    }
+
+    /// The transformer's name as written in policies.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transformer::Keep => "keep",
+            Transformer::Null => "null",
+            Transformer::Constant { .. } => "constant",
+            Transformer::Marker { .. } => "marker",
+            Transformer::FirstName => "first_name",
+            Transformer::LastName => "last_name",
+            Transformer::FullName => "full_name",
+            Transformer::Initials { .. } => "initials",
+            Transformer::DateOfBirth(_) => "date_of_birth",
+            Transformer::Sex { .. } => "sex",
+            Transformer::Email { .. } => "email",
+            Transformer::Phone { .. } => "phone",
+            Transformer::Address { .. } => "address",
+            Transformer::FreeText { .. } => "free_text",
+            Transformer::Hmac { .. } => "hmac",
+            Transformer::RegexReplace { .. } => "regex_replace",
+            Transformer::Json { .. } => "json",
+            Transformer::Switch { .. } => "switch",
+        }
+    }
+
+    /// Other columns of the same row this transformer reads.
+    pub fn row_dependencies(&self) -> Vec<String> {
+        match self {
+            Transformer::Initials { from } => from.clone(),
+            Transformer::Switch { on, cases, default } => {
+                let mut v = vec![on.clone()];
+                for (_, c) in cases {
+                    v.extend(c.row_dependencies());
+                }
+                v.extend(default.row_dependencies());
+                v
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the transformer needs the masked values of other columns first.
+    pub fn is_dependent(&self) -> bool {
+        match self {
+            Transformer::Initials { from } => !from.is_empty(),
+            Transformer::FreeText { redact } => *redact,
+            Transformer::Switch { cases, default, .. } => {
+                default.is_dependent() || cases.iter().any(|(_, c)| c.is_dependent())
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether source values of this column identify someone and so are looked for by the
+    /// leak scan. Initials, sex and dates are too common to be looked for as text (their
+    /// masking is checked by the transformer's properties instead).
+    pub fn is_identifying(&self) -> bool {
+        !matches!(
+            self,
+            Transformer::Keep
+                | Transformer::Initials { .. }
+                | Transformer::Sex { .. }
+                | Transformer::DateOfBirth(_)
+                | Transformer::Address {
+                    part: AddressPart::City
+                }
+        )
+    }
+
+    /// Whether the output stands for the same person's name or contact value, so it can
+    /// replace that value inside free text of the same row.
+    pub fn is_redaction_source(&self) -> bool {
+        matches!(
+            self,
+            Transformer::FirstName
+                | Transformer::LastName
+                | Transformer::FullName
+                | Transformer::Email { .. }
+                | Transformer::Phone { .. }
+                | Transformer::Address { .. }
+        )
+    }
+
+    /// The source values to look for in the target (leak scan) for input `v`.
+    pub fn scan_values<'v>(&self, v: &'v str, cx: &Cx) -> Vec<Cow<'v, str>> {
+        match self {
+            Transformer::Switch { on, cases, default } => {
+                self.switch_case(on, cases, default, cx).scan_values(v, cx)
+            }
+            Transformer::Json { paths } => {
+                let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(v) else {
+                    return vec![Cow::Borrowed(v)];
+                };
+                let mut out = Vec::new();
+                for (path, t) in paths {
+                    if !t.is_identifying() {
+                        continue;
+                    }
+                    path.visit(&mut doc, &mut |node| match node {
+                        serde_json::Value::String(s) => out.push(Cow::Owned(s.clone())),
+                        serde_json::Value::Null => {}
+                        other => out.push(Cow::Owned(other.to_string())),
+                    });
+                }
+                out
+            }
+            t if t.is_identifying() => vec![Cow::Borrowed(v)],
+            _ => Vec::new(),
+        }
+    }
+
+    fn switch_case<'t>(
+        &'t self,
+        on: &str,
+        cases: &'t [(String, Transformer)],
+        default: &'t Transformer,
+        cx: &Cx,
+    ) -> &'t Transformer {
+        let sel = cx.source_of(on);
+        cases
+            .iter()
+            .find(|(k, _)| Some(k.as_str()) == sel)
+            .map(|(_, t)| t)
+            .unwrap_or(default)
+    }
+
+    /// Mask one value. `None` is SQL NULL; most transformers keep NULL as NULL.
+    pub fn apply(&self, input: Option<&str>, cx: &Cx) -> Result<Option<String>, String> {
+        let v = match (self, input) {
+            (Transformer::Keep, i) => return Ok(i.map(str::to_string)),
+            (Transformer::Null, _) => return Ok(None),
+            (Transformer::Switch { on, cases, default }, i) => {
+                return self.switch_case(on, cases, default, cx).apply(i, cx)
+            }
+            (Transformer::Initials { from }, None) if from.is_empty() => return Ok(None),
+            (_, None) => return Ok(None),
+            (_, Some(v)) => v,
+        };
+        Ok(Some(match self {
+            Transformer::Keep | Transformer::Null | Transformer::Switch { .. } => {
+                unreachable!("handled above")
+            }
+            Transformer::Constant { value } | Transformer::Marker { value } => value.clone(),
+            Transformer::FirstName => names::first_name(&mut cx.rng("first_name", v)).to_string(),
+            Transformer::LastName => names::last_name(&mut cx.rng("last_name", v)),
+            Transformer::FullName => {
+                let first = names::first_name(&mut cx.rng("first_name", v));
+                let last = names::last_name(&mut cx.rng("last_name", v));
+                format!("{first} {last}")
+            }
+            Transformer::Initials { from } => {
+                let parts: Vec<String> = if from.is_empty() {
+                    vec![
+                        names::first_name(&mut cx.rng("first_name", v)).to_string(),
+                        names::last_name(&mut cx.rng("last_name", v)),
+                    ]
+                } else {
+                    from.iter()
+                        .map(|c| cx.masked_of(c).flatten().unwrap_or("").to_string())
+                        .collect()
+                };
+                initials_of(&parts, v)
+            }
+            Transformer::DateOfBirth(mode) => {
+                let (y, m, d, rest) =
+                    parse_date(v).ok_or_else(|| format!("`{}` is not a date", shorten(v)))?;
+                match mode {
+                    DobMode::Fixed(f) => f.clone(),
+                    DobMode::Shift(n) => {
+                        let n = *n as i64;
+                        let mut r = cx.rng("date_of_birth", v);
+                        let mut off = (r.next_u64() % (2 * n as u64)) as i64 - n;
+                        if off >= 0 {
+                            off += 1;
+                        }
+                        let (y2, m2, d2) = civil_from_days(days_from_civil(y, m, d) + off);
+                        format!("{y2:04}-{m2:02}-{d2:02}{rest}")
+                    }
+                }
+            }
+            Transformer::Sex { shuffle, values } => {
+                if !shuffle {
+                    v.to_string()
+                } else if !values.is_empty() {
+                    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+                    cx.rng("sex", v).pick(&refs).to_string()
+                } else {
+                    let female = cx.rng("sex", v).next_u64() & 1 == 0;
+                    sex_like(v, female)
+                }
+            }
+            Transformer::Email { domain } => {
+                let (first, last) = match cx.subject {
+                    Some(_) => (
+                        names::first_name(&mut cx.rng("first_name", v)).to_string(),
+                        names::last_name(&mut cx.rng("last_name", v)),
+                    ),
+                    None => (
+                        names::first_name(&mut cx.key.rng("first_name", None, Some(v))).to_string(),
+                        names::last_name(&mut cx.key.rng("last_name", None, Some(v))),
+                    ),
+                };
+                let norm = v.trim().to_lowercase();
+                let tag = cx.key.rng("email", cx.subject, Some(&norm)).hex();
+                format!(
+                    "{}.{}.{}@{domain}",
+                    names::ascii_lower(&first),
+                    names::ascii_lower(&last),
+                    &tag[..16]
+                )
+            }
+            Transformer::Phone { keep_prefix } => {
+                let mut r = cx.key.rng("phone", cx.subject, Some(v));
+                phone_like(v, *keep_prefix, &mut r)
+            }
+            Transformer::Address { part } => {
+                let mut r = cx.rng("address", v);
+                let line = names::street_line(&mut r);
+                let city = names::city(&mut r);
+                let mut pr = cx.key.rng("postcode", cx.subject, Some(v));
+                match part {
+                    AddressPart::Line => line,
+                    AddressPart::City => city,
+                    AddressPart::Postcode => shape_like(v, &mut pr),
+                    AddressPart::Full => format!("{line}, {city}"),
+                }
+            }
+            Transformer::FreeText { redact } => {
+                if *redact {
+                    redact_text(v, cx.redactions)
+                } else {
+                    let mut r = cx.key.rng("free_text", cx.subject, Some(v));
+                    lorem_like(v, &mut r)
+                }
+            }
+            Transformer::Hmac { length } => {
+                let h = hex::encode(cx.key.digest("hmac", None, Some(v)));
+                h[..*length].to_string()
+            }
+            Transformer::RegexReplace { regex, replacement } => {
+                regex.replace_all(v, replacement.as_str()).into_owned()
+            }
+            Transformer::Json { paths } => {
+                let mut doc: serde_json::Value =
+                    serde_json::from_str(v).map_err(|e| format!("value is not JSON ({e})"))?;
+                let mut err = None;
+                for (path, t) in paths {
+                    path.visit(&mut doc, &mut |node| {
+                        let input = match &*node {
+                            serde_json::Value::Null => None,
+                            serde_json::Value::String(s) => Some(s.clone()),
+                            other => Some(other.to_string()),
+                        };
+                        match t.apply(input.as_deref(), cx) {
+                            Ok(Some(s)) => *node = serde_json::Value::String(s),
+                            Ok(None) => *node = serde_json::Value::Null,
+                            Err(e) => err = Some(e),
+                        }
+                    });
+                }
+                if let Some(e) = err {
+                    return Err(e);
+                }
+                doc.to_string()
+            }
+        }))
+    }
+}
+
+fn shorten(v: &str) -> String {
+    v.chars().take(3).collect::<String>() + "…"
+}
+
+/// Initials from masked names, in the style of the source value (`JS`, `J.S.`, `js`).
+fn initials_of(parts: &[String], source: &str) -> String {
+    let dotted = source.contains('.');
+    let lower =
+        source.chars().any(|c| c.is_lowercase()) && !source.chars().any(|c| c.is_uppercase());
+    let mut out = String::new();
+    for p in parts {
+        if let Some(c) = p.chars().find(|c| c.is_alphabetic()) {
+            let c: String = if lower {
+                c.to_lowercase().collect()
+            } else {
+                c.to_uppercase().collect()
+            };
+            out.push_str(&c);
+            if dotted {
+                out.push('.');
+            }
+        }
+    }
+    out
+}
+
+fn sex_like(source: &str, female: bool) -> String {
+    let word = if source.chars().count() > 1 {
+        if female {
+            "female"
+        } else {
+            "male"
+        }
+    } else if female {
+        "f"
+    } else {
+        "m"
+    };
+    let upper_all = source.chars().all(|c| !c.is_lowercase());
+    let upper_first = source.chars().next().is_some_and(|c| c.is_uppercase());
+    if upper_all {
+        word.to_uppercase()
+    } else if upper_first {
+        let mut c = word.chars();
+        let f = c
+            .next()
+            .map(|f| f.to_uppercase().collect::<String>())
+            .unwrap_or_default();
+        f + c.as_str()
+    } else {
+        word.to_string()
+    }
+}
+
+/// Replace digits, keeping separators, a leading `+` and the first `keep_prefix` digits
+/// (default: two after `+`, the trunk `0`, else none).
+fn phone_like(v: &str, keep_prefix: Option<usize>, r: &mut Stream) -> String {
+    let t = v.trim_start();
+    let keep = keep_prefix.unwrap_or(if t.starts_with('+') {
+        2
+    } else if t.starts_with('0') {
+        1
+    } else {
+        0
+    });
+    let mut seen = 0;
+    v.chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                seen += 1;
+                if seen <= keep {
+                    c
+                } else {
+                    char::from(b'0' + r.below(10) as u8)
+                }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Same shape: letters become letters of the same case, digits become digits.
+fn shape_like(v: &str, r: &mut Stream) -> String {
+    v.chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                char::from(b'0' + r.below(10) as u8)
+            } else if c.is_uppercase() {
+                char::from(b'A' + r.below(26) as u8)
+            } else if c.is_lowercase() {
+                char::from(b'a' + r.below(26) as u8)
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Pseudo text of the same length: letters alternate consonants and vowels (so words stay
+/// pronounceable), case, digits, spaces and punctuation keep their places.
+fn lorem_like(v: &str, r: &mut Stream) -> String {
+    const C: &[u8] = b"bcdfghklmnprstvz";
+    const V: &[u8] = b"aeiou";
+    let mut vowel = false;
+    v.chars()
+        .map(|c| {
+            if c.is_alphabetic() {
+                let b = if vowel {
+                    V[r.below(V.len())]
+                } else {
+                    C[r.below(C.len())]
+                };
+                vowel = !vowel;
+                let ch = char::from(b);
+                if c.is_uppercase() {
+                    ch.to_ascii_uppercase()
+                } else {
+                    ch
+                }
+            } else if c.is_ascii_digit() {
+                vowel = false;
+                char::from(b'0' + r.below(10) as u8)
+            } else {
+                vowel = false;
+                c
+            }
+        })
+        .collect()
+}
+
+/// Replace every whole-word, case-insensitive occurrence of a redaction source by its masked
+/// counterpart. `pairs` are longest first so "Mary Ann" wins over "Mary".
+pub fn redact_text(v: &str, pairs: &[(String, String)]) -> String {
+    let mut out = v.to_string();
+    for (src, masked) in pairs {
+        if src.chars().count() < 2 {
+            continue;
+        }
+        out = replace_word_ci(&out, src, masked);
+    }
+    out
+}
+
+fn replace_word_ci(hay: &str, needle: &str, with: &str) -> String {
+    let lower_hay = hay.to_lowercase();
+    let lower_needle = needle.to_lowercase();
+    if lower_hay.len() != hay.len() || lower_needle.is_empty() {
+        // Case folding changed byte lengths (rare scripts): fall back to an exact match.
+        return replace_word_exact(hay, needle, with);
+    }
+    let mut out = String::with_capacity(hay.len());
+    let mut last = 0;
+    let mut from = 0;
+    while let Some(pos) = lower_hay[from..].find(&lower_needle) {
+        let start = from + pos;
+        let end = start + lower_needle.len();
+        let before_ok = hay[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric());
+        let after_ok = hay[end..]
+            .chars()
+            .next()
+            .is_none_or(|c| !c.is_alphanumeric());
+        if before_ok && after_ok {
+            out.push_str(&hay[last..start]);
+            out.push_str(with);
+            last = end;
+        }
+        from = start
+            + lower_needle[..]
+                .chars()
+                .next()
+                .map(char::len_utf8)
+                .unwrap_or(1);
+    }
+    out.push_str(&hay[last..]);
+    out
+}
+
+fn replace_word_exact(hay: &str, needle: &str, with: &str) -> String {
+    hay.replace(needle, with)
+}
+
+/// Parse `YYYY-MM-DD` at the start of `v`; returns the rest (a time part) unchanged.
+pub fn parse_date(v: &str) -> Option<(i64, u32, u32, &str)> {
+    let b = v.as_bytes();
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let y: i64 = v.get(0..4)?.parse().ok()?;
+    let m: u32 = v.get(5..7)?.parse().ok()?;
+    let d: u32 = v.get(8..10)?.parse().ok()?;
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return None;
+    }
+    Some((y, m, d, &v[10..]))
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 (proleptic Gregorian; Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Inverse of [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx<'a>(key: &'a RunKey, subject: Option<&'a str>) -> Cx<'a> {
+        Cx {
+            key,
+            subject,
+            names: &[],
+            source: &[],
+            masked: &[],
+            redactions: &[],
+        }
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for z in [-800_000, -1, 0, 1, 10_957, 19_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+        assert_eq!(days_from_civil(2000, 1, 1), 10_957);
+    }
+
+    #[test]
+    fn redaction_is_whole_word_and_case_insensitive() {
+        let pairs = vec![("Ann".to_string(), "Vex".to_string())];
+        assert_eq!(
+            redact_text("ann met Anna and ANN.", &pairs),
+            "Vex met Anna and Vex."
+        );
+    }
+
+    #[test]
+    fn dob_shift_is_nonzero_and_bounded() {
+        let key = RunKey::from_bytes(b"k");
+        let t = Transformer::DateOfBirth(DobMode::Shift(3));
+        for s in 0..200 {
+            let s = s.to_string();
+            let out = t
+                .apply(Some("1980-03-01"), &cx(&key, Some(&s)))
+                .unwrap()
+                .unwrap();
+            let (y, m, d, _) = parse_date(&out).unwrap();
+            let diff = days_from_civil(y, m, d) - days_from_civil(1980, 3, 1);
+            assert!(diff != 0 && diff.abs() <= 3, "{diff}");
+        }
+    }
+
+    #[test]
+    fn json_paths_mask_only_named_nodes() {
+        let key = RunKey::from_bytes(b"k");
+        let t = parse_transformer(&toml::Value::Table(
+            toml::from_str("transformer = 'json'\npaths = { '$.who.name' = 'null', '$.tags[*]' = { transformer = 'constant', value = 'x' } }").unwrap(),
+        ))
+        .unwrap();
+        let out = t
+            .apply(
+                Some(r#"{"who":{"name":"Ann","age":3},"tags":["a","b"]}"#),
+                &cx(&key, None),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, r#"{"tags":["x","x"],"who":{"age":3,"name":null}}"#);
+    }
+}
