@@ -80,6 +80,9 @@ pub struct Manifest {
     /// Path of the migration bundle, relative to the artifact.
     pub migrations: String,
     pub notes: Vec<Note>,
+    /// Line of the `build` field in the file, for errors found later (duplicates, ordering).
+    #[serde(skip)]
+    pub build_line: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -313,6 +316,7 @@ impl Manifest {
             },
             migrations,
             notes,
+            build_line: line_of(text, raw.build.span().start),
         })
     }
 

@@ -36,6 +36,8 @@ pub enum StoreError {
     Unauthenticated,
     #[error(transparent)]
     Core(#[from] CoreError),
+    #[error("{0}; nothing was imported from that file")]
+    Manifest(#[from] valet_core::catalog::ManifestError),
     #[error("state database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("stored data is corrupt: {0}")]

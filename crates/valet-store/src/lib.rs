@@ -16,6 +16,7 @@ pub mod environments;
 mod error;
 mod migrate;
 pub mod queue;
+pub mod releases;
 pub mod users;
 
 use std::sync::Arc;

@@ -12,17 +12,38 @@ use crate::{Backend, Result, Store, StoreError};
 struct Migration {
     version: i64,
     name: &'static str,
-    sql: &'static str,
+    /// The SQL for SQLite and for PostgreSQL: the same text unless a feature (full-text
+    /// search) has no portable spelling.
+    sqlite: &'static str,
+    postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+impl Migration {
+    fn sql(&self, backend: Backend) -> &'static str {
+        match backend {
+            Backend::Sqlite => self.sqlite,
+            Backend::Postgres => self.postgres,
+        }
+    }
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("../migrations/0001_init.sql"),
+        postgres: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "releases",
+        sqlite: include_str!("../migrations/0002_releases.sqlite.sql"),
+        postgres: include_str!("../migrations/0002_releases.postgres.sql"),
+    },
+];
 
 /// The schema version this build of valet expects.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const LOCK_KEY: i64 = 0x7661_6c65_745f_6d67; // "valet_mg"
 
@@ -73,7 +94,8 @@ async fn apply_pending(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<
     }
     let mut done = Vec::new();
     for m in MIGRATIONS {
-        let sum = hex::encode(Sha256::digest(m.sql.as_bytes()));
+        let sql = m.sql(store.backend());
+        let sum = hex::encode(Sha256::digest(sql.as_bytes()));
         if let Some((_, recorded)) = applied.iter().find(|(v, _)| *v == m.version) {
             if *recorded != sum {
                 return Err(StoreError::Corrupt(format!(
@@ -90,7 +112,7 @@ async fn apply_pending(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<
             source,
         };
         let mut tx = conn.begin().await.map_err(fail)?;
-        tx.execute(m.sql).await.map_err(fail)?;
+        tx.execute(sql).await.map_err(fail)?;
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at)
              VALUES ($1, $2, $3, $4)",
