@@ -2,6 +2,7 @@
 //! first), and the worker that runs queued jobs. Later: provisioning and upgrade runs,
 //! notifications and documents. Knows the store and the domain; knows nothing about HTTP.
 
+pub mod documents;
 pub mod driver;
 mod error;
 pub mod profile;
