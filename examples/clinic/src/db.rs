@@ -27,13 +27,15 @@ impl Engine {
         }
     }
 
-    /// SQL that casts `expr` to a string the `Any` driver can decode on this engine
-    /// (MySQL `TEXT` columns arrive as blobs otherwise).
+    /// SQL that casts `expr` to a string the `Any` driver can decode on this engine.
+    /// MySQL sends `TEXT` values (and `CAST(… AS CHAR)` of them) as blobs, which `Any`
+    /// cannot read as strings; a cast to `CHAR(16000)` arrives as `VARCHAR` (values longer
+    /// than 16 000 characters would be cut; the clinic has none).
     pub fn text(self, expr: &str) -> String {
         match self {
             Engine::Sqlite => format!("CAST({expr} AS TEXT)"),
             Engine::Postgres => format!("CAST({expr} AS TEXT)"),
-            Engine::Mysql => format!("CAST({expr} AS CHAR)"),
+            Engine::Mysql => format!("CAST({expr} AS CHAR(16000))"),
         }
     }
 
@@ -126,7 +128,7 @@ impl DbUrl {
         let opts = self.options()?;
         let mut conn = AnyConnection::connect_with(&opts)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", self.redacted()))?;
+            .map_err(|e| self.connect_error(e))?;
         self.prepare_session(&mut conn).await?;
         Ok(conn)
     }
@@ -145,7 +147,17 @@ impl DbUrl {
             })
             .connect_with(opts)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", self.redacted()))
+            .map_err(|e| self.connect_error(e))
+    }
+
+    fn connect_error(&self, e: sqlx::Error) -> anyhow::Error {
+        let hint = match self.engine {
+            Engine::Sqlite => "check that the file's directory exists and is writable",
+            Engine::Postgres | Engine::Mysql => {
+                "check that the server is running, the database exists and the user may log in"
+            }
+        };
+        anyhow::anyhow!("cannot connect to {}: {e}; {hint}", self.redacted())
     }
 
     async fn prepare_session(&self, conn: &mut AnyConnection) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@
 //! It knows nothing about valet: valet drives it through the commands and queries in
 //! `valet-app.toml`, like any third-party app.
 
+pub mod cli;
 pub mod db;
 mod error;
 pub mod gen;
