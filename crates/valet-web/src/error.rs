@@ -34,6 +34,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::Unauthenticated => ApiError::Unauthenticated,
             StoreError::Core(c) => c.into(),
+            StoreError::Manifest(_) => ApiError::BadRequest(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

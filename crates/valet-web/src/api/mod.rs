@@ -3,10 +3,11 @@
 mod audit;
 mod customers;
 mod environments;
+mod releases;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -26,6 +27,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/environments/{id}", get(environments::get))
         .route("/audit", get(audit::list))
+        .route("/releases", get(releases::list).post(releases::import))
+        .route("/releases/{build}", get(releases::get))
+        .route("/releases/{build}/publish", post(releases::publish))
+        .route("/release-notes", get(releases::notes))
+        .route("/release-notes/search", get(releases::search))
+        .route("/version-lag", get(releases::lag))
+        .route("/version-lag/{customer_id}", get(releases::lag_of))
 }
 
 async fn me(Authed(actor): Authed) -> Json<serde_json::Value> {
