@@ -45,6 +45,8 @@ pub struct ColumnInfo {
     pub text_like: bool,
     /// PostgreSQL type oid, 0 elsewhere.
     pub type_oid: u32,
+    /// Engine-specific base type (PostgreSQL: `typtype:typname` of the base type).
+    pub base_type: String,
 }
 
 impl TableInfo {

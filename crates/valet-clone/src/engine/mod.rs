@@ -116,6 +116,8 @@ pub struct CloneOptions {
     /// Secret for deterministic masking; random unless given.
     pub key: RunKey,
     pub progress: Arc<dyn Progress>,
+    /// Tables with more (estimated) rows than this are split into key ranges.
+    pub split_rows: u64,
 }
 
 impl std::fmt::Debug for CloneOptions {
@@ -145,6 +147,7 @@ impl CloneOptions {
             replace: false,
             key: RunKey::random(),
             progress: Arc::new(NoProgress),
+            split_rows: 200_000,
         }
     }
 }

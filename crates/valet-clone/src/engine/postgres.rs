@@ -1,18 +1,1203 @@
-use crate::engine::CloneOptions;
+//! PostgreSQL → PostgreSQL. One `REPEATABLE READ READ ONLY` transaction exports a snapshot
+//! that every worker (and `pg_dump` for the schema) imports, so all tables come from one
+//! instant. Rows travel as binary `COPY`: kept fields are forwarded as raw bytes, masked
+//! fields are read as text, masked, and encoded back. Indexes, constraints and triggers are
+//! restored after the data (`pg_restore --section=post-data`, in parallel).
+//!
+//! The target database carries a comment `valet-clone: incomplete …` until the leak scan has
+//! passed; on any failure it is dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use tokio_postgres::{Client, NoTls};
+
+use crate::engine::pgcopy::{header, trailer, Codec, CopyReader};
+use crate::engine::{
+    dq, leak_result, plan_into_report, redact_url, table_report, CloneOptions, Inspection,
+};
 use crate::error::CloneError;
-use crate::report::CloneReport;
-pub(crate) async fn clone(
-    _o: &CloneOptions,
-    _a: &str,
-    _b: &str,
-    _r: CloneReport,
-) -> Result<CloneReport, CloneError> {
-    Err(CloneError::Unsupported(
-        "PostgreSQL engine not built yet".into(),
-    ))
+use crate::leak::{Collector, LeakHit, PiiIndex, ScanTally};
+use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo};
+use crate::report::{CloneReport, Phases, TableReport};
+use crate::transform::Transformer;
+
+const MARK_INCOMPLETE: &str = "valet-clone: incomplete";
+const MARK_COMPLETE: &str = "valet-clone: complete";
+
+fn pgerr(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => {
+            let mut m = format!("{}: {}", d.severity(), d.message());
+            if let Some(detail) = d.detail() {
+                m.push_str(&format!(" ({detail})"));
+            }
+            m
+        }
+        None => {
+            let mut m = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(s) = src {
+                m.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            m
+        }
+    }
 }
-pub(crate) async fn inspect(_u: &str) -> Result<crate::engine::Inspection, CloneError> {
-    Err(CloneError::Unsupported(
-        "PostgreSQL engine not built yet".into(),
-    ))
+
+fn db(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> CloneError {
+    let c = context.into();
+    move |e| CloneError::db(c, pgerr(&e))
+}
+
+async fn connect(url: &str, side: &'static str) -> Result<Client, CloneError> {
+    let (client, conn) = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio_postgres::connect(url, NoTls),
+    )
+    .await
+    .map_err(|_| CloneError::Connect {
+        side,
+        url: redact_url(url),
+        message: "timed out after 20 s".into(),
+    })?
+    .map_err(|e| CloneError::Connect {
+        side,
+        url: redact_url(url),
+        message: pgerr(&e),
+    })?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("postgres connection ended: {e}");
+        }
+    });
+    Ok(client)
+}
+
+const SESSION: &str =
+    "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
+                       SET extra_float_digits = 3; SET statement_timeout = 0;";
+
+async fn source_session(url: &str, snapshot: Option<&str>) -> Result<Client, CloneError> {
+    let c = connect(url, "source").await?;
+    c.batch_execute(SESSION)
+        .await
+        .map_err(db("set up source session"))?;
+    c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(db("begin snapshot transaction"))?;
+    if let Some(s) = snapshot {
+        c.batch_execute(&format!(
+            "SET TRANSACTION SNAPSHOT '{}'",
+            s.replace('\'', "''")
+        ))
+        .await
+        .map_err(db("import the source snapshot"))?;
+    }
+    Ok(c)
+}
+
+/// Read tables and columns.
+async fn read_catalog(c: &Client) -> Result<Catalog, CloneError> {
+    let tables = c
+        .query(
+            r"SELECT c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text,
+                     GREATEST(c.reltuples, 0)::int8, rn.nspname::text, rc.relname::text
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              LEFT JOIN pg_class rc ON c.relispartition AND rc.oid = pg_partition_root(c.oid)
+              LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+              WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                AND d.objid = c.oid AND d.deptype = 'e')
+              ORDER BY n.nspname, c.relname",
+            &[],
+        )
+        .await
+        .map_err(db("read the source catalog"))?;
+    let cols = c
+        .query(
+            r"SELECT a.attrelid::int8, a.attname::text, format_type(a.atttypid, a.atttypmod),
+                     a.attgenerated::text <> '', a.atttypid::int8, bt.typname::text, bt.typtype::text,
+                     bt.typcategory::text, COALESCE(et.typcategory::text, '')
+              FROM pg_attribute a
+              JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p')
+              JOIN pg_type t ON t.oid = a.atttypid
+              JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+              LEFT JOIN pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'
+              WHERE a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attrelid, a.attnum",
+            &[],
+        )
+        .await
+        .map_err(db("read the source columns"))?;
+    let pks = c
+        .query(
+            r"SELECT i.indrelid::int8, a.attname::text FROM pg_index i
+              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+              WHERE i.indisprimary AND i.indnatts = 1
+                AND a.atttypid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)",
+            &[],
+        )
+        .await
+        .map_err(db("read the source primary keys"))?;
+    let mut by_oid: HashMap<i64, Vec<ColumnInfo>> = HashMap::new();
+    for r in cols {
+        let typname: String = r.get(5);
+        let typtype: String = r.get(6);
+        let cat: String = r.get(7);
+        let elem_cat: String = r.get(8);
+        let text_like = cat == "S"
+            || matches!(typname.as_str(), "json" | "jsonb" | "xml")
+            || (cat == "A" && elem_cat == "S");
+        by_oid.entry(r.get(0)).or_default().push(ColumnInfo {
+            name: r.get(1),
+            data_type: r.get(2),
+            generated: r.get(3),
+            text_like,
+            type_oid: r.get::<_, i64>(4) as u32,
+            base_type: format!("{typtype}:{typname}"),
+        });
+    }
+    let pk: HashMap<i64, String> = pks.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut cat = Catalog {
+        default_schema: "public".into(),
+        tables: Vec::new(),
+    };
+    for r in tables {
+        let oid: i64 = r.get(0);
+        let kind: String = r.get(3);
+        let root = match (r.get::<_, Option<String>>(5), r.get::<_, Option<String>>(6)) {
+            (Some(s), Some(n)) => Some((s, n)),
+            _ => None,
+        };
+        cat.tables.push(TableInfo {
+            schema: r.get(1),
+            name: r.get(2),
+            columns: by_oid.remove(&oid).unwrap_or_default(),
+            partition_root: root,
+            has_rows: kind == "r",
+            estimated_rows: r.get::<_, i64>(4) as u64,
+            int_pk: pk.get(&oid).cloned(),
+        });
+    }
+    Ok(cat)
+}
+
+/// Catalog and one sampled value per column.
+pub(crate) async fn inspect(url: &str) -> Result<Inspection, CloneError> {
+    let c = source_session(url, None).await?;
+    let cat = read_catalog(&c).await?;
+    let mut samples = Vec::new();
+    for t in &cat.tables {
+        let mut row = Vec::new();
+        for col in &t.columns {
+            let q = format!(
+                "SELECT {0}::text FROM {1}.{2} WHERE {0} IS NOT NULL LIMIT 1",
+                dq(&col.name),
+                dq(&t.schema),
+                dq(&t.name)
+            );
+            let v = c
+                .query_opt(&q, &[])
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.get::<_, Option<String>>(0));
+            row.push(v);
+        }
+        samples.push(row);
+    }
+    Ok((cat, samples))
+}
+
+/// Raw binary value of any type.
+struct Raw(Vec<u8>);
+
+impl<'a> postgres_types::FromSql<'a> for Raw {
+    fn from_sql(
+        _: &postgres_types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw.to_vec()))
+    }
+    fn accepts(_: &postgres_types::Type) -> bool {
+        true
+    }
+}
+
+/// How each copied column of each table is written: its codec, and for types without a
+/// text codec, the server-encoded bytes of a constant.
+struct Encoders {
+    codecs: Vec<Vec<Codec>>,
+    constants: HashMap<(usize, usize), Bytes>,
+}
+
+async fn encoders(plan: &Plan, c: &Client) -> Result<Encoders, CloneError> {
+    let mut codecs = Vec::new();
+    let mut constants = HashMap::new();
+    for (ti, t) in plan.tables.iter().enumerate() {
+        let cs: Vec<Codec> = t
+            .columns
+            .iter()
+            .map(|col| {
+                let (typtype, typname) = col.info.base_type.split_once(':').unwrap_or(("b", ""));
+                Codec::for_type(typname, typtype)
+            })
+            .collect();
+        if let Some(m) = &t.masker {
+            for mc in &m.masked {
+                if cs[mc.column].encodes_text() {
+                    continue;
+                }
+                let col = &t.columns[mc.column];
+                let constant = match &mc.transformer {
+                    Transformer::Null => continue,
+                    Transformer::Constant { value } | Transformer::Marker { value } => value.clone(),
+                    other => {
+                        return Err(CloneError::Transform {
+                            table: t.display.clone(),
+                            column: col.info.name.clone(),
+                            message: format!(
+                                "transformer `{}` writes text, which cannot go into a column of type {}; \
+                                 use keep, null or constant",
+                                other.name(),
+                                col.info.data_type
+                            ),
+                        })
+                    }
+                };
+                let q = format!("SELECT CAST($1::text AS {})", col.info.data_type);
+                let row =
+                    c.query_one(&q, &[&constant])
+                        .await
+                        .map_err(|e| CloneError::Transform {
+                            table: t.display.clone(),
+                            column: col.info.name.clone(),
+                            message: format!(
+                                "constant `{constant}` is not a valid {}: {}",
+                                col.info.data_type,
+                                pgerr(&e)
+                            ),
+                        })?;
+                let raw: Raw = row.get(0);
+                let mut b = BytesMut::new();
+                b.put_i32(raw.0.len() as i32);
+                b.put_slice(&raw.0);
+                constants.insert((ti, mc.column), b.freeze());
+            }
+        }
+        codecs.push(cs);
+    }
+    Ok(Encoders { codecs, constants })
+}
+
+#[derive(Debug, Clone)]
+struct Work {
+    table: usize,
+    /// `pk >= lo` and `pk < hi` bounds.
+    lo: Option<i64>,
+    hi: Option<i64>,
+    size: u64,
+}
+
+async fn plan_work(
+    plan: &Plan,
+    c: &Client,
+    jobs: usize,
+    split_rows: u64,
+) -> Result<Vec<Work>, CloneError> {
+    let mut work = Vec::new();
+    for (ti, t) in plan.tables.iter().enumerate() {
+        if !t.info.has_rows || t.columns.is_empty() {
+            continue;
+        }
+        let size = t.info.estimated_rows;
+        match (&t.info.int_pk, jobs > 1 && size > split_rows) {
+            (Some(pk), true) => {
+                let q = format!(
+                    "SELECT min({0})::int8, max({0})::int8 FROM ONLY {1}.{2}",
+                    dq(pk),
+                    dq(&t.info.schema),
+                    dq(&t.info.name)
+                );
+                let r = c
+                    .query_one(&q, &[])
+                    .await
+                    .map_err(db(format!("key range of {}", t.display)))?;
+                let (lo, hi): (Option<i64>, Option<i64>) = (r.get(0), r.get(1));
+                let (Some(lo), Some(hi)) = (lo, hi) else {
+                    work.push(Work {
+                        table: ti,
+                        lo: None,
+                        hi: None,
+                        size,
+                    });
+                    continue;
+                };
+                let parts = (jobs * 2).min(((size / split_rows.max(1)) as usize).max(2)) as i64;
+                let step = ((hi - lo) / parts).max(1);
+                let mut start = None;
+                for p in 1..=parts {
+                    let end = if p == parts {
+                        None
+                    } else {
+                        Some(lo + step * p)
+                    };
+                    work.push(Work {
+                        table: ti,
+                        lo: start,
+                        hi: end,
+                        size: size / parts as u64,
+                    });
+                    start = end;
+                    if end.is_some_and(|e| e > hi) {
+                        break;
+                    }
+                }
+            }
+            _ => work.push(Work {
+                table: ti,
+                lo: None,
+                hi: None,
+                size,
+            }),
+        }
+    }
+    work.sort_by_key(|w| std::cmp::Reverse(w.size));
+    Ok(work)
+}
+
+#[derive(Clone)]
+enum Mode {
+    Write(String),
+    Discard,
+    Scan(Arc<PiiIndex>, Arc<Vec<String>>),
+}
+
+#[derive(Default)]
+struct WorkerOut {
+    collector: Collector,
+    parts: Vec<(usize, u64, u64, u64)>,
+    tally: ScanTally,
+}
+
+struct Shared {
+    plan: Plan,
+    enc: Encoders,
+    opts: CloneOptions,
+    queue: Mutex<VecDeque<Work>>,
+    snapshot: String,
+    source: String,
+}
+
+async fn worker(shared: Arc<Shared>, mode: Mode, collect: bool) -> Result<WorkerOut, CloneError> {
+    let src = source_session(&shared.source, Some(&shared.snapshot)).await?;
+    let dst = match &mode {
+        Mode::Write(url) => {
+            let c = connect(url, "target").await?;
+            c.batch_execute("SET synchronous_commit = off")
+                .await
+                .map_err(db("set up target session"))?;
+            Some(c)
+        }
+        _ => None,
+    };
+    let mut out = WorkerOut::default();
+    loop {
+        let next = shared.queue.lock().expect("queue lock").pop_front();
+        let Some(w) = next else { break };
+        let started = Instant::now();
+        let (rows, bytes) = copy_part(
+            &shared,
+            &w,
+            &src,
+            dst.as_ref(),
+            &mode,
+            collect.then_some(&mut out.collector),
+            &mut out.tally,
+        )
+        .await?;
+        out.parts
+            .push((w.table, rows, bytes, started.elapsed().as_millis() as u64));
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn copy_part(
+    shared: &Shared,
+    w: &Work,
+    src: &Client,
+    dst: Option<&Client>,
+    mode: &Mode,
+    mut collect: Option<&mut Collector>,
+    tally: &mut ScanTally,
+) -> Result<(u64, u64), CloneError> {
+    let t = &shared.plan.tables[w.table];
+    let codecs = &shared.enc.codecs[w.table];
+    let opts = &shared.opts;
+    let qname = format!("{}.{}", dq(&t.info.schema), dq(&t.info.name));
+    let col_list: Vec<String> = t.columns.iter().map(|c| dq(&c.info.name)).collect();
+    let masker = t.masker.as_ref();
+    let n = t.columns.len();
+    // Fields: the copied columns (masked ones as text), then extra text inputs.
+    let mut slot_field = Vec::new();
+    let mut items: Vec<String> = Vec::new();
+    let masked_cols: Vec<usize> = masker
+        .map(|m| m.masked.iter().map(|x| x.column).collect())
+        .unwrap_or_default();
+    for (i, c) in t.columns.iter().enumerate() {
+        if masked_cols.contains(&i) {
+            items.push(format!("{}::text", dq(&c.info.name)));
+        } else {
+            items.push(dq(&c.info.name));
+        }
+    }
+    if let Some(m) = masker {
+        for &ci in &m.inputs {
+            if masked_cols.contains(&ci) {
+                slot_field.push(ci);
+            } else {
+                items.push(format!("{}::text", dq(&t.columns[ci].info.name)));
+                slot_field.push(items.len() - 1);
+            }
+        }
+    }
+    let mut conds = Vec::new();
+    if let Some(pk) = &t.info.int_pk {
+        if let Some(lo) = w.lo {
+            conds.push(format!("{} >= {lo}", dq(pk)));
+        }
+        if let Some(hi) = w.hi {
+            conds.push(format!("{} < {hi}", dq(pk)));
+        }
+    }
+    let scan = matches!(mode, Mode::Scan(..));
+    let q = if masker.is_none() && conds.is_empty() {
+        format!(
+            "COPY {qname} ({}) TO STDOUT (FORMAT binary)",
+            col_list.join(", ")
+        )
+    } else {
+        format!(
+            "COPY (SELECT {} FROM ONLY {qname}{}) TO STDOUT (FORMAT binary)",
+            items.join(", "),
+            if conds.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", conds.join(" AND "))
+            }
+        )
+    };
+    let stream = src
+        .copy_out(q.as_str())
+        .await
+        .map_err(db(format!("read {}", t.display)))?;
+    futures::pin_mut!(stream);
+    let sink = match (mode, dst) {
+        (Mode::Write(_), Some(d)) => Some(
+            d.copy_in(
+                format!(
+                    "COPY {qname} ({}) FROM STDIN (FORMAT binary)",
+                    col_list.join(", ")
+                )
+                .as_str(),
+            )
+            .await
+            .map_err(db(format!("write {}", t.display)))?,
+        ),
+        _ => None,
+    };
+    futures::pin_mut!(sink);
+    let send_err =
+        |e: tokio_postgres::Error| CloneError::db(format!("write {}", t.display), pgerr(&e));
+    if let Some(mut s) = sink.as_mut().as_pin_mut() {
+        s.send(header()).await.map_err(send_err)?;
+    }
+    opts.progress.table_start(&t.display, t.info.estimated_rows);
+    let mut reader = CopyReader::new();
+    let mut fields = Vec::new();
+    let mut out = BytesMut::with_capacity(1 << 17);
+    let mut outputs: Vec<Option<String>> = Vec::new();
+    let mut buf = Vec::new();
+    let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
+    let terr = |e: String| CloneError::db(format!("read {}", t.display), e);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(db(format!("read {}", t.display)))?;
+        bytes += chunk.len() as u64;
+        reader.push(&chunk);
+        if masker.is_none() && !scan {
+            while let Some((block, count)) = reader.take_complete(&mut fields).map_err(terr)? {
+                rows += count;
+                if let Some(mut s) = sink.as_mut().as_pin_mut() {
+                    s.send(block).await.map_err(send_err)?;
+                }
+            }
+        } else {
+            while let Some(tuple) = reader.next_tuple(&mut fields).map_err(terr)? {
+                rows += 1;
+                let field_str = |k: usize| -> Option<&str> {
+                    fields
+                        .get(k)
+                        .copied()
+                        .flatten()
+                        .map(|(p, l)| std::str::from_utf8(&tuple[p..p + l]).unwrap_or(""))
+                };
+                if let Some(m) = masker {
+                    let src_texts: Vec<Option<&str>> =
+                        slot_field.iter().map(|&k| field_str(k)).collect();
+                    m.mask(&opts.key, &src_texts, &mut outputs, collect.as_deref_mut())
+                        .map_err(|(column, message)| CloneError::Transform {
+                            table: t.display.clone(),
+                            column,
+                            message,
+                        })?;
+                }
+                out.put_i16(n as i16);
+                let mut mi = 0;
+                for (i, codec) in codecs.iter().enumerate().take(n) {
+                    if mi < masked_cols.len() && masked_cols[mi] == i {
+                        let v = outputs[mi].as_deref();
+                        match (v, shared.enc.constants.get(&(w.table, i))) {
+                            (None, _) => out.put_i32(-1),
+                            (Some(_), Some(c)) => out.put_slice(c),
+                            (Some(s), None) => codec.encode(s, &mut out).map_err(|message| {
+                                CloneError::Transform {
+                                    table: t.display.clone(),
+                                    column: t.columns[i].info.name.clone(),
+                                    message,
+                                }
+                            })?,
+                        }
+                        if let (Mode::Scan(ix, names), Some(s), true) =
+                            (mode, v, t.columns[i].info.text_like)
+                        {
+                            scan_value(
+                                ix,
+                                names,
+                                tally,
+                                &t.display,
+                                &t.columns[i].info.name,
+                                rows,
+                                s,
+                                &mut buf,
+                            );
+                        }
+                        mi += 1;
+                    } else {
+                        match fields[i] {
+                            None => out.put_i32(-1),
+                            Some((p, l)) => {
+                                out.put_i32(l as i32);
+                                out.put_slice(&tuple[p..p + l]);
+                                if let Mode::Scan(ix, names) = mode {
+                                    let text = match codec {
+                                        Codec::Text => std::str::from_utf8(&tuple[p..p + l]).ok(),
+                                        Codec::Jsonb if l > 0 => {
+                                            std::str::from_utf8(&tuple[p + 1..p + l]).ok()
+                                        }
+                                        _ => None,
+                                    };
+                                    if let Some(s) = text {
+                                        scan_value(
+                                            ix,
+                                            names,
+                                            tally,
+                                            &t.display,
+                                            &t.columns[i].info.name,
+                                            rows,
+                                            s,
+                                            &mut buf,
+                                        );
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                if out.len() >= 1 << 17 {
+                    let block = out.split().freeze();
+                    if let Some(mut s) = sink.as_mut().as_pin_mut() {
+                        s.send(block).await.map_err(send_err)?;
+                    }
+                }
+            }
+        }
+        if rows - reported >= 5000 {
+            opts.progress.table_rows(&t.display, rows - reported);
+            reported = rows;
+        }
+    }
+    if !reader.finished || reader.has_leftover() {
+        return Err(CloneError::db(
+            format!("read {}", t.display),
+            "the COPY stream ended early",
+        ));
+    }
+    if let Some(mut s) = sink.as_mut().as_pin_mut() {
+        if !out.is_empty() {
+            s.send(out.split().freeze()).await.map_err(send_err)?;
+        }
+        s.send(trailer()).await.map_err(send_err)?;
+        let written = s.as_mut().finish().await.map_err(send_err)?;
+        if written != rows {
+            return Err(CloneError::db(
+                format!("write {}", t.display),
+                format!("{rows} rows read but {written} written"),
+            ));
+        }
+    }
+    opts.progress.table_rows(&t.display, rows - reported);
+    Ok((rows, bytes))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_value(
+    ix: &PiiIndex,
+    names: &[String],
+    tally: &mut ScanTally,
+    table: &str,
+    column: &str,
+    row: u64,
+    s: &str,
+    buf: &mut Vec<String>,
+) {
+    tally.values += 1;
+    if let Some((c, kind)) = ix.check(s, buf) {
+        tally.hits += 1;
+        if tally.samples.len() < 50 {
+            tally.samples.push(LeakHit {
+                table: table.to_string(),
+                column: column.to_string(),
+                row,
+                source_column: names.get(c as usize).cloned().unwrap_or_default(),
+                kind,
+            });
+        }
+    }
+}
+
+async fn run_workers(
+    shared: &Arc<Shared>,
+    work: Vec<Work>,
+    mode: Mode,
+    collect: bool,
+) -> Result<WorkerOut, CloneError> {
+    let jobs = shared.opts.jobs.max(1).min(work.len().max(1));
+    *shared.queue.lock().expect("queue lock") = work.into();
+    let mut handles = Vec::new();
+    for _ in 0..jobs {
+        handles.push(tokio::spawn(worker(shared.clone(), mode.clone(), collect)));
+    }
+    let mut all = WorkerOut::default();
+    let mut first_err = None;
+    for h in handles {
+        match h.await.map_err(|e| CloneError::io("copy worker", e))? {
+            Ok(o) => {
+                all.collector.merge(o.collector);
+                all.parts.extend(o.parts);
+                all.tally.merge(o.tally);
+            }
+            Err(e) => {
+                if first_err.is_none() {
+                    // Stop the others from taking more work.
+                    shared.queue.lock().expect("queue lock").clear();
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(all),
+    }
+}
+
+fn table_reports(plan: &Plan, parts: &[(usize, u64, u64, u64)]) -> Vec<TableReport> {
+    let mut out = Vec::new();
+    for (ti, t) in plan.tables.iter().enumerate() {
+        if !t.info.has_rows {
+            continue;
+        }
+        let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
+        let mine: Vec<_> = parts.iter().filter(|p| p.0 == ti).collect();
+        r.parts = mine.len().max(1);
+        r.rows = mine.iter().map(|p| p.1).sum();
+        r.bytes = mine.iter().map(|p| p.2).sum();
+        r.duration_ms = mine.iter().map(|p| p.3).max().unwrap_or(0);
+        out.push(r);
+    }
+    out
+}
+
+/// The target database: its name and a URL of the same server's maintenance database.
+struct Target {
+    url: String,
+    admin_url: String,
+    name: String,
+}
+
+#[derive(Debug, PartialEq)]
+enum TargetState {
+    Missing,
+    Empty,
+    Incomplete,
+    Complete,
+    Occupied,
+}
+
+impl Target {
+    fn parse(url: &str) -> Result<Target, CloneError> {
+        let mut u = url::Url::parse(url).map_err(|e| CloneError::Url(e.to_string()))?;
+        let name = u.path().trim_start_matches('/').to_string();
+        let name = percent_decode(&name);
+        u.set_path("/postgres");
+        Ok(Target {
+            url: url.to_string(),
+            admin_url: u.to_string(),
+            name,
+        })
+    }
+
+    async fn state(&self) -> Result<TargetState, CloneError> {
+        let admin = connect(&self.admin_url, "target").await?;
+        let row = admin
+            .query_opt(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+                &[&self.name],
+            )
+            .await
+            .map_err(db("inspect the target server"))?;
+        let Some(row) = row else {
+            return Ok(TargetState::Missing);
+        };
+        let comment: Option<String> = row.get(0);
+        match comment.as_deref() {
+            Some(c) if c.starts_with(MARK_INCOMPLETE) => return Ok(TargetState::Incomplete),
+            Some(c) if c.starts_with(MARK_COMPLETE) => return Ok(TargetState::Complete),
+            _ => {}
+        }
+        let c = connect(&self.url, "target").await?;
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'",
+                &[],
+            )
+            .await
+            .map_err(db("inspect the target database"))?
+            .get(0);
+        Ok(if n == 0 {
+            TargetState::Empty
+        } else {
+            TargetState::Occupied
+        })
+    }
+
+    fn refuse(&self, state: &TargetState, replace: bool) -> Result<(), CloneError> {
+        match state {
+            TargetState::Complete if !replace => Err(CloneError::TargetExists(format!(
+                "target database `{}` holds a completed clone; pass --replace to overwrite it",
+                self.name
+            ))),
+            TargetState::Occupied if !replace => Err(CloneError::TargetExists(format!(
+                "target database `{}` already holds tables that valet did not write; pass --replace to overwrite it",
+                self.name
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn create(
+        &self,
+        state: &TargetState,
+        template_info: &(String, String, String),
+    ) -> Result<(), CloneError> {
+        let admin = connect(&self.admin_url, "target").await?;
+        let q = dq(&self.name);
+        if *state != TargetState::Missing && *state != TargetState::Empty {
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {q} WITH (FORCE)"))
+                .await
+                .map_err(db("drop the previous target"))?;
+        }
+        if *state != TargetState::Empty {
+            let (enc, collate, ctype) = template_info;
+            admin
+                .batch_execute(&format!(
+                    "CREATE DATABASE {q} TEMPLATE template0 ENCODING '{enc}' LC_COLLATE '{}' LC_CTYPE '{}'",
+                    collate.replace('\'', "''"),
+                    ctype.replace('\'', "''")
+                ))
+                .await
+                .map_err(db("create the target database"))?;
+        }
+        self.mark(&admin, MARK_INCOMPLETE).await
+    }
+
+    async fn mark(&self, admin: &Client, mark: &str) -> Result<(), CloneError> {
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        admin
+            .batch_execute(&format!(
+                "COMMENT ON DATABASE {} IS '{mark} (unix time {started})'",
+                dq(&self.name)
+            ))
+            .await
+            .map_err(db("mark the target database"))
+    }
+
+    async fn drop_db(&self) {
+        if let Ok(admin) = connect(&self.admin_url, "target").await {
+            if let Err(e) = admin
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    dq(&self.name)
+                ))
+                .await
+            {
+                tracing::warn!(
+                    "could not drop the failed target {}: {}",
+                    self.name,
+                    pgerr(&e)
+                );
+            }
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn run_tool(program: &str, args: &[String], context: &str) -> Result<(), CloneError> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| CloneError::io(format!("{context}: cannot run {program}"), e))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first: Vec<&str> = err
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(3)
+            .collect();
+        return Err(CloneError::io(
+            context.to_string(),
+            format!("{program} failed: {}", first.join(" | ")),
+        ));
+    }
+    Ok(())
+}
+
+fn same_database(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        url::Url::parse(s).ok().map(|u| {
+            (
+                u.host_str()
+                    .unwrap_or("localhost")
+                    .replace("127.0.0.1", "localhost"),
+                u.port().unwrap_or(5432),
+                u.path().to_string(),
+            )
+        })
+    };
+    norm(a).is_some() && norm(a) == norm(b)
+}
+
+pub(crate) async fn clone(
+    opts: &CloneOptions,
+    source: &str,
+    target: &str,
+    mut report: CloneReport,
+) -> Result<CloneReport, CloneError> {
+    if same_database(source, target) {
+        return Err(CloneError::Unsupported(
+            "source and target are the same database".into(),
+        ));
+    }
+    let mut phases = Phases::new();
+    phases.start("snapshot");
+    opts.progress.phase("snapshot");
+    let src0 = source_session(source, None).await?;
+    let snapshot: String = src0
+        .query_one("SELECT pg_export_snapshot()", &[])
+        .await
+        .map_err(db("export the source snapshot"))?
+        .get(0);
+    report.snapshot = format!("exported snapshot {snapshot} (REPEATABLE READ, READ ONLY)");
+    let cat = read_catalog(&src0).await?;
+    let plan = classify(&opts.policy, &cat)?;
+    plan_into_report(&plan, &mut report);
+    let enc = encoders(&plan, &src0).await?;
+    let tgt = Target::parse(target)?;
+    let state = tgt.state().await?;
+    tgt.refuse(&state, opts.replace)?;
+    let work = plan_work(&plan, &src0, opts.jobs, opts.split_rows).await?;
+    let shared = Arc::new(Shared {
+        plan,
+        enc,
+        opts: opts.clone(),
+        queue: Mutex::new(VecDeque::new()),
+        snapshot: snapshot.clone(),
+        source: source.to_string(),
+    });
+
+    if opts.check {
+        phases.start("data");
+        opts.progress.phase("data (check: nothing written)");
+        let out = run_workers(&shared, work.clone(), Mode::Discard, true).await?;
+        report.tables = table_reports(&shared.plan, &out.parts);
+        phases.start("leak scan");
+        opts.progress.phase("leak scan");
+        let index = Arc::new(out.collector.into_index(&opts.policy.leak_scan));
+        let names = Arc::new(shared.plan.column_names.clone());
+        let scanned = run_workers(&shared, work, Mode::Scan(index.clone(), names), false).await?;
+        phases.finish();
+        report.phases = phases.done;
+        leak_result(&index, scanned.tally, &mut report)?;
+        return Ok(report);
+    }
+
+    let info = src0
+        .query_one(
+            "SELECT pg_encoding_to_char(encoding), datcollate::text, datctype::text FROM pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .map_err(db("read the source database settings"))?;
+    let template_info: (String, String, String) = (info.get(0), info.get(1), info.get(2));
+    tgt.create(&state, &template_info).await?;
+    let result = write_target(&shared, &src0, &tgt, work, &mut phases, &mut report).await;
+    match result {
+        Ok(()) => {
+            let admin = connect(&tgt.admin_url, "target").await?;
+            tgt.mark(&admin, MARK_COMPLETE).await?;
+            phases.finish();
+            report.phases = phases.done;
+            Ok(report)
+        }
+        Err(e) => {
+            tgt.drop_db().await;
+            Err(e)
+        }
+    }
+}
+
+async fn write_target(
+    shared: &Arc<Shared>,
+    src0: &Client,
+    tgt: &Target,
+    work: Vec<Work>,
+    phases: &mut Phases,
+    report: &mut CloneReport,
+) -> Result<(), CloneError> {
+    let opts = &shared.opts;
+    phases.start("schema");
+    opts.progress.phase("schema (pre-data)");
+    let dir = std::env::temp_dir();
+    let dump = dir.join(format!(
+        "valet-clone-{}-{}.dump",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    struct Cleanup(std::path::PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dump.clone());
+    run_tool(
+        "pg_dump",
+        &[
+            "--format=custom".into(),
+            "--schema-only".into(),
+            format!("--snapshot={}", shared.snapshot),
+            format!("--file={}", dump.display()),
+            format!("--dbname={}", shared.source),
+        ],
+        "dump the source schema",
+    )
+    .await?;
+    let restore = |section: &str, jobs: usize| -> Vec<String> {
+        vec![
+            format!("--section={section}"),
+            "--no-owner".into(),
+            "--no-privileges".into(),
+            "--exit-on-error".into(),
+            format!("--jobs={jobs}"),
+            format!("--dbname={}", tgt.url),
+            dump.display().to_string(),
+        ]
+    };
+    run_tool(
+        "pg_restore",
+        &restore("pre-data", 1),
+        "create the target schema",
+    )
+    .await?;
+
+    phases.start("data");
+    opts.progress.phase("data");
+    let out = run_workers(shared, work, Mode::Write(tgt.url.clone()), true).await?;
+    report.tables = table_reports(&shared.plan, &out.parts);
+
+    let dst = connect(&tgt.url, "target").await?;
+    let seqs = src0
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')",
+            &[],
+        )
+        .await
+        .map_err(db("read the source sequences"))?;
+    for r in seqs {
+        let name: String = r.get(0);
+        let v = src0
+            .query_one(&format!("SELECT last_value, is_called FROM {name}"), &[])
+            .await
+            .map_err(db(format!("read sequence {name}")))?;
+        let (last, called): (i64, bool) = (v.get(0), v.get(1));
+        dst.execute(
+            "SELECT setval($1::text::regclass, $2, $3)",
+            &[&name, &last, &called],
+        )
+        .await
+        .map_err(db(format!("set sequence {name}")))?;
+    }
+
+    phases.start("post-data");
+    opts.progress
+        .phase("post-data (indexes, constraints, triggers)");
+    run_tool(
+        "pg_restore",
+        &restore("post-data", opts.jobs.max(1)),
+        "create indexes, constraints and triggers",
+    )
+    .await?;
+
+    phases.start("leak scan");
+    opts.progress.phase("leak scan");
+    let index = Arc::new(out.collector.into_index(&opts.policy.leak_scan));
+    let tally = scan_target(shared, &tgt.url, index.clone()).await?;
+    leak_result(&index, tally, report)
+}
+
+/// Read every text-like column of the target and look its values up.
+async fn scan_target(
+    shared: &Arc<Shared>,
+    url: &str,
+    index: Arc<PiiIndex>,
+) -> Result<ScanTally, CloneError> {
+    let queue: Arc<Mutex<VecDeque<usize>>> = Arc::new(Mutex::new(
+        shared
+            .plan
+            .tables
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.info.has_rows && t.info.columns.iter().any(|c| c.text_like))
+            .map(|(i, _)| i)
+            .collect(),
+    ));
+    let mut tally = ScanTally::default();
+    let jobs = shared.opts.jobs.max(1);
+    let mut handles = Vec::new();
+    for _ in 0..jobs {
+        let queue = queue.clone();
+        let shared = shared.clone();
+        let url = url.to_string();
+        let index = index.clone();
+        handles.push(tokio::spawn(async move {
+            let c = connect(&url, "target").await?;
+            c.batch_execute(SESSION)
+                .await
+                .map_err(db("set up target session"))?;
+            let mut tally = ScanTally::default();
+            let mut buf = Vec::new();
+            let mut fields = Vec::new();
+            loop {
+                let next = queue.lock().expect("queue lock").pop_front();
+                let Some(ti) = next else { break };
+                let t = &shared.plan.tables[ti];
+                let cols: Vec<&ColumnInfo> =
+                    t.info.columns.iter().filter(|c| c.text_like).collect();
+                let q = format!(
+                    "COPY (SELECT {} FROM ONLY {}.{}) TO STDOUT (FORMAT binary)",
+                    cols.iter()
+                        .map(|c| format!("{}::text", dq(&c.name)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    dq(&t.info.schema),
+                    dq(&t.info.name)
+                );
+                let stream = c
+                    .copy_out(q.as_str())
+                    .await
+                    .map_err(db(format!("leak scan of {}", t.display)))?;
+                futures::pin_mut!(stream);
+                let mut reader = CopyReader::new();
+                let mut row = 0u64;
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(db(format!("leak scan of {}", t.display)))?;
+                    reader.push(&chunk);
+                    while let Some(tuple) = reader
+                        .next_tuple(&mut fields)
+                        .map_err(|e| CloneError::db("leak scan", e))?
+                    {
+                        row += 1;
+                        for (k, f) in fields.iter().enumerate() {
+                            if let Some((p, l)) = f {
+                                if let Ok(s) = std::str::from_utf8(&tuple[*p..*p + *l]) {
+                                    scan_value(
+                                        &index,
+                                        &shared.plan.column_names,
+                                        &mut tally,
+                                        &t.display,
+                                        &cols[k].name,
+                                        row,
+                                        s,
+                                        &mut buf,
+                                    );
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Ok::<ScanTally, CloneError>(tally)
+        }));
+    }
+    for h in handles {
+        tally.merge(
+            h.await
+                .map_err(|e| CloneError::io("leak scan worker", e))??,
+        );
+    }
+    Ok(tally)
 }

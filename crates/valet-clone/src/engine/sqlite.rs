@@ -100,6 +100,7 @@ fn catalog(c: &Connection) -> Result<(Catalog, Vec<SchemaObject>), CloneError> {
                 generated: hidden == 2 || hidden == 3,
                 text_like: true,
                 type_oid: 0,
+                base_type: String::new(),
             });
         }
         let estimated_rows = c
