@@ -200,15 +200,28 @@ impl Supervisor {
         }
     }
 
-    /// A worker with the handlers that operate environments registered.
+    /// A worker with the handlers that operate environments registered. A started
+    /// instance's address and start-up banner are recorded on its environment (audited).
     pub fn worker(&self, store: Store, name: &str) -> Worker {
         let me = self.clone();
+        let st = store.clone();
+        let actor = valet_core::Actor {
+            user_id: format!("worker:{name}"),
+            username: format!("worker {name}"),
+            role: valet_core::Role::VendorEngineer,
+            customer_id: None,
+        };
         Worker::new(store, name).handle("env.start", move |job: Job| {
-            let me = me.clone();
+            let (me, st, actor) = (me.clone(), st.clone(), actor.clone());
             async move {
                 let s: StartInstance = serde_json::from_value(job.payload)
                     .map_err(|e| OpsError::Payload(e.to_string()))?;
-                me.start(s).await
+                let (env_id, url) = (s.env_id.clone(), format!("http://{}", s.listen));
+                me.start(s).await?;
+                let banner = me.banner(&env_id).await.unwrap_or_default();
+                valet_store::environments::record_start(&st, &actor, &env_id, &url, &banner)
+                    .await?;
+                Ok(())
             }
         })
     }

@@ -311,3 +311,50 @@ pub async fn set_state(
     tx.commit().await?;
     Ok(after)
 }
+
+/// Records where a started instance answers and what it printed at start-up (its runtime
+/// versions and environment: evidence for the IQ report).
+pub async fn record_start(
+    store: &Store,
+    actor: &Actor,
+    id: &str,
+    base_url: &str,
+    banner: &std::collections::BTreeMap<String, String>,
+) -> Result<Environment> {
+    actor.require(Permission::RunJobs, "record instance starts")?;
+    let now = store.now();
+    let mut tx = store.write().await?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("environment", id))?;
+    let before = from_row(&row)?;
+    sqlx::query("UPDATE environments SET base_url = $1, updated_at = $2 WHERE id = $3")
+        .bind(base_url)
+        .bind(now.as_microsecond())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor,
+            action: "environment.started",
+            object_type: "environment",
+            object_id: id,
+            customer_id: Some(&before.customer_id),
+            before: Some(json!({ "base_url": before.base_url })),
+            after: Some(json!({ "base_url": base_url, "startup": banner })),
+            reason: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Environment {
+        base_url: Some(base_url.to_string()),
+        updated_at: now,
+        ..before
+    })
+}
