@@ -60,12 +60,23 @@ pub async fn run(store: &Store, cmd: ReleaseCommand) -> anyhow::Result<()> {
     let actor = console_actor();
     match cmd {
         ReleaseCommand::Import { files, publish } => {
-            let mut failed = Vec::new();
+            let mut batch = Vec::new();
             for f in &files {
                 let name = f.display().to_string();
                 let text =
                     std::fs::read_to_string(f).with_context(|| format!("cannot read {name}"))?;
-                match releases::import(store, &actor, &text, &name).await {
+                let build = valet_core::catalog::Manifest::parse(&text, &name)
+                    .ok()
+                    .map(|m| m.build);
+                batch.push((build, name, text));
+            }
+            // Import in build order whatever order the shell listed the files in
+            // (`24.2.1.toml` sorts before `24.2.toml`); unparsable files go last and fail there.
+            batch.sort_by_key(|(b, _, _)| (b.is_none(), *b));
+            let mut failed = Vec::new();
+            for (_, name, text) in &batch {
+                let name = name.clone();
+                match releases::import(store, &actor, text, &name).await {
                     Ok(r) => {
                         println!(
                             "imported {} ({}, {} notes) from {name}",
