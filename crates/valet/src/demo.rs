@@ -21,6 +21,41 @@ use crate::config::Settings;
 
 const CUSTOMER: &str = "Acme Clinical Research";
 const ZONE: &str = "Europe/Berlin";
+const PROD_RELEASE: &str = "24.2.1";
+
+/// The clinic's release manifests, compiled in so the demo needs no source tree.
+const MANIFESTS: [(&str, &str); 4] = [
+    (
+        "24.1.toml",
+        include_str!("../../../examples/clinic/releases/24.1.toml"),
+    ),
+    (
+        "24.2.toml",
+        include_str!("../../../examples/clinic/releases/24.2.toml"),
+    ),
+    (
+        "24.2.1.toml",
+        include_str!("../../../examples/clinic/releases/24.2.1.toml"),
+    ),
+    (
+        "24.3.toml",
+        include_str!("../../../examples/clinic/releases/24.3.toml"),
+    ),
+];
+
+/// Imports and publishes the clinic's releases once.
+async fn import_catalog(store: &Store, actor: &Actor) -> anyhow::Result<()> {
+    let known = valet_store::releases::list(store, actor).await?;
+    for (file, text) in MANIFESTS {
+        let m = valet_core::catalog::Manifest::parse(text, file)?;
+        if known.iter().any(|r| r.build == m.build) {
+            continue;
+        }
+        let r = valet_store::releases::import(store, actor, text, file).await?;
+        valet_store::releases::publish(store, actor, &r.build.to_string(), None).await?;
+    }
+    Ok(())
+}
 
 pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
     let listener = crate::bind(&settings.listen).await?;
@@ -37,7 +72,10 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
         Some(c) => c,
         None => customers::create(&store, &system, CUSTOMER, ZONE).await?,
     };
-    let release = clinic::release::latest();
+    import_catalog(&store, &system).await?;
+    // PROD runs the hotfix release, one feature release behind: the situation a VAL cycle
+    // and an upgrade to 24.3 start from.
+    let release = clinic::release::find(PROD_RELEASE).context("the clinic knows its releases")?;
     let apps = data.join("apps").join("acme");
     let members = [
         ("PROD-MAIN", volunteers),
@@ -112,7 +150,11 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
             bin: vec![exe.display().to_string(), "clinic".into()],
             db_url,
             listen: listen.clone(),
-            release: release.version.to_string(),
+            // Run what the environment is recorded to be on (an upgrade moves it on).
+            release: env
+                .current_build
+                .map(|b| b.version().to_string())
+                .unwrap_or_else(|| release.version.to_string()),
             env_name: env.name.clone(),
             state_dir: env_dir.join("state"),
             log_path: env_dir.join("app.log"),
@@ -159,6 +201,11 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
     }
     println!();
     println!("try:  curl -u admin:{admin_password} {server_url}/api/v1/environments");
+    println!("      curl -u admin:{admin_password} {server_url}/api/v1/version-lag");
+    println!(
+        "      curl -u admin:{admin_password} '{server_url}/api/v1/release-notes?from={}&to=24.3&format=md'",
+        release.build
+    );
     println!("stop: Ctrl-C");
 
     crate::shutdown_signal().await;

@@ -70,6 +70,8 @@ async fn demo_brings_up_server_and_clinic_pair_and_stops_on_ctrl_c() {
     for url in &health {
         let r = client.get(url).send().await.unwrap();
         assert_eq!(r.status(), 200, "{url}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["release"], "24.2.1", "PROD runs the hotfix release");
     }
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(
@@ -101,6 +103,20 @@ async fn demo_brings_up_server_and_clinic_pair_and_stops_on_ctrl_c() {
             "{base} not in {health:?}"
         );
     }
+
+    let lag: Vec<serde_json::Value> = client
+        .get(format!("{base}/api/v1/version-lag"))
+        .basic_auth("admin", Some(&password))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(lag.len(), 2);
+    assert!(lag
+        .iter()
+        .all(|l| l["releases_behind"] == 1 && l["latest"] == "24.3.0.1300"));
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
