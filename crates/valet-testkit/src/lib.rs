@@ -38,7 +38,13 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 fn unique_name(tag: &str) -> String {
     let tag: String = tag
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .take(24)
         .collect();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -48,7 +54,9 @@ fn unique_name(tag: &str) -> String {
 
 /// True when running in CI, where an unreachable server is a failure rather than a skip.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 fn unreachable(engine: &str, url: &str, err: &dyn std::fmt::Display) {
@@ -219,15 +227,25 @@ mod tests {
             replace_db("postgres://u:p@h:5432/postgres?sslmode=disable", "x"),
             "postgres://u:p@h:5432/x?sslmode=disable"
         );
-        assert_eq!(replace_db("mysql://root@127.0.0.1:3306", "db"), "mysql://root@127.0.0.1:3306/db");
+        assert_eq!(
+            replace_db("mysql://root@127.0.0.1:3306", "db"),
+            "mysql://root@127.0.0.1:3306/db"
+        );
     }
 
     #[tokio::test]
     async fn postgres_database_is_created_and_dropped() {
-        let Some(db) = TestDb::postgres("kit").await else { return };
+        let Some(db) = TestDb::postgres("kit").await else {
+            return;
+        };
         let name = db.name.clone();
-        let mut c = sqlx::PgConnection::connect(&db.url).await.expect("connect new db");
-        let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut c).await.unwrap();
+        let mut c = sqlx::PgConnection::connect(&db.url)
+            .await
+            .expect("connect new db");
+        let one: i32 = sqlx::query_scalar("SELECT 1")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
         assert_eq!(one, 1);
         c.close().await.unwrap();
         drop(db);
@@ -242,10 +260,14 @@ mod tests {
 
     #[tokio::test]
     async fn mariadb_database_is_created_and_dropped() {
-        let Some(db) = TestDb::mariadb("kit").await else { return };
+        let Some(db) = TestDb::mariadb("kit").await else {
+            return;
+        };
         let name = db.name.clone();
         drop(db);
-        let mut admin = sqlx::MySqlConnection::connect(&mariadb_admin_url()).await.unwrap();
+        let mut admin = sqlx::MySqlConnection::connect(&mariadb_admin_url())
+            .await
+            .unwrap();
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM information_schema.schemata WHERE schema_name = ?",
         )
