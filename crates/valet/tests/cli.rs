@@ -186,3 +186,73 @@ async fn migrate_and_user_add_work_on_postgres() {
     let o = valet(dir.path(), &["--database-url", &db.url, "audit", "verify"]);
     assert!(stdout(&o).contains("OK: 1 audit events"), "{}", stdout(&o));
 }
+
+fn clinic_manifests() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/clinic/releases");
+    // Deliberately in shell-glob order: 24.2.1 before 24.2.
+    ["24.1", "24.2.1", "24.2", "24.3"]
+        .iter()
+        .map(|v| dir.join(format!("{v}.toml")).display().to_string())
+        .collect()
+}
+
+#[test]
+fn release_import_publish_notes_and_lag_from_the_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["release", "import", "--publish"];
+    let files = clinic_manifests();
+    args.extend(files.iter().map(String::as_str));
+    let o = valet(dir.path(), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).matches("published").count(), 4, "{}", stdout(&o));
+
+    let again = valet(dir.path(), &["release", "import", &files[2]]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("24.2.toml:6: build:"),
+        "{}",
+        stderr(&again)
+    );
+
+    let pdf = dir.path().join("notes.pdf");
+    let o = valet(
+        dir.path(),
+        &[
+            "release",
+            "notes",
+            "--from",
+            "24.1",
+            "--to",
+            "24.3",
+            "--format",
+            "pdf",
+            "-o",
+            pdf.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let o = valet(
+        dir.path(),
+        &[
+            "release", "notes", "--from", "24.1", "--to", "24.3", "--format", "csv",
+        ],
+    );
+    let csv = stdout(&o);
+    assert_eq!(csv.lines().count(), 1 + 12 + 4 + 12, "{csv}");
+
+    let o = valet(dir.path(), &["release", "search", "APP-3199"]);
+    assert!(stdout(&o).contains("24.2.1.1201"), "{}", stdout(&o));
+    let o = valet(
+        dir.path(),
+        &[
+            "release", "notes", "--from", "24.1", "--to", "24.3", "--format", "docx",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("use md, html, csv, pdf or json"),
+        "{}",
+        stderr(&o)
+    );
+}
