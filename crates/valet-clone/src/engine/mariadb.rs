@@ -1,18 +1,1305 @@
-use crate::engine::CloneOptions;
+//! MariaDB/MySQL → MariaDB/MySQL. Workers read in one consistent snapshot: a global read lock
+//! is held only while every worker opens `START TRANSACTION WITH CONSISTENT SNAPSHOT` (the
+//! technique of mydumper), then released. Tables are created from `SHOW CREATE TABLE` without
+//! their secondary indexes and foreign keys, loaded with multi-row `INSERT`s (foreign-key and
+//! unique checks off), and the indexes and keys are added afterwards. Views, routines,
+//! triggers and sequences follow. The target database's comment says `valet-clone:
+//! incomplete` until the leak scan has passed; on any failure it is dropped.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts, Row, Value};
+
+use crate::engine::{
+    bq, leak_result, plan_into_report, redact_url, table_report, CloneOptions, Inspection,
+};
 use crate::error::CloneError;
-use crate::report::CloneReport;
-pub(crate) async fn clone(
-    _o: &CloneOptions,
-    _a: &str,
-    _b: &str,
-    _r: CloneReport,
-) -> Result<CloneReport, CloneError> {
-    Err(CloneError::Unsupported(
-        "MariaDB engine not built yet".into(),
-    ))
+use crate::leak::{Collector, LeakHit, PiiIndex, ScanTally};
+use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo};
+use crate::report::{CloneReport, Phases, TableReport};
+
+const MARK_INCOMPLETE: &str = "valet-clone: incomplete";
+const MARK_COMPLETE: &str = "valet-clone: complete";
+/// Size of one multi-row INSERT statement.
+const BATCH_BYTES: usize = 1 << 20;
+
+fn db<E: std::fmt::Display>(context: impl Into<String>) -> impl FnOnce(E) -> CloneError {
+    let c = context.into();
+    move |e| CloneError::db(c, e)
 }
-pub(crate) async fn inspect(_u: &str) -> Result<crate::engine::Inspection, CloneError> {
-    Err(CloneError::Unsupported(
-        "MariaDB engine not built yet".into(),
-    ))
+
+fn url_with_db(url: &str, db: Option<&str>) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            u.set_path(&format!("/{}", db.unwrap_or("")));
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+fn db_name(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| u.path().trim_start_matches('/').to_string())
+        .unwrap_or_default()
+}
+
+async fn connect(url: &str, side: &'static str) -> Result<Conn, CloneError> {
+    let opts =
+        Opts::from_url(url).map_err(|e| CloneError::Url(format!("`{}`: {e}", redact_url(url))))?;
+    let conn = tokio::time::timeout(std::time::Duration::from_secs(20), Conn::new(opts))
+        .await
+        .map_err(|_| CloneError::Connect {
+            side,
+            url: redact_url(url),
+            message: "timed out after 20 s".into(),
+        })?
+        .map_err(|e| CloneError::Connect {
+            side,
+            url: redact_url(url),
+            message: e.to_string(),
+        })?;
+    Ok(conn)
+}
+
+async fn source_session(url: &str) -> Result<Conn, CloneError> {
+    let mut c = connect(url, "source").await?;
+    c.query_drop(
+        "SET SESSION time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+    )
+    .await
+    .map_err(db("set up source session"))?;
+    Ok(c)
+}
+
+async fn begin_snapshot(c: &mut Conn) -> Result<(), CloneError> {
+    c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+        .await
+        .map_err(db("begin the source snapshot"))
+}
+
+fn is_binary_type(data_type: &str) -> bool {
+    matches!(
+        data_type,
+        "binary"
+            | "varbinary"
+            | "tinyblob"
+            | "blob"
+            | "mediumblob"
+            | "longblob"
+            | "bit"
+            | "geometry"
+            | "point"
+            | "linestring"
+            | "polygon"
+            | "multipoint"
+            | "multilinestring"
+            | "multipolygon"
+            | "geometrycollection"
+    )
+}
+
+fn is_text_type(data_type: &str) -> bool {
+    matches!(
+        data_type,
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "json"
+    )
+}
+
+async fn read_catalog(c: &mut Conn, schema: &str) -> Result<Catalog, CloneError> {
+    let tables: Vec<(String, Option<u64>)> = c
+        .exec(
+            "SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = ? AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') ORDER BY TABLE_NAME",
+            (schema,),
+        )
+        .await
+        .map_err(db("read the source tables"))?;
+    let cols: Vec<(String, String, String, String, String)> = c
+        .exec(
+            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, EXTRA FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
+            (schema,),
+        )
+        .await
+        .map_err(db("read the source columns"))?;
+    let pks: Vec<(String, String, String)> = c
+        .exec(
+            "SELECT k.TABLE_NAME, k.COLUMN_NAME, c.DATA_TYPE FROM information_schema.KEY_COLUMN_USAGE k \
+             JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA AND c.TABLE_NAME = k.TABLE_NAME \
+               AND c.COLUMN_NAME = k.COLUMN_NAME \
+             WHERE k.TABLE_SCHEMA = ? AND k.CONSTRAINT_NAME = 'PRIMARY' \
+               AND (SELECT count(*) FROM information_schema.KEY_COLUMN_USAGE k2 WHERE k2.TABLE_SCHEMA = k.TABLE_SCHEMA \
+                    AND k2.TABLE_NAME = k.TABLE_NAME AND k2.CONSTRAINT_NAME = 'PRIMARY') = 1",
+            (schema,),
+        )
+        .await
+        .map_err(db("read the source primary keys"))?;
+    let mut cat = Catalog {
+        default_schema: schema.to_string(),
+        tables: Vec::new(),
+    };
+    for (name, rows) in tables {
+        let columns = cols
+            .iter()
+            .filter(|c| c.0 == name)
+            .map(|(_, col, ctype, dtype, extra)| ColumnInfo {
+                name: col.clone(),
+                data_type: ctype.clone(),
+                generated: extra.to_ascii_uppercase().contains("GENERATED"),
+                text_like: is_text_type(dtype),
+                type_oid: 0,
+                base_type: dtype.clone(),
+            })
+            .collect();
+        let int_pk = pks
+            .iter()
+            .find(|p| {
+                p.0 == name
+                    && matches!(
+                        p.2.as_str(),
+                        "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
+                    )
+            })
+            .map(|p| p.1.clone());
+        cat.tables.push(TableInfo {
+            schema: schema.to_string(),
+            name,
+            columns,
+            partition_root: None,
+            has_rows: true,
+            estimated_rows: rows.unwrap_or(0),
+            int_pk,
+        });
+    }
+    Ok(cat)
+}
+
+pub(crate) async fn inspect(url: &str) -> Result<Inspection, CloneError> {
+    let mut c = source_session(url).await?;
+    begin_snapshot(&mut c).await?;
+    let cat = read_catalog(&mut c, &db_name(url)).await?;
+    let mut samples = Vec::new();
+    for t in &cat.tables {
+        let mut row = Vec::new();
+        for col in &t.columns {
+            let q = format!(
+                "SELECT CAST({0} AS CHAR) FROM {1} WHERE {0} IS NOT NULL LIMIT 1",
+                bq(&col.name),
+                bq(&t.name)
+            );
+            let v: Option<Option<String>> = c.query_first(q).await.ok().flatten();
+            row.push(v.flatten());
+        }
+        samples.push(row);
+    }
+    Ok((cat, samples))
+}
+
+/// A table's DDL split into what is created before the data and what is added after.
+#[derive(Debug, Clone, Default)]
+struct TableDdl {
+    create: String,
+    deferred: Vec<String>,
+}
+
+/// Split `SHOW CREATE TABLE` output: secondary keys and foreign keys are added after the load.
+fn split_create_table(ddl: &str) -> TableDdl {
+    let lines: Vec<&str> = ddl.lines().collect();
+    if lines.len() < 3 {
+        return TableDdl {
+            create: ddl.to_string(),
+            deferred: Vec::new(),
+        };
+    }
+    let close = lines
+        .iter()
+        .position(|l| l.starts_with(')'))
+        .unwrap_or(lines.len() - 1);
+    let body = &lines[1..close];
+    let auto_inc_outside_pk = {
+        let auto_col = body
+            .iter()
+            .find(|l| l.contains(" AUTO_INCREMENT") && l.trim_start().starts_with('`'))
+            .and_then(|l| l.trim_start().split('`').nth(1));
+        let pk = body
+            .iter()
+            .find(|l| l.trim_start().starts_with("PRIMARY KEY"));
+        match (auto_col, pk) {
+            (Some(col), Some(pk)) => !pk.contains(&format!("(`{col}`")),
+            (Some(_), None) => true,
+            _ => false,
+        }
+    };
+    let mut keep = Vec::new();
+    let mut deferred = Vec::new();
+    for l in body {
+        let def = l.trim().trim_end_matches(',');
+        let is_key = ["KEY ", "UNIQUE KEY ", "FULLTEXT KEY ", "SPATIAL KEY "]
+            .iter()
+            .any(|p| def.starts_with(p));
+        let is_fk = def.starts_with("CONSTRAINT ") && def.contains(" FOREIGN KEY ");
+        if is_fk || (is_key && !auto_inc_outside_pk) {
+            deferred.push(def.to_string());
+        } else {
+            keep.push(format!("  {def}"));
+        }
+    }
+    TableDdl {
+        create: format!(
+            "{}\n{}\n{}",
+            lines[0],
+            keep.join(",\n"),
+            lines[close..].join("\n")
+        ),
+        deferred,
+    }
+}
+
+fn strip_definer(sql: &str) -> String {
+    let re = regex::Regex::new(r"DEFINER=(`[^`]*`|'[^']*'|\S+)@(`[^`]*`|'[^']*'|\S+)\s*")
+        .expect("valid regex");
+    re.replace(sql, "").into_owned()
+}
+
+/// Quote a value as an SQL literal: hex for binary columns, an escaped string otherwise.
+fn push_literal(out: &mut String, v: Option<&[u8]>, binary: bool) {
+    match v {
+        None => out.push_str("NULL"),
+        Some(b) if binary => {
+            out.push_str("X'");
+            out.push_str(&hex::encode(b));
+            out.push('\'');
+        }
+        Some(b) => {
+            out.push('\'');
+            for ch in String::from_utf8_lossy(b).chars() {
+                match ch {
+                    '\0' => out.push_str("\\0"),
+                    '\'' => out.push_str("\\'"),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\x1a' => out.push_str("\\Z"),
+                    c => out.push(c),
+                }
+            }
+            out.push('\'');
+        }
+    }
+}
+
+fn value_bytes(v: &Value) -> Option<std::borrow::Cow<'_, [u8]>> {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(std::borrow::Cow::Borrowed(b)),
+        other => Some(std::borrow::Cow::Owned(
+            other.as_sql(true).trim_matches('\'').as_bytes().to_vec(),
+        )),
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Work {
+    table: usize,
+    lo: Option<i64>,
+    hi: Option<i64>,
+    size: u64,
+}
+
+#[derive(Clone)]
+enum Mode {
+    Write(String),
+    Discard,
+    Scan(Arc<PiiIndex>, Arc<Vec<String>>),
+}
+
+#[derive(Default)]
+struct WorkerOut {
+    collector: Collector,
+    parts: Vec<(usize, u64, u64, u64)>,
+    tally: ScanTally,
+}
+
+struct Shared {
+    plan: Plan,
+    opts: CloneOptions,
+    queue: Mutex<VecDeque<Work>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan_value(
+    ix: &PiiIndex,
+    names: &[String],
+    tally: &mut ScanTally,
+    table: &str,
+    column: &str,
+    row: u64,
+    s: &str,
+    buf: &mut Vec<String>,
+) {
+    tally.values += 1;
+    if let Some((c, kind)) = ix.check(s, buf) {
+        tally.hits += 1;
+        if tally.samples.len() < 50 {
+            tally.samples.push(LeakHit {
+                table: table.to_string(),
+                column: column.to_string(),
+                row,
+                source_column: names.get(c as usize).cloned().unwrap_or_default(),
+                kind,
+            });
+        }
+    }
+}
+
+async fn copy_part(
+    shared: &Shared,
+    w: &Work,
+    src: &mut Conn,
+    writer: Option<&tokio::sync::mpsc::Sender<String>>,
+    mode: &Mode,
+    mut collect: Option<&mut Collector>,
+    tally: &mut ScanTally,
+) -> Result<(u64, u64), CloneError> {
+    let t = &shared.plan.tables[w.table];
+    let opts = &shared.opts;
+    let cols: Vec<String> = t.columns.iter().map(|c| bq(&c.info.name)).collect();
+    let binary: Vec<bool> = t
+        .columns
+        .iter()
+        .map(|c| is_binary_type(&c.info.base_type))
+        .collect();
+    let mut conds = Vec::new();
+    if let Some(pk) = &t.info.int_pk {
+        if let Some(lo) = w.lo {
+            conds.push(format!("{} >= {lo}", bq(pk)));
+        }
+        if let Some(hi) = w.hi {
+            conds.push(format!("{} < {hi}", bq(pk)));
+        }
+    }
+    let q = format!(
+        "SELECT {} FROM {}{}",
+        cols.join(", "),
+        bq(&t.info.name),
+        if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        }
+    );
+    let prefix = format!(
+        "INSERT INTO {} ({}) VALUES ",
+        bq(&t.info.name),
+        cols.join(", ")
+    );
+    let masker = t.masker.as_ref();
+    let mut masked_of = vec![None; t.columns.len()];
+    if let Some(m) = masker {
+        for (k, mc) in m.masked.iter().enumerate() {
+            masked_of[mc.column] = Some(k);
+        }
+    }
+    opts.progress.table_start(&t.display, t.info.estimated_rows);
+    let mut result = src
+        .query_iter(q)
+        .await
+        .map_err(db(format!("read {}", t.display)))?;
+    let mut stmt = String::with_capacity(BATCH_BYTES + 4096);
+    let mut outputs: Vec<Option<String>> = Vec::new();
+    let mut buf = Vec::new();
+    let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
+    while let Some(row) = result
+        .next()
+        .await
+        .map_err(db(format!("read {}", t.display)))?
+    {
+        let row: Row = row;
+        let vals = row.unwrap();
+        rows += 1;
+        if let Some(m) = masker {
+            let texts: Vec<Option<String>> = m
+                .inputs
+                .iter()
+                .map(|&i| value_bytes(&vals[i]).map(|b| String::from_utf8_lossy(&b).into_owned()))
+                .collect();
+            let refs: Vec<Option<&str>> = texts.iter().map(|o| o.as_deref()).collect();
+            m.mask(&opts.key, &refs, &mut outputs, collect.as_deref_mut())
+                .map_err(|(column, message)| CloneError::Transform {
+                    table: t.display.clone(),
+                    column,
+                    message,
+                })?;
+        }
+        if stmt.is_empty() {
+            stmt.push_str(&prefix);
+        } else {
+            stmt.push(',');
+        }
+        stmt.push('(');
+        for (i, v) in vals.iter().enumerate() {
+            if i > 0 {
+                stmt.push(',');
+            }
+            let text_out: Option<std::borrow::Cow<[u8]>> = match masked_of[i] {
+                Some(k) => outputs[k]
+                    .as_deref()
+                    .map(|s| std::borrow::Cow::Borrowed(s.as_bytes())),
+                None => value_bytes(v),
+            };
+            bytes += text_out.as_ref().map_or(1, |b| b.len() as u64);
+            if let (Mode::Scan(ix, names), Some(b), true) =
+                (mode, &text_out, t.columns[i].info.text_like)
+            {
+                let s = String::from_utf8_lossy(b);
+                scan_value(
+                    ix,
+                    names,
+                    tally,
+                    &t.display,
+                    &t.columns[i].info.name,
+                    rows,
+                    &s,
+                    &mut buf,
+                );
+            }
+            push_literal(
+                &mut stmt,
+                text_out.as_deref(),
+                binary[i] && masked_of[i].is_none(),
+            );
+        }
+        stmt.push(')');
+        if stmt.len() >= BATCH_BYTES {
+            let s = std::mem::replace(&mut stmt, String::with_capacity(BATCH_BYTES + 4096));
+            if let Some(wr) = writer {
+                wr.send(s).await.map_err(|_| {
+                    CloneError::db(format!("write {}", t.display), "the writer stopped")
+                })?;
+            }
+        }
+        if rows - reported >= 5000 {
+            opts.progress.table_rows(&t.display, rows - reported);
+            reported = rows;
+        }
+    }
+    drop(result);
+    if !stmt.is_empty() {
+        if let Some(wr) = writer {
+            wr.send(stmt).await.map_err(|_| {
+                CloneError::db(format!("write {}", t.display), "the writer stopped")
+            })?;
+        }
+    }
+    opts.progress.table_rows(&t.display, rows - reported);
+    Ok((rows, bytes))
+}
+
+async fn worker(
+    shared: Arc<Shared>,
+    mut src: Conn,
+    mode: Mode,
+    collect: bool,
+) -> Result<WorkerOut, CloneError> {
+    let (tx, writer) = match &mode {
+        Mode::Write(url) => {
+            let mut dst = connect(url, "target").await?;
+            dst.query_drop(TARGET_SESSION)
+                .await
+                .map_err(db("set up target session"))?;
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(2);
+            let h = tokio::spawn(async move {
+                while let Some(stmt) = rx.recv().await {
+                    write_with_retry(&mut dst, stmt).await?;
+                }
+                let _ = dst.disconnect().await;
+                Ok::<(), CloneError>(())
+            });
+            (Some(tx), Some(h))
+        }
+        _ => (None, None),
+    };
+    let mut out = WorkerOut::default();
+    let mut result = Ok(());
+    loop {
+        let next = shared.queue.lock().expect("queue lock").pop_front();
+        let Some(w) = next else { break };
+        let started = Instant::now();
+        match copy_part(
+            &shared,
+            &w,
+            &mut src,
+            tx.as_ref(),
+            &mode,
+            collect.then_some(&mut out.collector),
+            &mut out.tally,
+        )
+        .await
+        {
+            Ok((rows, bytes)) => {
+                out.parts
+                    .push((w.table, rows, bytes, started.elapsed().as_millis() as u64))
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    drop(tx);
+    if let Some(h) = writer {
+        let w = h.await.map_err(|e| CloneError::io("writer task", e))?;
+        // A writer error explains a reader's "writer stopped".
+        w?;
+    }
+    let _ = src.disconnect().await;
+    result.map(|_| out)
+}
+
+/// Run one INSERT; InnoDB may pick it as a deadlock victim when workers load the same
+/// table in parallel, and then the statement (its own transaction) is simply retried.
+async fn write_with_retry(c: &mut Conn, stmt: String) -> Result<(), CloneError> {
+    let mut attempt = 0;
+    loop {
+        match c.query_drop(&stmt).await {
+            Ok(()) => return Ok(()),
+            Err(mysql_async::Error::Server(e))
+                if (e.code == 1213 || e.code == 1205) && attempt < 8 =>
+            {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+            }
+            Err(e) => return Err(CloneError::db("write rows to the target", e)),
+        }
+    }
+}
+
+const TARGET_SESSION: &str = "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0, \
+     SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', SESSION time_zone = '+00:00'";
+
+/// Open `jobs` source connections that all see the same snapshot: a global read lock is
+/// held while each opens its transaction. Without the privilege for the lock, one worker.
+async fn snapshot_workers(url: &str, jobs: usize) -> Result<(Vec<Conn>, String), CloneError> {
+    let mut locker = source_session(url).await?;
+    if jobs > 1
+        && locker
+            .query_drop("FLUSH TABLES WITH READ LOCK")
+            .await
+            .is_ok()
+    {
+        let mut conns = Vec::new();
+        let mut err = None;
+        for _ in 0..jobs {
+            match source_session(url).await {
+                Ok(mut c) => match begin_snapshot(&mut c).await {
+                    Ok(()) => conns.push(c),
+                    Err(e) => {
+                        err = Some(e);
+                        break;
+                    }
+                },
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        locker
+            .query_drop("UNLOCK TABLES")
+            .await
+            .map_err(db("release the global read lock"))?;
+        let _ = locker.disconnect().await;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        return Ok((
+            conns,
+            format!("{jobs} consistent-snapshot transactions opened under one global read lock"),
+        ));
+    }
+    begin_snapshot(&mut locker).await?;
+    Ok((vec![locker], "one consistent-snapshot transaction".into()))
+}
+
+async fn run_workers(
+    shared: &Arc<Shared>,
+    conns: Vec<Conn>,
+    work: Vec<Work>,
+    mode: Mode,
+    collect: bool,
+) -> Result<(WorkerOut, ()), CloneError> {
+    *shared.queue.lock().expect("queue lock") = work.into();
+    let mut handles = Vec::new();
+    for c in conns {
+        handles.push(tokio::spawn(worker(
+            shared.clone(),
+            c,
+            mode.clone(),
+            collect,
+        )));
+    }
+    let mut all = WorkerOut::default();
+    let mut first_err = None;
+    for h in handles {
+        match h.await.map_err(|e| CloneError::io("copy worker", e))? {
+            Ok(o) => {
+                all.collector.merge(o.collector);
+                all.parts.extend(o.parts);
+                all.tally.merge(o.tally);
+            }
+            Err(e) => {
+                shared.queue.lock().expect("queue lock").clear();
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok((all, ())),
+    }
+}
+
+async fn plan_work(
+    plan: &Plan,
+    c: &mut Conn,
+    jobs: usize,
+    split_rows: u64,
+) -> Result<Vec<Work>, CloneError> {
+    let mut work = Vec::new();
+    for (ti, t) in plan.tables.iter().enumerate() {
+        if t.columns.is_empty() {
+            continue;
+        }
+        let size = t.info.estimated_rows;
+        match (&t.info.int_pk, jobs > 1 && size > split_rows) {
+            (Some(pk), true) => {
+                let q = format!(
+                    "SELECT CAST(min({0}) AS SIGNED), CAST(max({0}) AS SIGNED) FROM {1}",
+                    bq(pk),
+                    bq(&t.info.name)
+                );
+                let r: Option<(Option<i64>, Option<i64>)> = c
+                    .query_first(q)
+                    .await
+                    .map_err(db(format!("key range of {}", t.display)))?;
+                let Some((Some(lo), Some(hi))) = r else {
+                    work.push(Work {
+                        table: ti,
+                        lo: None,
+                        hi: None,
+                        size,
+                    });
+                    continue;
+                };
+                let parts = (jobs * 2).min(((size / split_rows.max(1)) as usize).max(2)) as i64;
+                let step = ((hi - lo) / parts).max(1);
+                let mut start = None;
+                for p in 1..=parts {
+                    let end = if p == parts {
+                        None
+                    } else {
+                        Some(lo + step * p)
+                    };
+                    work.push(Work {
+                        table: ti,
+                        lo: start,
+                        hi: end,
+                        size: size / parts as u64,
+                    });
+                    start = end;
+                    if end.is_some_and(|e| e > hi) {
+                        break;
+                    }
+                }
+            }
+            _ => work.push(Work {
+                table: ti,
+                lo: None,
+                hi: None,
+                size,
+            }),
+        }
+    }
+    work.sort_by_key(|w| std::cmp::Reverse(w.size));
+    Ok(work)
+}
+
+fn table_reports(plan: &Plan, parts: &[(usize, u64, u64, u64)]) -> Vec<TableReport> {
+    plan.tables
+        .iter()
+        .enumerate()
+        .map(|(ti, t)| {
+            let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
+            let mine: Vec<_> = parts.iter().filter(|p| p.0 == ti).collect();
+            r.parts = mine.len().max(1);
+            r.rows = mine.iter().map(|p| p.1).sum();
+            r.bytes = mine.iter().map(|p| p.2).sum();
+            r.duration_ms = mine.iter().map(|p| p.3).max().unwrap_or(0);
+            r
+        })
+        .collect()
+}
+
+/// Everything but the tables, copied after the data.
+#[derive(Default)]
+struct Objects {
+    tables: Vec<(String, TableDdl)>,
+    sequences: Vec<(String, String, i64)>,
+    routines: Vec<String>,
+    views: Vec<(String, String)>,
+    triggers: Vec<String>,
+}
+
+async fn read_objects(c: &mut Conn, schema: &str, plan: &Plan) -> Result<Objects, CloneError> {
+    let mut o = Objects::default();
+    for t in &plan.tables {
+        let r: Option<(String, String)> = c
+            .query_first(format!("SHOW CREATE TABLE {}", bq(&t.info.name)))
+            .await
+            .map_err(db(format!("read the definition of {}", t.display)))?;
+        let (_, ddl) = r.ok_or_else(|| CloneError::db("SHOW CREATE TABLE", "no result"))?;
+        o.tables
+            .push((t.info.name.clone(), split_create_table(&ddl)));
+    }
+    let seqs: Vec<String> = c
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'SEQUENCE'",
+            (schema,),
+        )
+        .await
+        .map_err(db("read the source sequences"))?;
+    for s in seqs {
+        let r: Option<(String, String)> = c
+            .query_first(format!("SHOW CREATE SEQUENCE {}", bq(&s)))
+            .await
+            .map_err(db(format!("read sequence {s}")))?;
+        let next: Option<i64> = c
+            .query_first(format!("SELECT next_not_cached_value FROM {}", bq(&s)))
+            .await
+            .map_err(db(format!("read sequence {s}")))?;
+        if let (Some((_, ddl)), Some(n)) = (r, next) {
+            o.sequences.push((s, ddl, n));
+        }
+    }
+    let routines: Vec<(String, String)> = c
+        .exec(
+            "SELECT ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?",
+            (schema,),
+        )
+        .await
+        .map_err(db("read the source routines"))?;
+    for (kind, name) in routines {
+        let row: Option<Row> = c
+            .query_first(format!("SHOW CREATE {kind} {}", bq(&name)))
+            .await
+            .map_err(db(format!("read {kind} {name}")))?;
+        let sql: Option<String> = row.and_then(|r| {
+            r.get_opt::<Option<String>, _>(2)
+                .and_then(|x| x.ok())
+                .flatten()
+        });
+        match sql {
+            Some(s) => o.routines.push(strip_definer(&s)),
+            None => {
+                return Err(CloneError::db(
+                    format!("read {kind} {name}"),
+                    "no definition visible (the source user lacks the privilege to read routines)",
+                ))
+            }
+        }
+    }
+    let views: Vec<String> = c
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ?",
+            (schema,),
+        )
+        .await
+        .map_err(db("read the source views"))?;
+    for v in views {
+        let r: Option<(String, String, String, String)> = c
+            .query_first(format!("SHOW CREATE VIEW {}", bq(&v)))
+            .await
+            .map_err(db(format!("read view {v}")))?;
+        if let Some((_, sql, _, _)) = r {
+            o.views.push((v, strip_definer(&sql)));
+        }
+    }
+    let triggers: Vec<String> = c
+        .exec(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY ACTION_ORDER",
+            (schema,),
+        )
+        .await
+        .map_err(db("read the source triggers"))?;
+    for tr in triggers {
+        let row: Option<Row> = c
+            .query_first(format!("SHOW CREATE TRIGGER {}", bq(&tr)))
+            .await
+            .map_err(db(format!("read trigger {tr}")))?;
+        if let Some(s) = row.and_then(|r| r.get_opt::<String, _>(2).and_then(|x| x.ok())) {
+            o.triggers.push(strip_definer(&s));
+        }
+    }
+    Ok(o)
+}
+
+struct Target {
+    url: String,
+    server_url: String,
+    name: String,
+}
+
+#[derive(Debug, PartialEq)]
+enum TargetState {
+    Missing,
+    Empty,
+    Incomplete,
+    Complete,
+    Occupied,
+}
+
+impl Target {
+    fn new(url: &str) -> Target {
+        Target {
+            url: url.to_string(),
+            server_url: url_with_db(url, None),
+            name: db_name(url),
+        }
+    }
+
+    async fn state(&self) -> Result<TargetState, CloneError> {
+        let mut c = connect(&self.server_url, "target").await?;
+        let r: Option<Option<String>> = c
+            .exec_first(
+                "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (&self.name,),
+            )
+            .await
+            .map_err(db("inspect the target server"))?;
+        let state = match r {
+            None => TargetState::Missing,
+            Some(Some(c)) if c.starts_with(MARK_INCOMPLETE) => TargetState::Incomplete,
+            Some(Some(c)) if c.starts_with(MARK_COMPLETE) => TargetState::Complete,
+            Some(_) => {
+                let n: Option<i64> = c
+                    .exec_first(
+                        "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+                        (&self.name,),
+                    )
+                    .await
+                    .map_err(db("inspect the target database"))?;
+                if n.unwrap_or(0) == 0 {
+                    TargetState::Empty
+                } else {
+                    TargetState::Occupied
+                }
+            }
+        };
+        let _ = c.disconnect().await;
+        Ok(state)
+    }
+
+    fn refuse(&self, state: &TargetState, replace: bool) -> Result<(), CloneError> {
+        match state {
+            TargetState::Complete if !replace => Err(CloneError::TargetExists(format!(
+                "target database `{}` holds a completed clone; pass --replace to overwrite it",
+                self.name
+            ))),
+            TargetState::Occupied if !replace => Err(CloneError::TargetExists(format!(
+                "target database `{}` already holds tables that valet did not write; pass --replace to overwrite it",
+                self.name
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn create(
+        &self,
+        state: &TargetState,
+        charset: &str,
+        collation: &str,
+    ) -> Result<(), CloneError> {
+        let mut c = connect(&self.server_url, "target").await?;
+        let q = bq(&self.name);
+        if !matches!(state, TargetState::Missing | TargetState::Empty) {
+            c.query_drop(format!("DROP DATABASE IF EXISTS {q}"))
+                .await
+                .map_err(db("drop the previous target"))?;
+        }
+        if *state != TargetState::Empty {
+            c.query_drop(format!(
+                "CREATE DATABASE {q} CHARACTER SET {charset} COLLATE {collation}"
+            ))
+            .await
+            .map_err(db("create the target database"))?;
+        }
+        self.mark(&mut c, MARK_INCOMPLETE).await?;
+        let _ = c.disconnect().await;
+        Ok(())
+    }
+
+    async fn mark(&self, c: &mut Conn, mark: &str) -> Result<(), CloneError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        c.query_drop(format!(
+            "ALTER DATABASE {} COMMENT '{mark} (unix time {now})'",
+            bq(&self.name)
+        ))
+        .await
+        .map_err(db("mark the target database"))
+    }
+
+    async fn drop_db(&self) {
+        if let Ok(mut c) = connect(&self.server_url, "target").await {
+            if let Err(e) = c
+                .query_drop(format!("DROP DATABASE IF EXISTS {}", bq(&self.name)))
+                .await
+            {
+                tracing::warn!("could not drop the failed target {}: {e}", self.name);
+            }
+            let _ = c.disconnect().await;
+        }
+    }
+}
+
+pub(crate) async fn clone(
+    opts: &CloneOptions,
+    source: &str,
+    target: &str,
+    mut report: CloneReport,
+) -> Result<CloneReport, CloneError> {
+    let schema = db_name(source);
+    let tgt = Target::new(target);
+    {
+        let a = url::Url::parse(source).ok();
+        let b = url::Url::parse(target).ok();
+        let key = |u: &Option<url::Url>| {
+            u.as_ref().map(|u| {
+                (
+                    u.host_str().map(|h| h.replace("127.0.0.1", "localhost")),
+                    u.port(),
+                    u.path().to_string(),
+                )
+            })
+        };
+        if key(&a) == key(&b) {
+            return Err(CloneError::Unsupported(
+                "source and target are the same database".into(),
+            ));
+        }
+    }
+    let mut phases = Phases::new();
+    phases.start("snapshot");
+    opts.progress.phase("snapshot");
+    let (mut conns, how) = snapshot_workers(source, opts.jobs.max(1)).await?;
+    report.snapshot = how;
+    report.jobs = conns.len();
+    let cat = read_catalog(&mut conns[0], &schema).await?;
+    let plan = classify(&opts.policy, &cat)?;
+    plan_into_report(&plan, &mut report);
+    let state = tgt.state().await?;
+    tgt.refuse(&state, opts.replace)?;
+    let jobs = conns.len();
+    let work = plan_work(&plan, &mut conns[0], jobs, opts.split_rows).await?;
+    let objects = read_objects(&mut conns[0], &schema, &plan).await?;
+    let (charset, collation): (String, String) = conns[0]
+        .exec_first(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (&schema,),
+        )
+        .await
+        .map_err(db("read the source character set"))?
+        .unwrap_or(("utf8mb4".into(), "utf8mb4_general_ci".into()));
+    let shared = Arc::new(Shared {
+        plan,
+        opts: opts.clone(),
+        queue: Mutex::new(VecDeque::new()),
+    });
+
+    if opts.check {
+        // Two passes over the same snapshot need the transactions open: collect with all
+        // workers, then scan with fresh ones (a second snapshot; the check is advisory).
+        phases.start("data");
+        opts.progress.phase("data (check: nothing written)");
+        let (out, ()) = run_workers(&shared, conns, work.clone(), Mode::Discard, true).await?;
+        report.tables = table_reports(&shared.plan, &out.parts);
+        phases.start("leak scan");
+        opts.progress.phase("leak scan");
+        let index = Arc::new(out.collector.into_index(&opts.policy.leak_scan));
+        let (conns, _) = snapshot_workers(source, opts.jobs.max(1)).await?;
+        let names = Arc::new(shared.plan.column_names.clone());
+        let (scanned, ()) = run_workers(
+            &shared,
+            conns,
+            work,
+            Mode::Scan(index.clone(), names),
+            false,
+        )
+        .await?;
+        phases.finish();
+        report.phases = phases.done;
+        leak_result(&index, scanned.tally, &mut report)?;
+        return Ok(report);
+    }
+
+    tgt.create(&state, &charset, &collation).await?;
+    let result = write_target(
+        &shared,
+        conns,
+        &tgt,
+        &objects,
+        work,
+        &mut phases,
+        &mut report,
+    )
+    .await;
+    match result {
+        Ok(()) => {
+            let mut c = connect(&tgt.server_url, "target").await?;
+            tgt.mark(&mut c, MARK_COMPLETE).await?;
+            let _ = c.disconnect().await;
+            phases.finish();
+            report.phases = phases.done;
+            Ok(report)
+        }
+        Err(e) => {
+            tgt.drop_db().await;
+            Err(e)
+        }
+    }
+}
+
+async fn write_target(
+    shared: &Arc<Shared>,
+    conns: Vec<Conn>,
+    tgt: &Target,
+    objects: &Objects,
+    work: Vec<Work>,
+    phases: &mut Phases,
+    report: &mut CloneReport,
+) -> Result<(), CloneError> {
+    let opts = &shared.opts;
+    phases.start("schema");
+    opts.progress.phase("schema");
+    let mut dst = connect(&tgt.url, "target").await?;
+    dst.query_drop(TARGET_SESSION)
+        .await
+        .map_err(db("set up target session"))?;
+    for (name, ddl) in &objects.tables {
+        dst.query_drop(&ddl.create)
+            .await
+            .map_err(db(format!("create table {name}")))?;
+    }
+    for (name, ddl, _) in &objects.sequences {
+        dst.query_drop(ddl)
+            .await
+            .map_err(db(format!("create sequence {name}")))?;
+    }
+
+    phases.start("data");
+    opts.progress.phase("data");
+    let (out, ()) = run_workers(shared, conns, work, Mode::Write(tgt.url.clone()), true).await?;
+    report.tables = table_reports(&shared.plan, &out.parts);
+
+    phases.start("post-data");
+    opts.progress
+        .phase("post-data (indexes, foreign keys, routines, views, triggers)");
+    let alters: VecDeque<String> = objects
+        .tables
+        .iter()
+        .filter(|(_, d)| !d.deferred.is_empty())
+        .map(|(n, d)| {
+            format!(
+                "ALTER TABLE {} {}",
+                bq(n),
+                d.deferred
+                    .iter()
+                    .map(|x| format!("ADD {x}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    let alters = Arc::new(Mutex::new(alters));
+    let mut hs = Vec::new();
+    for _ in 0..opts.jobs.max(1) {
+        let alters = alters.clone();
+        let url = tgt.url.clone();
+        hs.push(tokio::spawn(async move {
+            let mut c = connect(&url, "target").await?;
+            c.query_drop(TARGET_SESSION)
+                .await
+                .map_err(db("set up target session"))?;
+            loop {
+                let next = alters.lock().expect("lock").pop_front();
+                let Some(a) = next else { break };
+                c.query_drop(&a)
+                    .await
+                    .map_err(db("add indexes and foreign keys"))?;
+            }
+            let _ = c.disconnect().await;
+            Ok::<(), CloneError>(())
+        }));
+    }
+    for h in hs {
+        h.await.map_err(|e| CloneError::io("index worker", e))??;
+    }
+    for (name, _, next) in &objects.sequences {
+        dst.query_drop(format!("SELECT SETVAL({}, {}, 0)", bq(name), next))
+            .await
+            .map_err(db(format!("set sequence {name}")))?;
+    }
+    for r in &objects.routines {
+        dst.query_drop(r).await.map_err(db("create routine"))?;
+    }
+    // Views may depend on each other: create in rounds until none is left or none succeeds.
+    let mut pending: Vec<&(String, String)> = objects.views.iter().collect();
+    while !pending.is_empty() {
+        let mut failed = Vec::new();
+        let mut last_err = None;
+        for v in &pending {
+            if let Err(e) = dst.query_drop(&v.1).await {
+                last_err = Some((v.0.clone(), e.to_string()));
+                failed.push(*v);
+            }
+        }
+        if failed.len() == pending.len() {
+            let (n, e) = last_err.unwrap_or_default();
+            return Err(CloneError::db(format!("create view {n}"), e));
+        }
+        pending = failed;
+    }
+    for tr in &objects.triggers {
+        dst.query_drop(tr).await.map_err(db("create trigger"))?;
+    }
+    let _ = dst.disconnect().await;
+
+    phases.start("leak scan");
+    opts.progress.phase("leak scan");
+    let index = Arc::new(out.collector.into_index(&opts.policy.leak_scan));
+    let tally = scan_target(shared, &tgt.url, index.clone()).await?;
+    leak_result(&index, tally, report)
+}
+
+async fn scan_target(
+    shared: &Arc<Shared>,
+    url: &str,
+    index: Arc<PiiIndex>,
+) -> Result<ScanTally, CloneError> {
+    let queue: Arc<Mutex<VecDeque<usize>>> = Arc::new(Mutex::new(
+        shared
+            .plan
+            .tables
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.info.columns.iter().any(|c| c.text_like))
+            .map(|(i, _)| i)
+            .collect(),
+    ));
+    let mut hs = Vec::new();
+    for _ in 0..shared.opts.jobs.max(1) {
+        let queue = queue.clone();
+        let shared = shared.clone();
+        let url = url.to_string();
+        let index = index.clone();
+        hs.push(tokio::spawn(async move {
+            let mut c = connect(&url, "target").await?;
+            let mut tally = ScanTally::default();
+            let mut buf = Vec::new();
+            loop {
+                let next = queue.lock().expect("lock").pop_front();
+                let Some(ti) = next else { break };
+                let t = &shared.plan.tables[ti];
+                let cols: Vec<&ColumnInfo> =
+                    t.info.columns.iter().filter(|c| c.text_like).collect();
+                let q = format!(
+                    "SELECT {} FROM {}",
+                    cols.iter()
+                        .map(|c| bq(&c.name))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    bq(&t.info.name)
+                );
+                let mut res = c
+                    .query_iter(q)
+                    .await
+                    .map_err(db(format!("leak scan of {}", t.display)))?;
+                let mut row = 0u64;
+                while let Some(r) = res
+                    .next()
+                    .await
+                    .map_err(db(format!("leak scan of {}", t.display)))?
+                {
+                    row += 1;
+                    for (k, v) in r.unwrap().iter().enumerate() {
+                        if let Value::Bytes(b) = v {
+                            let s = String::from_utf8_lossy(b);
+                            scan_value(
+                                &index,
+                                &shared.plan.column_names,
+                                &mut tally,
+                                &t.display,
+                                &cols[k].name,
+                                row,
+                                &s,
+                                &mut buf,
+                            );
+                        }
+                    }
+                }
+            }
+            let _ = c.disconnect().await;
+            Ok::<ScanTally, CloneError>(tally)
+        }));
+    }
+    let mut tally = ScanTally::default();
+    for h in hs {
+        tally.merge(
+            h.await
+                .map_err(|e| CloneError::io("leak scan worker", e))??,
+        );
+    }
+    Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secondary_keys_and_foreign_keys_are_deferred() {
+        let ddl = "CREATE TABLE `t` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `v` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u` (`v`),\n  KEY `fk` (`v`),\n  CONSTRAINT `fk` FOREIGN KEY (`v`) REFERENCES `o` (`id`),\n  CONSTRAINT `c` CHECK (`v` > 0)\n) ENGINE=InnoDB";
+        let d = split_create_table(ddl);
+        assert_eq!(d.deferred.len(), 3);
+        assert!(
+            d.create
+                .contains("PRIMARY KEY (`id`),\n  CONSTRAINT `c` CHECK (`v` > 0)\n) ENGINE=InnoDB"),
+            "{}",
+            d.create
+        );
+    }
+
+    #[test]
+    fn literals_are_escaped() {
+        let mut s = String::new();
+        push_literal(&mut s, Some("a'b\\c\n".as_bytes()), false);
+        push_literal(&mut s, Some(&[0, 255]), true);
+        push_literal(&mut s, None, false);
+        assert_eq!(s, "'a\\'b\\\\c\\n'X'00ff'NULL");
+    }
+
+    #[test]
+    fn definer_is_removed() {
+        assert_eq!(
+            strip_definer("CREATE DEFINER=`root`@`localhost` TRIGGER x"),
+            "CREATE TRIGGER x"
+        );
+    }
 }

@@ -272,9 +272,11 @@ impl Codec {
                 out.put_i32(8);
                 out.put_i64(micros);
             }
-            Codec::Other(t) => return Err(format!(
+            Codec::Other(t) => {
+                return Err(format!(
                 "cannot write masked text into a column of type {t}; use keep, null or constant"
-            )),
+            ))
+            }
         }
         Ok(())
     }
