@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::error::CloneError;
 use crate::key::RunKey;
-use crate::leak::Collector;
+use crate::leak::{Collector, PiiIndex};
 use crate::policy::{Policy, TableRule};
 use crate::suggest::suggest_for_column;
 use crate::transform::{Cx, Transformer};
@@ -394,13 +394,13 @@ impl TableMasker {
     }
 
     /// Mask one row. `src[k]` is the text of column `inputs[k]`; `out[j]` receives the masked
-    /// text of `masked[j]`. Source values are recorded in `collect` for the leak scan.
+    /// text of `masked[j]`. Outputs equal to a value in `avoid` are drawn again.
     pub fn mask(
         &self,
         key: &RunKey,
         src: &[Option<&str>],
         out: &mut Vec<Option<String>>,
-        collect: Option<&mut Collector>,
+        avoid: Option<&PiiIndex>,
     ) -> Result<(), (String, String)> {
         let names: Vec<&str> = self.slot_names.iter().map(String::as_str).collect();
         let mut masked_slots: Vec<Option<Option<String>>> = vec![None; src.len()];
@@ -436,6 +436,8 @@ impl TableMasker {
                 source: src,
                 masked: &masked_slots,
                 redactions: &redactions,
+                avoid,
+                attempt: 0,
             };
             let v = m
                 .transformer
@@ -444,29 +446,40 @@ impl TableMasker {
             masked_slots[m.slot] = Some(v.clone());
             out[k] = v;
         }
-        if let Some(c) = collect {
-            let cx = Cx {
-                key,
-                subject,
-                names: &names,
-                source: src,
-                masked: &masked_slots,
-                redactions: &[],
-            };
-            for m in &self.masked {
-                if let (Some(id), Some(v)) = (m.scan_id, src[m.slot]) {
-                    for s in m.transformer.scan_values(v, &cx) {
-                        c.add(id, &s);
-                    }
-                }
-            }
-            if let Some((f, l)) = self.name_pair {
-                if let (Some(fs), Some(ls), Some(id)) = (src[f], src[l], self.masked[0].scan_id) {
-                    c.add(id, &format!("{fs} {ls}"));
-                    c.add(id, &format!("{ls} {fs}"));
+        Ok(())
+    }
+
+    /// Record the identifying source values of one row for the leak scan (no masking).
+    pub fn collect(&self, key: &RunKey, src: &[Option<&str>], c: &mut Collector) {
+        let names: Vec<&str> = self.slot_names.iter().map(String::as_str).collect();
+        let masked_slots: Vec<Option<Option<String>>> = vec![None; src.len()];
+        let cx = Cx {
+            key,
+            subject: self.subject_slot.and_then(|s| src[s]),
+            names: &names,
+            source: src,
+            masked: &masked_slots,
+            redactions: &[],
+            avoid: None,
+            attempt: 0,
+        };
+        for m in &self.masked {
+            if let (Some(id), Some(v)) = (m.scan_id, src[m.slot]) {
+                for s in m.transformer.scan_values(v, &cx) {
+                    c.add(id, &s);
                 }
             }
         }
-        Ok(())
+        if let Some((f, l)) = self.name_pair {
+            let id = self
+                .masked
+                .iter()
+                .find(|m| m.slot == f)
+                .and_then(|m| m.scan_id);
+            if let (Some(fs), Some(ls), Some(id)) = (src[f], src[l], id) {
+                c.add(id, &format!("{fs} {ls}"));
+                c.add(id, &format!("{ls} {fs}"));
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use regex::Regex;
 
 use crate::key::{RunKey, Stream};
+use crate::leak::PiiIndex;
 use crate::names;
 
 /// A transformer with its options, as parsed from the policy.
@@ -404,6 +405,7 @@ impl JsonPath {
 
 /// What a transformer may look at besides its own value: the run key, the row's subject and
 /// the other columns of the same row.
+#[derive(Clone, Copy)]
 pub struct Cx<'a> {
     pub key: &'a RunKey,
     pub subject: Option<&'a str>,
@@ -415,6 +417,11 @@ pub struct Cx<'a> {
     pub masked: &'a [Option<Option<String>>],
     /// (source, masked) PII values of this row, longest first, for `free_text` redaction.
     pub redactions: &'a [(String, String)],
+    /// Source values the output must not equal (the leak-scan index): a masked value that
+    /// happens to be some other person's real value is drawn again.
+    pub avoid: Option<&'a PiiIndex>,
+    /// How many times the value was drawn again.
+    pub attempt: u32,
 }
 
 impl Cx<'_> {
@@ -432,8 +439,17 @@ impl Cx<'_> {
     /// consistent across tables; the value keeps rows apart when there is no subject.
     fn rng(&self, domain: &str, value: &str) -> Stream {
         match self.subject {
-            Some(s) => self.key.rng(domain, Some(s), None),
-            None => self.key.rng(domain, None, Some(value)),
+            Some(s) => self.key_rng(domain, Some(s), None),
+            None => self.key_rng(domain, None, Some(value)),
+        }
+    }
+    /// Like [`RunKey::rng`], with the redraw count mixed in.
+    fn key_rng(&self, domain: &str, subject: Option<&str>, value: Option<&str>) -> Stream {
+        if self.attempt == 0 {
+            self.key.rng(domain, subject, value)
+        } else {
+            self.key
+                .rng(&format!("{domain}#{}", self.attempt), subject, value)
         }
     }
 }
@@ -572,8 +588,36 @@ impl Transformer {
             .unwrap_or(default)
     }
 
+    /// Whether an output that equals a source value is drawn again.
+    fn redraws(&self) -> bool {
+        matches!(
+            self,
+            Transformer::FirstName
+                | Transformer::LastName
+                | Transformer::Phone { .. }
+                | Transformer::Address { .. }
+                | Transformer::FreeText { redact: false }
+        )
+    }
+
     /// Mask one value. `None` is SQL NULL; most transformers keep NULL as NULL.
     pub fn apply(&self, input: Option<&str>, cx: &Cx) -> Result<Option<String>, String> {
+        let Some(avoid) = cx.avoid.filter(|_| self.redraws()) else {
+            return self.apply_once(input, cx);
+        };
+        let mut buf = Vec::new();
+        let mut out = None;
+        for attempt in 0..16 {
+            out = self.apply_once(input, &Cx { attempt, ..*cx })?;
+            match &out {
+                Some(s) if avoid.check(s, &mut buf).is_some() => continue,
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
+    }
+
+    fn apply_once(&self, input: Option<&str>, cx: &Cx) -> Result<Option<String>, String> {
         let v = match (self, input) {
             (Transformer::Keep, i) => return Ok(i.map(str::to_string)),
             (Transformer::Null, _) => return Ok(None),
@@ -589,18 +633,26 @@ impl Transformer {
                 unreachable!("handled above")
             }
             Transformer::Constant { value } | Transformer::Marker { value } => value.clone(),
-            Transformer::FirstName => names::first_name(&mut cx.rng("first_name", v)).to_string(),
+            Transformer::FirstName => names::first_name(&mut cx.rng("first_name", v)),
             Transformer::LastName => names::last_name(&mut cx.rng("last_name", v)),
             Transformer::FullName => {
-                let first = names::first_name(&mut cx.rng("first_name", v));
-                let last = names::last_name(&mut cx.rng("last_name", v));
+                let first = Transformer::FirstName
+                    .apply(Some(v), cx)?
+                    .unwrap_or_default();
+                let last = Transformer::LastName
+                    .apply(Some(v), cx)?
+                    .unwrap_or_default();
                 format!("{first} {last}")
             }
             Transformer::Initials { from } => {
                 let parts: Vec<String> = if from.is_empty() {
                     vec![
-                        names::first_name(&mut cx.rng("first_name", v)).to_string(),
-                        names::last_name(&mut cx.rng("last_name", v)),
+                        Transformer::FirstName
+                            .apply(Some(v), cx)?
+                            .unwrap_or_default(),
+                        Transformer::LastName
+                            .apply(Some(v), cx)?
+                            .unwrap_or_default(),
                     ]
                 } else {
                     from.iter()
@@ -638,16 +690,12 @@ impl Transformer {
                 }
             }
             Transformer::Email { domain } => {
-                let (first, last) = match cx.subject {
-                    Some(_) => (
-                        names::first_name(&mut cx.rng("first_name", v)).to_string(),
-                        names::last_name(&mut cx.rng("last_name", v)),
-                    ),
-                    None => (
-                        names::first_name(&mut cx.key.rng("first_name", None, Some(v))).to_string(),
-                        names::last_name(&mut cx.key.rng("last_name", None, Some(v))),
-                    ),
-                };
+                let first = Transformer::FirstName
+                    .apply(Some(v), cx)?
+                    .unwrap_or_default();
+                let last = Transformer::LastName
+                    .apply(Some(v), cx)?
+                    .unwrap_or_default();
                 let norm = v.trim().to_lowercase();
                 let tag = cx.key.rng("email", cx.subject, Some(&norm)).hex();
                 format!(
@@ -658,14 +706,14 @@ impl Transformer {
                 )
             }
             Transformer::Phone { keep_prefix } => {
-                let mut r = cx.key.rng("phone", cx.subject, Some(v));
+                let mut r = cx.key_rng("phone", cx.subject, Some(v));
                 phone_like(v, *keep_prefix, &mut r)
             }
             Transformer::Address { part } => {
                 let mut r = cx.rng("address", v);
                 let line = names::street_line(&mut r);
                 let city = names::city(&mut r);
-                let mut pr = cx.key.rng("postcode", cx.subject, Some(v));
+                let mut pr = cx.key_rng("postcode", cx.subject, Some(v));
                 match part {
                     AddressPart::Line => line,
                     AddressPart::City => city,
@@ -677,7 +725,7 @@ impl Transformer {
                 if *redact {
                     redact_text(v, cx.redactions)
                 } else {
-                    let mut r = cx.key.rng("free_text", cx.subject, Some(v));
+                    let mut r = cx.key_rng("free_text", cx.subject, Some(v));
                     lorem_like(v, &mut r)
                 }
             }
@@ -961,6 +1009,8 @@ mod tests {
             source: &[],
             masked: &[],
             redactions: &[],
+            avoid: None,
+            attempt: 0,
         }
     }
 

@@ -22,6 +22,8 @@ fn apply(tr: &Transformer, key: &RunKey, subject: Option<&str>, v: Option<&str>)
         source: &[],
         masked: &[],
         redactions: &[],
+        avoid: None,
+        attempt: 0,
     };
     tr.apply(v, &cx).unwrap()
 }
@@ -227,9 +229,44 @@ fn switch_picks_the_case_by_the_other_column() {
             source: &source,
             masked: &[None],
             redactions: &[],
+            avoid: None,
+            attempt: 0,
         };
         tr.apply(Some("a@b.org"), &cx).unwrap()
     };
     assert!(apply_with("e").unwrap().ends_with("@example.invalid"));
     assert_eq!(apply_with("other"), None);
+}
+
+#[test]
+fn a_masked_value_equal_to_a_real_source_value_is_drawn_again() {
+    let k = RunKey::from_bytes(b"k");
+    let first = apply(&t("first_name"), &k, Some("7"), Some("Ann")).unwrap();
+    let phone = apply(&t("phone"), &k, Some("7"), Some("+44 20 7946 0001")).unwrap();
+    let mut c = valet_clone::leak::Collector::default();
+    c.add(0, &first);
+    c.add(0, &phone);
+    let index = c.into_index(&valet_clone::LeakScanSettings::default());
+    let with_avoid = |spec: &str, v: &str| {
+        let cx = Cx {
+            key: &k,
+            subject: Some("7"),
+            names: &[],
+            source: &[],
+            masked: &[],
+            redactions: &[],
+            avoid: Some(&index),
+            attempt: 0,
+        };
+        t(spec).apply(Some(v), &cx).unwrap().unwrap()
+    };
+    let first2 = with_avoid("first_name", "Ann");
+    assert_ne!(first2, first);
+    assert_eq!(
+        first2,
+        with_avoid("first_name", "Ann"),
+        "still deterministic"
+    );
+    assert!(with_avoid("full_name", "Ann X").starts_with(&format!("{first2} ")));
+    assert_ne!(with_avoid("phone", "+44 20 7946 0001"), phone);
 }

@@ -313,14 +313,19 @@ struct Work {
 
 #[derive(Clone)]
 enum Mode {
-    Write(String),
-    Discard,
+    /// Read masked tables and record their identifying values (no output).
+    Collect,
+    /// Mask (avoiding the indexed source values) and write to the target URL.
+    Write(String, Arc<PiiIndex>),
+    /// Mask and look the output up in the index (`--check`).
     Scan(Arc<PiiIndex>, Arc<Vec<String>>),
 }
 
 #[derive(Default)]
 struct WorkerOut {
     collector: Collector,
+    /// Source connections handed back, still in their snapshot.
+    conns: Vec<Conn>,
     parts: Vec<(usize, u64, u64, u64)>,
     tally: ScanTally,
 }
@@ -363,7 +368,7 @@ async fn copy_part(
     src: &mut Conn,
     writer: Option<&tokio::sync::mpsc::Sender<String>>,
     mode: &Mode,
-    mut collect: Option<&mut Collector>,
+    collector: &mut Collector,
     tally: &mut ScanTally,
 ) -> Result<(u64, u64), CloneError> {
     let t = &shared.plan.tables[w.table];
@@ -429,7 +434,14 @@ async fn copy_part(
                 .map(|&i| value_bytes(&vals[i]).map(|b| String::from_utf8_lossy(&b).into_owned()))
                 .collect();
             let refs: Vec<Option<&str>> = texts.iter().map(|o| o.as_deref()).collect();
-            m.mask(&opts.key, &refs, &mut outputs, collect.as_deref_mut())
+            let avoid = match mode {
+                Mode::Write(_, ix) | Mode::Scan(ix, _) => Some(&**ix),
+                Mode::Collect => {
+                    m.collect(&opts.key, &refs, collector);
+                    continue;
+                }
+            };
+            m.mask(&opts.key, &refs, &mut outputs, avoid)
                 .map_err(|(column, message)| CloneError::Transform {
                     table: t.display.clone(),
                     column,
@@ -500,14 +512,9 @@ async fn copy_part(
     Ok((rows, bytes))
 }
 
-async fn worker(
-    shared: Arc<Shared>,
-    mut src: Conn,
-    mode: Mode,
-    collect: bool,
-) -> Result<WorkerOut, CloneError> {
+async fn worker(shared: Arc<Shared>, mut src: Conn, mode: Mode) -> Result<WorkerOut, CloneError> {
     let (tx, writer) = match &mode {
-        Mode::Write(url) => {
+        Mode::Write(url, _) => {
             let mut dst = connect(url, "target").await?;
             dst.query_drop(TARGET_SESSION)
                 .await
@@ -536,7 +543,7 @@ async fn worker(
             &mut src,
             tx.as_ref(),
             &mode,
-            collect.then_some(&mut out.collector),
+            &mut out.collector,
             &mut out.tally,
         )
         .await
@@ -557,8 +564,9 @@ async fn worker(
         // A writer error explains a reader's "writer stopped".
         w?;
     }
-    let _ = src.disconnect().await;
-    result.map(|_| out)
+    result?;
+    out.conns.push(src);
+    Ok(out)
 }
 
 /// Run one INSERT; InnoDB may pick it as a deadlock victim when workers load the same
@@ -631,17 +639,11 @@ async fn run_workers(
     conns: Vec<Conn>,
     work: Vec<Work>,
     mode: Mode,
-    collect: bool,
-) -> Result<(WorkerOut, ()), CloneError> {
+) -> Result<WorkerOut, CloneError> {
     *shared.queue.lock().expect("queue lock") = work.into();
     let mut handles = Vec::new();
     for c in conns {
-        handles.push(tokio::spawn(worker(
-            shared.clone(),
-            c,
-            mode.clone(),
-            collect,
-        )));
+        handles.push(tokio::spawn(worker(shared.clone(), c, mode.clone())));
     }
     let mut all = WorkerOut::default();
     let mut first_err = None;
@@ -651,6 +653,7 @@ async fn run_workers(
                 all.collector.merge(o.collector);
                 all.parts.extend(o.parts);
                 all.tally.merge(o.tally);
+                all.conns.extend(o.conns);
             }
             Err(e) => {
                 shared.queue.lock().expect("queue lock").clear();
@@ -660,7 +663,7 @@ async fn run_workers(
     }
     match first_err {
         Some(e) => Err(e),
-        None => Ok((all, ())),
+        None => Ok(all),
     }
 }
 
@@ -1023,26 +1026,27 @@ pub(crate) async fn clone(
         queue: Mutex::new(VecDeque::new()),
     });
 
+    phases.start("collect");
+    opts.progress.phase("collect source PII");
+    let collect_work: Vec<Work> = work
+        .iter()
+        .filter(|w| shared.plan.tables[w.table].masker.is_some())
+        .cloned()
+        .collect();
+    let collected = run_workers(&shared, conns, collect_work, Mode::Collect).await?;
+    let conns = collected.conns;
+    let index = Arc::new(collected.collector.into_index(&opts.policy.leak_scan));
+
     if opts.check {
-        // Two passes over the same snapshot need the transactions open: collect with all
-        // workers, then scan with fresh ones (a second snapshot; the check is advisory).
-        phases.start("data");
-        opts.progress.phase("data (check: nothing written)");
-        let (out, ()) = run_workers(&shared, conns, work.clone(), Mode::Discard, true).await?;
-        report.tables = table_reports(&shared.plan, &out.parts);
-        phases.start("leak scan");
-        opts.progress.phase("leak scan");
-        let index = Arc::new(out.collector.into_index(&opts.policy.leak_scan));
-        let (conns, _) = snapshot_workers(source, opts.jobs.max(1)).await?;
+        phases.start("data + leak scan");
+        opts.progress
+            .phase("data + leak scan (check: nothing written)");
         let names = Arc::new(shared.plan.column_names.clone());
-        let (scanned, ()) = run_workers(
-            &shared,
-            conns,
-            work,
-            Mode::Scan(index.clone(), names),
-            false,
-        )
-        .await?;
+        let scanned = run_workers(&shared, conns, work, Mode::Scan(index.clone(), names)).await?;
+        report.tables = table_reports(&shared.plan, &scanned.parts);
+        for c in scanned.conns {
+            let _ = c.disconnect().await;
+        }
         phases.finish();
         report.phases = phases.done;
         leak_result(&index, scanned.tally, &mut report)?;
@@ -1056,6 +1060,7 @@ pub(crate) async fn clone(
         &tgt,
         &objects,
         work,
+        index,
         &mut phases,
         &mut report,
     )
@@ -1076,12 +1081,14 @@ pub(crate) async fn clone(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn write_target(
     shared: &Arc<Shared>,
     conns: Vec<Conn>,
     tgt: &Target,
     objects: &Objects,
     work: Vec<Work>,
+    index: Arc<PiiIndex>,
     phases: &mut Phases,
     report: &mut CloneReport,
 ) -> Result<(), CloneError> {
@@ -1105,7 +1112,16 @@ async fn write_target(
 
     phases.start("data");
     opts.progress.phase("data");
-    let (out, ()) = run_workers(shared, conns, work, Mode::Write(tgt.url.clone()), true).await?;
+    let out = run_workers(
+        shared,
+        conns,
+        work,
+        Mode::Write(tgt.url.clone(), index.clone()),
+    )
+    .await?;
+    for c in out.conns {
+        let _ = c.disconnect().await;
+    }
     report.tables = table_reports(&shared.plan, &out.parts);
 
     phases.start("post-data");
@@ -1183,7 +1199,6 @@ async fn write_target(
 
     phases.start("leak scan");
     opts.progress.phase("leak scan");
-    let index = Arc::new(out.collector.into_index(&opts.policy.leak_scan));
     let tally = scan_target(shared, &tgt.url, index.clone()).await?;
     leak_result(&index, tally, report)
 }

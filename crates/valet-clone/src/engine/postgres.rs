@@ -375,8 +375,11 @@ async fn plan_work(
 
 #[derive(Clone)]
 enum Mode {
-    Write(String),
-    Discard,
+    /// Read masked tables and record their identifying values (no output).
+    Collect,
+    /// Mask (avoiding the indexed source values) and write to the target URL.
+    Write(String, Arc<PiiIndex>),
+    /// Mask and look the output up in the index (`--check`).
     Scan(Arc<PiiIndex>, Arc<Vec<String>>),
 }
 
@@ -396,10 +399,10 @@ struct Shared {
     source: String,
 }
 
-async fn worker(shared: Arc<Shared>, mode: Mode, collect: bool) -> Result<WorkerOut, CloneError> {
+async fn worker(shared: Arc<Shared>, mode: Mode) -> Result<WorkerOut, CloneError> {
     let src = source_session(&shared.source, Some(&shared.snapshot)).await?;
     let dst = match &mode {
-        Mode::Write(url) => {
+        Mode::Write(url, _) => {
             let c = connect(url, "target").await?;
             c.batch_execute("SET synchronous_commit = off")
                 .await
@@ -419,7 +422,7 @@ async fn worker(shared: Arc<Shared>, mode: Mode, collect: bool) -> Result<Worker
             &src,
             dst.as_ref(),
             &mode,
-            collect.then_some(&mut out.collector),
+            &mut out.collector,
             &mut out.tally,
         )
         .await?;
@@ -436,7 +439,7 @@ async fn copy_part(
     src: &Client,
     dst: Option<&Client>,
     mode: &Mode,
-    mut collect: Option<&mut Collector>,
+    collector: &mut Collector,
     tally: &mut ScanTally,
 ) -> Result<(u64, u64), CloneError> {
     let t = &shared.plan.tables[w.table];
@@ -479,6 +482,14 @@ async fn copy_part(
         }
     }
     let scan = matches!(mode, Mode::Scan(..));
+    let collect_only = matches!(mode, Mode::Collect);
+    if collect_only && masker.is_none() {
+        return Ok((0, 0));
+    }
+    let avoid = match mode {
+        Mode::Write(_, ix) | Mode::Scan(ix, _) => Some(&**ix),
+        Mode::Collect => None,
+    };
     let q = if masker.is_none() && conds.is_empty() {
         format!(
             "COPY {qname} ({}) TO STDOUT (FORMAT binary)",
@@ -501,7 +512,7 @@ async fn copy_part(
         .map_err(db(format!("read {}", t.display)))?;
     futures::pin_mut!(stream);
     let sink = match (mode, dst) {
-        (Mode::Write(_), Some(d)) => Some(
+        (Mode::Write(..), Some(d)) => Some(
             d.copy_in(
                 format!(
                     "COPY {qname} ({}) FROM STDIN (FORMAT binary)",
@@ -552,12 +563,17 @@ async fn copy_part(
                 if let Some(m) = masker {
                     let src_texts: Vec<Option<&str>> =
                         slot_field.iter().map(|&k| field_str(k)).collect();
-                    m.mask(&opts.key, &src_texts, &mut outputs, collect.as_deref_mut())
-                        .map_err(|(column, message)| CloneError::Transform {
+                    if collect_only {
+                        m.collect(&opts.key, &src_texts, collector);
+                        continue;
+                    }
+                    m.mask(&opts.key, &src_texts, &mut outputs, avoid).map_err(
+                        |(column, message)| CloneError::Transform {
                             table: t.display.clone(),
                             column,
                             message,
-                        })?;
+                        },
+                    )?;
                 }
                 out.put_i16(n as i16);
                 let mut mi = 0;
@@ -687,13 +703,12 @@ async fn run_workers(
     shared: &Arc<Shared>,
     work: Vec<Work>,
     mode: Mode,
-    collect: bool,
 ) -> Result<WorkerOut, CloneError> {
     let jobs = shared.opts.jobs.max(1).min(work.len().max(1));
     *shared.queue.lock().expect("queue lock") = work.into();
     let mut handles = Vec::new();
     for _ in 0..jobs {
-        handles.push(tokio::spawn(worker(shared.clone(), mode.clone(), collect)));
+        handles.push(tokio::spawn(worker(shared.clone(), mode.clone())));
     }
     let mut all = WorkerOut::default();
     let mut first_err = None;
@@ -967,16 +982,23 @@ pub(crate) async fn clone(
         source: source.to_string(),
     });
 
+    phases.start("collect");
+    opts.progress.phase("collect source PII");
+    let collect_work: Vec<Work> = work
+        .iter()
+        .filter(|w| shared.plan.tables[w.table].masker.is_some())
+        .cloned()
+        .collect();
+    let collected = run_workers(&shared, collect_work, Mode::Collect).await?;
+    let index = Arc::new(collected.collector.into_index(&opts.policy.leak_scan));
+
     if opts.check {
-        phases.start("data");
-        opts.progress.phase("data (check: nothing written)");
-        let out = run_workers(&shared, work.clone(), Mode::Discard, true).await?;
-        report.tables = table_reports(&shared.plan, &out.parts);
-        phases.start("leak scan");
-        opts.progress.phase("leak scan");
-        let index = Arc::new(out.collector.into_index(&opts.policy.leak_scan));
+        phases.start("data + leak scan");
+        opts.progress
+            .phase("data + leak scan (check: nothing written)");
         let names = Arc::new(shared.plan.column_names.clone());
-        let scanned = run_workers(&shared, work, Mode::Scan(index.clone(), names), false).await?;
+        let scanned = run_workers(&shared, work, Mode::Scan(index.clone(), names)).await?;
+        report.tables = table_reports(&shared.plan, &scanned.parts);
         phases.finish();
         report.phases = phases.done;
         leak_result(&index, scanned.tally, &mut report)?;
@@ -992,7 +1014,7 @@ pub(crate) async fn clone(
         .map_err(db("read the source database settings"))?;
     let template_info: (String, String, String) = (info.get(0), info.get(1), info.get(2));
     tgt.create(&state, &template_info).await?;
-    let result = write_target(&shared, &src0, &tgt, work, &mut phases, &mut report).await;
+    let result = write_target(&shared, &src0, &tgt, work, index, &mut phases, &mut report).await;
     match result {
         Ok(()) => {
             let admin = connect(&tgt.admin_url, "target").await?;
@@ -1008,11 +1030,13 @@ pub(crate) async fn clone(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn write_target(
     shared: &Arc<Shared>,
     src0: &Client,
     tgt: &Target,
     work: Vec<Work>,
+    index: Arc<PiiIndex>,
     phases: &mut Phases,
     report: &mut CloneReport,
 ) -> Result<(), CloneError> {
@@ -1064,7 +1088,7 @@ async fn write_target(
 
     phases.start("data");
     opts.progress.phase("data");
-    let out = run_workers(shared, work, Mode::Write(tgt.url.clone()), true).await?;
+    let out = run_workers(shared, work, Mode::Write(tgt.url.clone(), index.clone())).await?;
     report.tables = table_reports(&shared.plan, &out.parts);
 
     let dst = connect(&tgt.url, "target").await?;
@@ -1104,7 +1128,6 @@ async fn write_target(
 
     phases.start("leak scan");
     opts.progress.phase("leak scan");
-    let index = Arc::new(out.collector.into_index(&opts.policy.leak_scan));
     let tally = scan_target(shared, &tgt.url, index.clone()).await?;
     leak_result(&index, tally, report)
 }

@@ -190,7 +190,7 @@ fn value_size(v: &Value) -> u64 {
 
 enum Sink<'a> {
     Write(&'a Connection),
-    Discard,
+    Collect(&'a mut Collector),
     Scan(&'a PiiIndex, &'a mut ScanTally, &'a [String]),
 }
 
@@ -200,10 +200,10 @@ fn copy_table(
     t: &TablePlan,
     opts: &CloneOptions,
     mut sink: Sink<'_>,
-    mut collect: Option<&mut Collector>,
+    avoid: Option<&PiiIndex>,
 ) -> Result<(u64, u64), CloneError> {
     let cols: Vec<String> = t.columns.iter().map(|c| dq(&c.info.name)).collect();
-    if cols.is_empty() {
+    if cols.is_empty() || (matches!(sink, Sink::Collect(_)) && t.masker.is_none()) {
         return Ok((0, 0));
     }
     let select = format!("SELECT {} FROM {}", cols.join(", "), dq(&t.info.name));
@@ -251,7 +251,12 @@ fn copy_table(
                 .map(|&i| value_text(ValueRef::from(&vals[i])))
                 .collect();
             let refs: Vec<Option<&str>> = texts.iter().map(|o| o.as_deref()).collect();
-            m.mask(&opts.key, &refs, &mut out, collect.as_deref_mut())
+            if let Sink::Collect(c) = &mut sink {
+                m.collect(&opts.key, &refs, c);
+                count += 1;
+                continue;
+            }
+            m.mask(&opts.key, &refs, &mut out, avoid)
                 .map_err(|(column, message)| CloneError::Transform {
                     table: t.display.clone(),
                     column,
@@ -273,7 +278,7 @@ fn copy_table(
                     .execute(rusqlite::params_from_iter(vals.iter()))
                     .map_err(|e| CloneError::db(format!("insert into {}", t.display), e))?;
             }
-            Sink::Discard => {}
+            Sink::Collect(_) => {}
             Sink::Scan(index, tally, names) => {
                 for (i, v) in vals.iter().enumerate() {
                     if let Value::Text(s) = v {
@@ -418,32 +423,33 @@ pub(crate) fn clone(
     plan_into_report(&plan, &mut report);
     check_target(target, opts.replace)?;
 
+    phases.start("collect");
+    opts.progress.phase("collect source PII");
     let mut collector = Collector::default();
+    for t in &plan.tables {
+        copy_table(&tx, t, opts, Sink::Collect(&mut collector), None)?;
+    }
+    let index = collector.into_index(&opts.policy.leak_scan);
     let mut tables = Vec::new();
     if opts.check {
-        phases.start("data");
-        opts.progress.phase("data");
+        phases.start("data + leak scan");
+        opts.progress
+            .phase("data + leak scan (check: nothing written)");
+        let mut tally = ScanTally::default();
         for t in &plan.tables {
             let started = Instant::now();
-            let (rows, bytes) = copy_table(&tx, t, opts, Sink::Discard, Some(&mut collector))?;
+            let (rows, bytes) = copy_table(
+                &tx,
+                t,
+                opts,
+                Sink::Scan(&index, &mut tally, &plan.column_names),
+                Some(&index),
+            )?;
             let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
             r.rows = rows;
             r.bytes = bytes;
             r.duration_ms = started.elapsed().as_millis() as u64;
             tables.push(r);
-        }
-        phases.start("leak scan");
-        opts.progress.phase("leak scan");
-        let index = collector.into_index(&opts.policy.leak_scan);
-        let mut tally = ScanTally::default();
-        for t in &plan.tables {
-            copy_table(
-                &tx,
-                t,
-                opts,
-                Sink::Scan(&index, &mut tally, &plan.column_names),
-                None,
-            )?;
         }
         phases.finish();
         report.tables = tables;
@@ -490,7 +496,7 @@ pub(crate) fn clone(
     opts.progress.phase("data");
     for t in &plan.tables {
         let started = Instant::now();
-        let (rows, bytes) = copy_table(&tx, t, opts, Sink::Write(&wtx), Some(&mut collector))?;
+        let (rows, bytes) = copy_table(&tx, t, opts, Sink::Write(&wtx), Some(&index))?;
         let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
         r.rows = rows;
         r.bytes = bytes;
@@ -532,7 +538,6 @@ pub(crate) fn clone(
 
     phases.start("leak scan");
     opts.progress.phase("leak scan");
-    let index = collector.into_index(&opts.policy.leak_scan);
     let tally = scan_target(&dst, &cat, &index, &plan.column_names)?;
     phases.finish();
     report.tables = tables;
