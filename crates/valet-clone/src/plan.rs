@@ -180,6 +180,9 @@ pub fn classify(policy: &Policy, cat: &Catalog) -> Result<Plan, CloneError> {
             .iter()
             .find(|t| t.schema == schema && t.name == rule.name)
         else {
+            if rule.optional {
+                continue;
+            }
             return Err(perr(
                 rule.line,
                 format!(
@@ -195,6 +198,9 @@ pub fn classify(policy: &Policy, cat: &Catalog) -> Result<Plan, CloneError> {
         };
         for c in &rule.columns {
             let Some(col) = table.columns.iter().find(|x| x.name == c.name) else {
+                if c.optional {
+                    continue;
+                }
                 return Err(perr(
                     c.line,
                     format!(

@@ -43,6 +43,8 @@ pub struct TableRule {
     /// Column whose value identifies the data subject (e.g. `volunteers.id`).
     pub subject: Option<String>,
     pub columns: Vec<ColumnRule>,
+    /// The table may be missing from the source (an app's older releases lack it).
+    pub optional: bool,
     pub line: usize,
 }
 
@@ -53,6 +55,8 @@ pub struct ColumnRule {
     pub transformer: Transformer,
     /// Whether source values of this column are looked for by the leak scan.
     pub leak_scan: bool,
+    /// The column may be missing from the source table.
+    pub optional: bool,
     pub line: usize,
 }
 
@@ -96,6 +100,8 @@ struct RawLeakScan {
 #[serde(deny_unknown_fields)]
 struct RawTable {
     subject: Option<String>,
+    #[serde(default)]
+    optional: bool,
     #[serde(default)]
     columns: BTreeMap<String, Spanned<toml::Value>>,
 }
@@ -196,13 +202,17 @@ impl Policy {
             for (col, value) in table.columns {
                 let cline = line_of(src, value.span().start);
                 let v = value.into_inner();
-                let (leak_scan, v) = take_leak_scan_flag(v).map_err(|m| err(Some(cline), m))?;
+                let (leak_scan, v) =
+                    take_flag(v, "leak_scan", true).map_err(|m| err(Some(cline), m))?;
+                let (optional, v) =
+                    take_flag(v, "optional", false).map_err(|m| err(Some(cline), m))?;
                 let transformer = parse_transformer(&v)
                     .map_err(|m| err(Some(cline), format!("column `{key}.{col}`: {m}")))?;
                 columns.push(ColumnRule {
                     name: col,
                     transformer,
                     leak_scan,
+                    optional,
                     line: cline,
                 });
             }
@@ -211,6 +221,7 @@ impl Policy {
                 name,
                 subject: table.subject,
                 columns,
+                optional: table.optional,
                 line,
             });
         }
@@ -260,15 +271,15 @@ fn table_line(src: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// Remove the `leak_scan = false` column option, which is not a transformer option.
-fn take_leak_scan_flag(v: toml::Value) -> Result<(bool, toml::Value), String> {
+/// Remove a boolean column option that is not a transformer option (`leak_scan`, `optional`).
+fn take_flag(v: toml::Value, name: &str, default: bool) -> Result<(bool, toml::Value), String> {
     match v {
-        toml::Value::Table(mut t) => match t.remove("leak_scan") {
-            None => Ok((true, toml::Value::Table(t))),
+        toml::Value::Table(mut t) => match t.remove(name) {
+            None => Ok((default, toml::Value::Table(t))),
             Some(toml::Value::Boolean(b)) => Ok((b, toml::Value::Table(t))),
-            Some(_) => Err("`leak_scan` must be true or false".into()),
+            Some(_) => Err(format!("`{name}` must be true or false")),
         },
-        other => Ok((true, other)),
+        other => Ok((default, other)),
     }
 }
 
