@@ -79,12 +79,25 @@ enum Command {
         #[command(subcommand)]
         command: release::ReleaseCommand,
     },
+    /// Clone a database through a masking policy (PostgreSQL, MariaDB/MySQL, SQLite).
+    Clone(valet_clone::cli::CloneArgs),
+    /// Masking policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Run the embedded clinic sample app (what the demo's instances run).
     #[command(hide = true)]
     Clinic {
         #[command(subcommand)]
         command: clinic::cli::Command,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Bootstrap a policy from a database's column names and sampled values.
+    Suggest(valet_clone::cli::SuggestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,8 +117,16 @@ fn init_logging(default: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Clinic { command } = cli.command {
-        return run_clinic(command);
+    // The clinic and the standalone clone tool need no valet configuration or state.
+    match cli.command {
+        Command::Clinic { command } => {
+            return run_standalone("clinic=info,warn", clinic::cli::run(command))
+        }
+        Command::Clone(args) => return run_standalone("warn", valet_clone::cli::run_clone(args)),
+        Command::Policy {
+            command: PolicyCommand::Suggest(args),
+        } => return run_standalone("warn", valet_clone::cli::run_suggest(args)),
+        _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -208,18 +229,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             release::run(&open().await?, command).await?;
             Ok(ExitCode::SUCCESS)
         }
-        // `main` runs the clinic before reading valet's configuration; this arm serves callers
+        // `main` runs these before reading valet's configuration; these arms serve callers
         // of `run` that did not.
         Command::Clinic { command } => {
             clinic::cli::run(command).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Clone(args) => {
+            valet_clone::cli::run_clone(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Policy {
+            command: PolicyCommand::Suggest(args),
+        } => {
+            valet_clone::cli::run_suggest(args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
-/// The clinic app as its own process: no valet configuration, its own logging.
-fn run_clinic(command: clinic::cli::Command) -> ExitCode {
-    init_logging("clinic=info,warn");
+/// Runs a command that needs neither valet's configuration nor its state database: the
+/// embedded clinic app, `clone` and `policy suggest`.
+fn run_standalone(
+    log_default: &str,
+    fut: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    init_logging(log_default);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -227,10 +262,10 @@ fn run_clinic(command: clinic::cli::Command) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(clinic::cli::run(command)) {
+    match runtime.block_on(fut) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::FAILURE
         }
     }

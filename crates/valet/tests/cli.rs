@@ -256,3 +256,25 @@ fn release_import_publish_notes_and_lag_from_the_console() {
         stderr(&o)
     );
 }
+
+#[test]
+fn clone_with_a_bad_url_is_one_line_and_leaves_no_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/clinic/policy.toml");
+    let target = dir.path().join("val.db");
+    let o = valet(
+        dir.path(),
+        &[
+            "clone",
+            "--from",
+            "oracle://prod/clinic",
+            "--to",
+            &format!("sqlite://{}", target.display()),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    let err = one_line_error(&o);
+    assert!(err.contains("oracle"), "{err}");
+    assert!(!target.exists(), "no target left behind");
+}
