@@ -40,10 +40,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0002_releases.sqlite.sql"),
         postgres: include_str!("../migrations/0002_releases.postgres.sql"),
     },
+    Migration {
+        version: 3,
+        name: "sessions",
+        sqlite: include_str!("../migrations/0003_sessions.sql"),
+        postgres: include_str!("../migrations/0003_sessions.sql"),
+    },
 ];
 
 /// The schema version this build of valet expects.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const LOCK_KEY: i64 = 0x7661_6c65_745f_6d67; // "valet_mg"
 

@@ -331,3 +331,59 @@ pub async fn authenticate_token(store: &Store, token: &str) -> Result<User> {
         .await?;
     Ok(user)
 }
+
+/// How long a browser session lasts without signing in again.
+pub const SESSION_HOURS: i64 = 12;
+
+/// Opens a browser session for a user who has just authenticated; returns the cookie secret.
+pub async fn create_session(store: &Store, user: &User) -> Result<String> {
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let secret = hex::encode(raw);
+    let now = store.now();
+    let expires = now
+        .checked_add(jiff::SignedDuration::from_hours(SESSION_HOURS))
+        .unwrap_or(now);
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash(&secret))
+    .bind(&user.id)
+    .bind(now.as_microsecond())
+    .bind(expires.as_microsecond())
+    .execute(store.pool())
+    .await?;
+    Ok(secret)
+}
+
+/// The user of a live session.
+pub async fn authenticate_session(store: &Store, secret: &str) -> Result<User> {
+    let row = sqlx::query(&format!(
+        "SELECT {} FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id_hash = $1 AND s.expires_at > $2",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .bind(token_hash(secret))
+    .bind(store.now_micros())
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(StoreError::Unauthenticated)?;
+    let user = from_row(&row)?;
+    if user.disabled {
+        return Err(StoreError::Unauthenticated);
+    }
+    Ok(user)
+}
+
+/// Ends a session (sign-out).
+pub async fn end_session(store: &Store, secret: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+        .bind(token_hash(secret))
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}

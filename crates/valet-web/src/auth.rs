@@ -1,4 +1,5 @@
-//! Who is calling: an API token (`Authorization: Bearer valet_…`) or HTTP basic credentials.
+//! Who is calling: an API token (`Authorization: Bearer valet_…`), HTTP basic credentials, or
+//! the UI's session cookie.
 //! Every handler that returns data takes an [`Authed`] and passes its actor to the store,
 //! which scopes the query to what the actor may see.
 
@@ -20,11 +21,22 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
+        let header = match parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthenticated)?;
+        {
+            Some(h) => h,
+            None => {
+                // The UI's pages call the API (downloads, embedded notes) with their session.
+                let jar = axum_extra::extract::cookie::CookieJar::from_headers(&parts.headers);
+                let secret = jar
+                    .get(crate::ui::SESSION_COOKIE)
+                    .ok_or(ApiError::Unauthenticated)?;
+                let user = users::authenticate_session(&state.store, secret.value()).await?;
+                return Ok(Authed(user.actor()));
+            }
+        };
         let (scheme, value) = header.split_once(' ').ok_or(ApiError::Unauthenticated)?;
         let user = if scheme.eq_ignore_ascii_case("bearer") {
             users::authenticate_token(&state.store, value.trim()).await?

@@ -1,4 +1,4 @@
-//! valet's HTTP face: the JSON API under `/api/v1` (later the HTML UI), authentication, and
+//! valet's HTTP face: the JSON API under `/api/v1`, the HTML UI, authentication, and
 //! the one mapping of errors to HTTP statuses. Handlers are thin: they authenticate, call
 //! `valet-store` with the caller's actor (which scopes every query to the caller's tenant),
 //! and serialise. No SQL here.
@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod ui;
 
 use std::future::Future;
 
@@ -28,6 +29,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api::router())
+        .merge(ui::router())
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -1,0 +1,330 @@
+//! The HTML UI: server-rendered pages over the same store calls as the API, signed in with a
+//! session cookie. Pages for environments (with version lag and instance health), the release
+//! catalog with search, one release, and cumulative notes (rendered by the API's HTML format,
+//! with PDF / Markdown / CSV downloads).
+
+use std::sync::OnceLock;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use minijinja::{context, Environment, Value};
+use serde::Deserialize;
+use valet_store::users::{self, User};
+use valet_store::{customers, releases};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "valet_session";
+
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        for (name, src) in [
+            ("base.html", include_str!("../templates/base.html")),
+            ("login.html", include_str!("../templates/login.html")),
+            ("home.html", include_str!("../templates/home.html")),
+            ("releases.html", include_str!("../templates/releases.html")),
+            ("release.html", include_str!("../templates/release.html")),
+            ("notes.html", include_str!("../templates/notes.html")),
+        ] {
+            env.add_template(name, src).expect("templates are valid");
+        }
+        env
+    })
+}
+
+fn render(name: &str, ctx: Value) -> Result<Html<String>, ApiError> {
+    templates()
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map(Html)
+        .map_err(|e| ApiError::Internal(format!("template {name}: {e}")))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/releases", get(releases_page))
+        .route("/releases/{build}", get(release_page))
+        .route("/notes", get(notes_page))
+}
+
+/// The signed-in user of a page; without a session, a redirect to the sign-in page.
+pub struct UiUser {
+    pub user: User,
+    pub tenant: Option<String>,
+}
+
+impl FromRequestParts<AppState> for UiUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let to_login = || {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            Redirect::to(&format!("/login?next={}", urlencode(next))).into_response()
+        };
+        let Some(c) = jar.get(SESSION_COOKIE) else {
+            return Err(to_login());
+        };
+        let user = match users::authenticate_session(&state.store, c.value()).await {
+            Ok(u) => u,
+            Err(_) => return Err(to_login()),
+        };
+        let tenant = match &user.customer_id {
+            Some(id) => customers::get(&state.store, &user.actor(), id)
+                .await
+                .ok()
+                .map(|c| c.name.to_string()),
+            None => None,
+        };
+        Ok(UiUser { user, tenant })
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Only local paths: never redirect a signed-in user to another site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        _ => "/".into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_form(Query(q): Query<NextQuery>) -> Result<Html<String>, ApiError> {
+    render(
+        "login.html",
+        context! { next => safe_next(q.next.as_deref()), username => "", error => None::<String> },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(st): State<AppState>,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let next = safe_next(f.next.as_deref());
+    match users::authenticate_password(&st.store, &f.username, &f.password).await {
+        Ok(user) => {
+            let secret = users::create_session(&st.store, &user).await?;
+            let cookie = Cookie::build((SESSION_COOKIE, secret))
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .path("/")
+                .build();
+            Ok((jar.add(cookie), Redirect::to(&next)).into_response())
+        }
+        Err(valet_store::StoreError::Unauthenticated) => {
+            let page = render(
+                "login.html",
+                context! {
+                    next => next, username => f.username,
+                    error => "Unknown username or wrong password.",
+                },
+            )?;
+            Ok((StatusCode::UNAUTHORIZED, page).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn logout(State(st): State<AppState>, jar: CookieJar) -> Result<Response, ApiError> {
+    if let Some(c) = jar.get(SESSION_COOKIE) {
+        users::end_session(&st.store, c.value()).await?;
+    }
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/").build());
+    Ok((jar, Redirect::to("/login")).into_response())
+}
+
+fn base(u: &UiUser, page: &str) -> Value {
+    context! {
+        user => context! { display_name => u.user.display_name, role => u.user.role },
+        tenant => u.tenant,
+        page => page,
+    }
+}
+
+async fn home(State(st): State<AppState>, u: UiUser) -> Result<Html<String>, ApiError> {
+    let actor = u.user.actor();
+    let lags = releases::version_lag(&st.store, &actor, None).await?;
+    let envs = valet_store::environments::list(&st.store, &actor, None).await?;
+    let probes = envs.iter().map(|e| async move {
+        match &e.base_url {
+            Some(b) => {
+                let r = tokio::time::timeout(
+                    std::time::Duration::from_millis(800),
+                    valet_ops::driver::probe(b, "/health"),
+                )
+                .await;
+                (e.id.clone(), matches!(r, Ok(Ok(200))))
+            }
+            None => (e.id.clone(), false),
+        }
+    });
+    let health: std::collections::HashMap<String, bool> = futures::future::join_all(probes)
+        .await
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    for c in customers::list(&st.store, &actor).await? {
+        let rows: Vec<Value> = envs
+            .iter()
+            .filter(|e| e.customer_id == c.id)
+            .map(|e| {
+                let lag = lags.iter().find(|l| l.environment_id == e.id);
+                context! {
+                    name => e.name, state => e.state.as_str(),
+                    current => e.current_build.map(|b| b.to_string()),
+                    latest => lag.and_then(|l| l.lag.latest).map(|b| b.to_string()),
+                    behind => lag.map(|l| l.lag.releases_behind).unwrap_or(0),
+                    days => lag.map(|l| l.lag.days_behind).unwrap_or(0),
+                    hotfixes => lag.map(|l| l.lag.hotfixes_available.iter().map(|b| b.to_string()).collect::<Vec<_>>()).unwrap_or_default(),
+                    base_url => e.base_url,
+                    healthy => health.get(&e.id).copied().unwrap_or(false),
+                }
+            })
+            .collect();
+        out.push(context! { name => c.name.to_string(), zone => c.zone.to_string(), envs => rows });
+    }
+    render(
+        "home.html",
+        context! { ..base(&u, "home"), ..context! { customers => out } },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+}
+
+async fn releases_page(
+    State(st): State<AppState>,
+    u: UiUser,
+    Query(q): Query<SearchQuery>,
+) -> Result<Html<String>, ApiError> {
+    let actor = u.user.actor();
+    let list = releases::list(&st.store, &actor).await?;
+    let query = q.q.unwrap_or_default();
+    let hits = if query.trim().is_empty() {
+        Vec::new()
+    } else {
+        releases::search(&st.store, &actor, &query, 100).await?
+    };
+    let rows: Vec<Value> = list
+        .iter()
+        .rev()
+        .map(|r| {
+            context! {
+                version => r.version.to_string(), build => r.build.to_string(),
+                kind => if r.kind == valet_core::ReleaseKind::Hotfix { "hotfix" } else { "feature" },
+                released => r.released.to_string(), notes => r.notes, published => r.published,
+            }
+        })
+        .collect();
+    render(
+        "releases.html",
+        context! { ..base(&u, "releases"), ..context! {
+            releases => rows, q => query, hits => hits,
+            vendor => !actor.role.is_customer(),
+        } },
+    )
+}
+
+async fn release_page(
+    State(st): State<AppState>,
+    u: UiUser,
+    Path(build): Path<String>,
+) -> Result<Html<String>, ApiError> {
+    let actor = u.user.actor();
+    let r = releases::get(&st.store, &actor, &build).await?;
+    let notes = releases::notes_of(&st.store, &actor, &r.build.to_string()).await?;
+    render(
+        "release.html",
+        context! { ..base(&u, "releases"), ..context! {
+            release => context! {
+                version => r.version.to_string(), build => r.build.to_string(),
+                kind => if r.kind == valet_core::ReleaseKind::Hotfix { "hotfix" } else { "feature release" },
+                released => r.released.to_string(), artifact_reference => r.artifact_reference,
+                artifact_sha256 => r.artifact_sha256,
+            },
+            notes => notes,
+        } },
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NotesQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn notes_page(
+    State(st): State<AppState>,
+    u: UiUser,
+    Query(q): Query<NotesQuery>,
+) -> Result<Html<String>, ApiError> {
+    let actor = u.user.actor();
+    let list = releases::list(&st.store, &actor).await?;
+    let options: Vec<Value> = list
+        .iter()
+        .map(|r| context! { version => r.version.to_string(), build => r.build.to_string() })
+        .collect();
+    let from = q
+        .from
+        .or_else(|| list.first().map(|r| r.build.to_string()))
+        .unwrap_or_default();
+    let to =
+        q.to.or_else(|| list.last().map(|r| r.build.to_string()))
+            .unwrap_or_default();
+    let (src, error) = if from.is_empty() || to.is_empty() {
+        (None, Some("No releases are published yet.".to_string()))
+    } else {
+        match releases::cumulative_notes(&st.store, &actor, &from, &to).await {
+            Ok(_) => (
+                Some(format!(
+                    "/api/v1/release-notes?from={}&to={}",
+                    urlencode(&from),
+                    urlencode(&to)
+                )),
+                None,
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    };
+    render(
+        "notes.html",
+        context! { ..base(&u, "notes"), ..context! {
+            releases => options, from => from, to => to, src => src, error => error,
+        } },
+    )
+}
