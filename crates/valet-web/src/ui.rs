@@ -35,6 +35,7 @@ fn templates() -> &'static Environment<'static> {
             ("releases.html", include_str!("../templates/releases.html")),
             ("release.html", include_str!("../templates/release.html")),
             ("notes.html", include_str!("../templates/notes.html")),
+            ("error.html", include_str!("../templates/error.html")),
         ] {
             env.add_template(name, src).expect("templates are valid");
         }
@@ -42,12 +43,50 @@ fn templates() -> &'static Environment<'static> {
     })
 }
 
-fn render(name: &str, ctx: Value) -> Result<Html<String>, ApiError> {
+/// An error shown as a page: the API's status and message, inside the layout.
+pub struct UiError(ApiError);
+
+impl<E: Into<ApiError>> From<E> for UiError {
+    fn from(e: E) -> Self {
+        UiError(e.into())
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let api = self.0.into_response();
+        let status = api.status();
+        let (title, message) = match status {
+            StatusCode::NOT_FOUND => (
+                "Not found",
+                "There is nothing here, or it is not yours to see.".to_string(),
+            ),
+            StatusCode::FORBIDDEN => ("Not allowed", "Your role may not do this.".to_string()),
+            StatusCode::BAD_REQUEST => (
+                "Cannot do that",
+                "The request was not understood.".to_string(),
+            ),
+            _ => (
+                "Something went wrong",
+                "valet could not complete this page; the error is logged.".to_string(),
+            ),
+        };
+        let page = templates()
+            .get_template("error.html")
+            .and_then(|t| {
+                t.render(context! { title => title, message => message, user => None::<()> })
+            })
+            .unwrap_or_else(|_| message.clone());
+        (status, Html(page)).into_response()
+    }
+}
+
+fn render(name: &str, ctx: Value) -> Result<Html<String>, UiError> {
     templates()
         .get_template(name)
         .and_then(|t| t.render(ctx))
         .map(Html)
-        .map_err(|e| ApiError::Internal(format!("template {name}: {e}")))
+        .map_err(|e| UiError(ApiError::Internal(format!("template {name}: {e}"))))
 }
 
 pub fn router() -> Router<AppState> {
@@ -114,7 +153,7 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-async fn login_form(Query(q): Query<NextQuery>) -> Result<Html<String>, ApiError> {
+async fn login_form(Query(q): Query<NextQuery>) -> Result<Html<String>, UiError> {
     render(
         "login.html",
         context! { next => safe_next(q.next.as_deref()), username => "", error => None::<String> },
@@ -132,7 +171,7 @@ async fn login(
     State(st): State<AppState>,
     jar: CookieJar,
     Form(f): Form<LoginForm>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, UiError> {
     let next = safe_next(f.next.as_deref());
     match users::authenticate_password(&st.store, &f.username, &f.password).await {
         Ok(user) => {
@@ -154,11 +193,11 @@ async fn login(
             )?;
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(ApiError::from(e).into()),
     }
 }
 
-async fn logout(State(st): State<AppState>, jar: CookieJar) -> Result<Response, ApiError> {
+async fn logout(State(st): State<AppState>, jar: CookieJar) -> Result<Response, UiError> {
     if let Some(c) = jar.get(SESSION_COOKIE) {
         users::end_session(&st.store, c.value()).await?;
     }
@@ -174,7 +213,7 @@ fn base(u: &UiUser, page: &str) -> Value {
     }
 }
 
-async fn home(State(st): State<AppState>, u: UiUser) -> Result<Html<String>, ApiError> {
+async fn home(State(st): State<AppState>, u: UiUser) -> Result<Html<String>, UiError> {
     let actor = u.user.actor();
     let lags = releases::version_lag(&st.store, &actor, None).await?;
     let envs = valet_store::environments::list(&st.store, &actor, None).await?;
@@ -231,7 +270,7 @@ async fn releases_page(
     State(st): State<AppState>,
     u: UiUser,
     Query(q): Query<SearchQuery>,
-) -> Result<Html<String>, ApiError> {
+) -> Result<Html<String>, UiError> {
     let actor = u.user.actor();
     let list = releases::list(&st.store, &actor).await?;
     let query = q.q.unwrap_or_default();
@@ -264,7 +303,7 @@ async fn release_page(
     State(st): State<AppState>,
     u: UiUser,
     Path(build): Path<String>,
-) -> Result<Html<String>, ApiError> {
+) -> Result<Html<String>, UiError> {
     let actor = u.user.actor();
     let r = releases::get(&st.store, &actor, &build).await?;
     let notes = releases::notes_of(&st.store, &actor, &r.build.to_string()).await?;
@@ -292,7 +331,7 @@ async fn notes_page(
     State(st): State<AppState>,
     u: UiUser,
     Query(q): Query<NotesQuery>,
-) -> Result<Html<String>, ApiError> {
+) -> Result<Html<String>, UiError> {
     let actor = u.user.actor();
     let list = releases::list(&st.store, &actor).await?;
     let options: Vec<Value> = list

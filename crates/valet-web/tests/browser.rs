@@ -71,9 +71,14 @@ async fn validation_lead_walks_environments_releases_and_notes_in_chromium() {
     let stdout = String::from_utf8_lossy(&result.stdout);
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("ok: no other tenant is visible"), "{stdout}");
+    assert!(
+        stdout.contains("ok: no other tenant is visible"),
+        "{stdout}"
+    );
     for shot in ["releases.png", "environments.png", "notes.png", "notes.pdf"] {
-        let len = std::fs::metadata(out.path().join(shot)).map(|m| m.len()).unwrap_or(0);
+        let len = std::fs::metadata(out.path().join(shot))
+            .map(|m| m.len())
+            .unwrap_or(0);
         assert!(len > 1000, "{shot} was written ({len} bytes)");
     }
 }

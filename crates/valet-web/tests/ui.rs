@@ -146,8 +146,12 @@ async fn release_pages_hide_unpublished_builds_from_customers() {
         list.contains("24.2.0.1187") && !list.contains("24.3.0.1300"),
         "{list}"
     );
-    let (status, _) = page(&c, &app, "/releases/24.3.0.1300").await;
+    let (status, body) = page(&c, &app, "/releases/24.3.0.1300").await;
     assert_eq!(status, 404);
+    assert!(
+        body.contains("<h1>Not found</h1>"),
+        "an HTML page, not JSON: {body}"
+    );
     let (_, notes) = page(&c, &app, "/notes").await;
     assert!(
         notes.contains("/api/v1/release-notes?from=24.1.0.1042&to=24.2.0.1187"),
