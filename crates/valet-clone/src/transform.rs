@@ -516,8 +516,9 @@ impl Transformer {
     }
 
     /// Whether source values of this column identify someone and so are looked for by the
-    /// leak scan. Initials, sex and dates are too common to be looked for as text (their
-    /// masking is checked by the transformer's properties instead).
+    /// leak scan. Initials, sex, dates, towns and postcodes are shared by many people and too
+    /// short to be looked for as text (a postcode `123 45` also reads as a blood pressure
+    /// `123/45`); their masking is checked by the transformer's properties instead.
     pub fn is_identifying(&self) -> bool {
         !matches!(
             self,
@@ -526,7 +527,7 @@ impl Transformer {
                 | Transformer::Sex { .. }
                 | Transformer::DateOfBirth(_)
                 | Transformer::Address {
-                    part: AddressPart::City
+                    part: AddressPart::City | AddressPart::Postcode
                 }
         )
     }
