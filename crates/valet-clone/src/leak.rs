@@ -54,33 +54,82 @@ fn is_token_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_' | '\'')
 }
 
-/// Lower-case words of `v`; word-edge dots, dashes, underscores and quotes are dropped.
-pub fn tokens(v: &str, out: &mut Vec<String>) {
-    out.clear();
-    for raw in v.split(|c: char| !is_token_char(c)) {
-        let t = raw.trim_matches(|c| matches!(c, '.' | '-' | '_' | '\''));
-        if !t.is_empty() {
-            out.push(t.to_lowercase());
+fn is_edge_char(c: char) -> bool {
+    matches!(c, '.' | '-' | '_' | '\'')
+}
+
+/// Reusable buffers for tokenising values without allocating per value.
+#[derive(Default)]
+pub struct Scratch {
+    lower: String,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Scratch {
+    /// Lower-case `v` and find its words; word-edge dots, dashes, underscores and quotes are
+    /// dropped.
+    fn tokenise(&mut self, v: &str) {
+        self.lower.clear();
+        self.spans.clear();
+        if v.is_ascii() {
+            self.lower.push_str(v);
+            self.lower.make_ascii_lowercase();
+        } else {
+            for c in v.chars() {
+                self.lower.extend(c.to_lowercase());
+            }
         }
+        let b = self.lower.as_str();
+        let mut start = None;
+        for (i, c) in b.char_indices().chain(std::iter::once((b.len(), ' '))) {
+            let inside = i < b.len() && is_token_char(c);
+            match (inside, start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    let t = b[s..i].trim_matches(is_edge_char);
+                    if !t.is_empty() {
+                        let off = t.as_ptr() as usize - b.as_ptr() as usize;
+                        self.spans.push((off, off + t.len()));
+                    }
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn token(&self, k: usize) -> &[u8] {
+        let (a, b) = self.spans[k];
+        &self.lower.as_bytes()[a..b]
+    }
+
+    fn hash_range(&self, from: usize, to: usize) -> u64 {
+        let mut h = Fnv::new();
+        for k in from..to {
+            if k > from {
+                h.write(b" ");
+            }
+            h.write(self.token(k));
+        }
+        h.finish()
+    }
+
+    fn chars(&self) -> usize {
+        let words: usize = (0..self.spans.len())
+            .map(|k| std::str::from_utf8(self.token(k)).map_or(0, |t| t.chars().count()))
+            .sum();
+        words + self.spans.len().saturating_sub(1)
     }
 }
 
-/// Normalised form used by the scan: the words joined by single spaces.
+/// Normalised form used by the scan: the lower-case words joined by single spaces.
 pub fn normalise(v: &str) -> String {
-    let mut t = Vec::new();
-    tokens(v, &mut t);
-    t.join(" ")
-}
-
-fn hash_tokens(t: &[String]) -> u64 {
-    let mut h = Fnv::new();
-    for (i, w) in t.iter().enumerate() {
-        if i > 0 {
-            h.write(b" ");
-        }
-        h.write(w.as_bytes());
-    }
-    h.finish()
+    let mut s = Scratch::default();
+    s.tokenise(v);
+    (0..s.spans.len())
+        .map(|k| String::from_utf8_lossy(s.token(k)).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Clone, Copy)]
@@ -89,34 +138,40 @@ struct Seen {
     count: u32,
     tokens: u16,
     chars: u16,
+    first: u64,
 }
 
 /// Collects source values while rows stream through the masker.
 #[derive(Default)]
 pub struct Collector {
     seen: IdMap<Seen>,
-    buf: Vec<String>,
+    buf: Scratch,
 }
 
 impl Collector {
     /// Record one source value of column `column` (an index into the plan's column names).
     pub fn add(&mut self, column: u32, v: &str) {
-        tokens(v, &mut self.buf);
-        if self.buf.is_empty() {
+        self.buf.tokenise(v);
+        let n = self.buf.spans.len();
+        if n == 0 {
             return;
         }
-        let chars = self.buf.iter().map(|w| w.chars().count()).sum::<usize>() + self.buf.len() - 1;
-        let h = hash_tokens(&self.buf);
-        let n = self.buf.len();
-        self.seen
-            .entry(h)
-            .and_modify(|s| s.count = s.count.saturating_add(1))
-            .or_insert(Seen {
-                column,
-                count: 1,
-                tokens: n.min(u16::MAX as usize) as u16,
-                chars: chars.min(u16::MAX as usize) as u16,
-            });
+        let h = self.buf.hash_range(0, n);
+        match self.seen.entry(h) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let s = e.get_mut();
+                s.count = s.count.saturating_add(1);
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Seen {
+                    column,
+                    count: 1,
+                    tokens: n.min(u16::MAX as usize) as u16,
+                    chars: self.buf.chars().min(u16::MAX as usize) as u16,
+                    first: self.buf.hash_range(0, 1),
+                });
+            }
+        }
     }
 
     /// Fold another worker's collection into this one.
@@ -140,7 +195,9 @@ impl Collector {
     /// Freeze into the index the scan looks values up in.
     pub fn into_index(self, settings: &LeakScanSettings) -> PiiIndex {
         let mut exact: IdMap<u32> = IdMap::default();
-        let mut substring: IdMap<u32> = IdMap::default();
+        let mut single: IdMap<u32> = IdMap::default();
+        let mut multi: IdMap<u32> = IdMap::default();
+        let mut starts: IdMap<()> = IdMap::default();
         let mut max_ngram = 1;
         let mut common = 0u64;
         let mut short = 0u64;
@@ -155,14 +212,19 @@ impl Collector {
             }
             exact.insert(h, s.column);
             let words = s.tokens as usize;
-            if (2..=MAX_NGRAM).contains(&words) || (words == 1 && s.chars as usize >= 6) {
-                substring.insert(h, s.column);
+            if words == 1 && s.chars as usize >= 6 {
+                single.insert(h, s.column);
+            } else if (2..=MAX_NGRAM).contains(&words) {
+                multi.insert(h, s.column);
+                starts.insert(s.first, ());
                 max_ngram = max_ngram.max(words);
             }
         }
         PiiIndex {
             exact,
-            substring,
+            single,
+            multi,
+            starts,
             max_ngram,
             common_skipped: common,
             short_skipped: short,
@@ -172,10 +234,13 @@ impl Collector {
 
 const MAX_NGRAM: usize = 8;
 
-/// Hashes of identifying source values.
+/// Hashes of identifying source values: whole values, single long words, and runs of words
+/// (with the hashes of their first words, so only promising positions are extended).
 pub struct PiiIndex {
     exact: IdMap<u32>,
-    substring: IdMap<u32>,
+    single: IdMap<u32>,
+    multi: IdMap<u32>,
+    starts: IdMap<()>,
     max_ngram: usize,
     pub common_skipped: u64,
     pub short_skipped: u64,
@@ -197,25 +262,32 @@ impl PiiIndex {
     }
 
     /// Look one target value up; returns the source column index it matched.
-    pub fn check(&self, v: &str, buf: &mut Vec<String>) -> Option<(u32, MatchKind)> {
-        tokens(v, buf);
-        if buf.is_empty() {
+    pub fn check(&self, v: &str, buf: &mut Scratch) -> Option<(u32, MatchKind)> {
+        if self.exact.is_empty() {
             return None;
         }
-        if let Some(c) = self.exact.get(&hash_tokens(buf)) {
+        buf.tokenise(v);
+        let n = buf.spans.len();
+        if n == 0 {
+            return None;
+        }
+        if let Some(c) = self.exact.get(&buf.hash_range(0, n)) {
             return Some((*c, MatchKind::Whole));
         }
-        if self.substring.is_empty() {
-            return None;
-        }
-        for i in 0..buf.len() {
+        for i in 0..n {
             let mut h = Fnv::new();
-            for n in 0..self.max_ngram.min(buf.len() - i) {
-                if n > 0 {
-                    h.write(b" ");
-                }
-                h.write(buf[i + n].as_bytes());
-                if let Some(c) = self.substring.get(&h.finish()) {
+            h.write(buf.token(i));
+            let first = h.finish();
+            if let Some(c) = self.single.get(&first) {
+                return Some((*c, MatchKind::Inside));
+            }
+            if !self.starts.contains_key(&first) {
+                continue;
+            }
+            for k in 1..self.max_ngram.min(n - i) {
+                h.write(b" ");
+                h.write(buf.token(i + k));
+                if let Some(c) = self.multi.get(&h.finish()) {
                     return Some((*c, MatchKind::Inside));
                 }
             }
@@ -271,7 +343,7 @@ mod tests {
     #[test]
     fn whole_values_match_whatever_the_case_and_spacing() {
         let ix = index(&["Jane.Doe@Mail.com", "Kowalczyk"]);
-        let mut b = Vec::new();
+        let mut b = Scratch::default();
         assert_eq!(
             ix.check("  jane.doe@mail.com ", &mut b),
             Some((0, MatchKind::Whole))
@@ -283,7 +355,7 @@ mod tests {
     #[test]
     fn multi_word_values_match_inside_text() {
         let ix = index(&["Jane Doe", "12 Oak Street"]);
-        let mut b = Vec::new();
+        let mut b = Scratch::default();
         assert_eq!(
             ix.check("Called jane  DOE, re visit.", &mut b),
             Some((0, MatchKind::Inside))
@@ -293,6 +365,13 @@ mod tests {
             Some((0, MatchKind::Inside))
         );
         assert_eq!(ix.check("Jane called", &mut b), None);
+    }
+
+    #[test]
+    fn normalising_drops_case_spacing_and_word_edges() {
+        assert_eq!(normalise("  Jane  O'Neill-Smith. "), "jane o'neill-smith");
+        assert_eq!(normalise("ÜBER  straße"), "über straße");
+        assert_eq!(normalise("+44 (20) 7946-0958"), "+44 20 7946-0958");
     }
 
     #[test]

@@ -606,7 +606,7 @@ impl Transformer {
         let Some(avoid) = cx.avoid.filter(|_| self.redraws()) else {
             return self.apply_once(input, cx);
         };
-        let mut buf = Vec::new();
+        let mut buf = crate::leak::Scratch::default();
         let mut out = None;
         for attempt in 0..16 {
             out = self.apply_once(input, &Cx { attempt, ..*cx })?;

@@ -345,7 +345,7 @@ fn scan_value(
     column: &str,
     row: u64,
     s: &str,
-    buf: &mut Vec<String>,
+    buf: &mut crate::leak::Scratch,
 ) {
     tally.values += 1;
     if let Some((c, kind)) = ix.check(s, buf) {
@@ -417,7 +417,7 @@ async fn copy_part(
         .map_err(db(format!("read {}", t.display)))?;
     let mut stmt = String::with_capacity(BATCH_BYTES + 4096);
     let mut outputs: Vec<Option<String>> = Vec::new();
-    let mut buf = Vec::new();
+    let mut buf = crate::leak::Scratch::default();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
     while let Some(row) = result
         .next()
@@ -1112,6 +1112,7 @@ async fn write_target(
 
     phases.start("data");
     opts.progress.phase("data");
+    let scan_work = work.clone();
     let out = run_workers(
         shared,
         conns,
@@ -1199,7 +1200,7 @@ async fn write_target(
 
     phases.start("leak scan");
     opts.progress.phase("leak scan");
-    let tally = scan_target(shared, &tgt.url, index.clone()).await?;
+    let tally = scan_target(shared, &tgt.url, index.clone(), scan_work).await?;
     leak_result(&index, tally, report)
 }
 
@@ -1207,15 +1208,17 @@ async fn scan_target(
     shared: &Arc<Shared>,
     url: &str,
     index: Arc<PiiIndex>,
+    work: Vec<Work>,
 ) -> Result<ScanTally, CloneError> {
-    let queue: Arc<Mutex<VecDeque<usize>>> = Arc::new(Mutex::new(
-        shared
-            .plan
-            .tables
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.info.columns.iter().any(|c| c.text_like))
-            .map(|(i, _)| i)
+    let queue: Arc<Mutex<VecDeque<Work>>> = Arc::new(Mutex::new(
+        work.into_iter()
+            .filter(|w| {
+                shared.plan.tables[w.table]
+                    .info
+                    .columns
+                    .iter()
+                    .any(|c| c.text_like)
+            })
             .collect(),
     ));
     let mut hs = Vec::new();
@@ -1227,15 +1230,29 @@ async fn scan_target(
         hs.push(tokio::spawn(async move {
             let mut c = connect(&url, "target").await?;
             let mut tally = ScanTally::default();
-            let mut buf = Vec::new();
+            let mut buf = crate::leak::Scratch::default();
             loop {
                 let next = queue.lock().expect("lock").pop_front();
-                let Some(ti) = next else { break };
-                let t = &shared.plan.tables[ti];
+                let Some(w) = next else { break };
+                let t = &shared.plan.tables[w.table];
+                let mut conds = Vec::new();
+                if let Some(pk) = &t.info.int_pk {
+                    if let Some(lo) = w.lo {
+                        conds.push(format!("{} >= {lo}", bq(pk)));
+                    }
+                    if let Some(hi) = w.hi {
+                        conds.push(format!("{} < {hi}", bq(pk)));
+                    }
+                }
+                let cond = if conds.is_empty() {
+                    String::new()
+                } else {
+                    format!(" WHERE {}", conds.join(" AND "))
+                };
                 let cols: Vec<&ColumnInfo> =
                     t.info.columns.iter().filter(|c| c.text_like).collect();
                 let q = format!(
-                    "SELECT {} FROM {}",
+                    "SELECT {} FROM {}{cond}",
                     cols.iter()
                         .map(|c| bq(&c.name))
                         .collect::<Vec<_>>()

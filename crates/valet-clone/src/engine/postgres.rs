@@ -107,7 +107,7 @@ async fn read_catalog(c: &Client) -> Result<Catalog, CloneError> {
     let tables = c
         .query(
             r"SELECT c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text,
-                     GREATEST(c.reltuples, 0)::int8, rn.nspname::text, rc.relname::text
+                     (CASE WHEN c.reltuples > 0 THEN c.reltuples ELSE pg_relation_size(c.oid) / 100 END)::int8, rn.nspname::text, rc.relname::text
               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
               LEFT JOIN pg_class rc ON c.relispartition AND rc.oid = pg_partition_root(c.oid)
               LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
@@ -536,7 +536,7 @@ async fn copy_part(
     let mut fields = Vec::new();
     let mut out = BytesMut::with_capacity(1 << 17);
     let mut outputs: Vec<Option<String>> = Vec::new();
-    let mut buf = Vec::new();
+    let mut buf = crate::leak::Scratch::default();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
     let terr = |e: String| CloneError::db(format!("read {}", t.display), e);
     while let Some(chunk) = stream.next().await {
@@ -682,7 +682,7 @@ fn scan_value(
     column: &str,
     row: u64,
     s: &str,
-    buf: &mut Vec<String>,
+    buf: &mut crate::leak::Scratch,
 ) {
     tally.values += 1;
     if let Some((c, kind)) = ix.check(s, buf) {
@@ -1088,6 +1088,7 @@ async fn write_target(
 
     phases.start("data");
     opts.progress.phase("data");
+    let scan_work = work.clone();
     let out = run_workers(shared, work, Mode::Write(tgt.url.clone(), index.clone())).await?;
     report.tables = table_reports(&shared.plan, &out.parts);
 
@@ -1128,7 +1129,7 @@ async fn write_target(
 
     phases.start("leak scan");
     opts.progress.phase("leak scan");
-    let tally = scan_target(shared, &tgt.url, index.clone()).await?;
+    let tally = scan_target(shared, &tgt.url, index.clone(), scan_work).await?;
     leak_result(&index, tally, report)
 }
 
@@ -1137,15 +1138,14 @@ async fn scan_target(
     shared: &Arc<Shared>,
     url: &str,
     index: Arc<PiiIndex>,
+    work: Vec<Work>,
 ) -> Result<ScanTally, CloneError> {
-    let queue: Arc<Mutex<VecDeque<usize>>> = Arc::new(Mutex::new(
-        shared
-            .plan
-            .tables
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.info.has_rows && t.info.columns.iter().any(|c| c.text_like))
-            .map(|(i, _)| i)
+    let queue: Arc<Mutex<VecDeque<Work>>> = Arc::new(Mutex::new(
+        work.into_iter()
+            .filter(|w| {
+                let t = &shared.plan.tables[w.table];
+                t.info.columns.iter().any(|c| c.text_like)
+            })
             .collect(),
     ));
     let mut tally = ScanTally::default();
@@ -1162,16 +1162,30 @@ async fn scan_target(
                 .await
                 .map_err(db("set up target session"))?;
             let mut tally = ScanTally::default();
-            let mut buf = Vec::new();
+            let mut buf = crate::leak::Scratch::default();
             let mut fields = Vec::new();
             loop {
                 let next = queue.lock().expect("queue lock").pop_front();
-                let Some(ti) = next else { break };
-                let t = &shared.plan.tables[ti];
+                let Some(w) = next else { break };
+                let t = &shared.plan.tables[w.table];
+                let mut conds = Vec::new();
+                if let Some(pk) = &t.info.int_pk {
+                    if let Some(lo) = w.lo {
+                        conds.push(format!("{} >= {lo}", dq(pk)));
+                    }
+                    if let Some(hi) = w.hi {
+                        conds.push(format!("{} < {hi}", dq(pk)));
+                    }
+                }
+                let cond = if conds.is_empty() {
+                    String::new()
+                } else {
+                    format!(" WHERE {}", conds.join(" AND "))
+                };
                 let cols: Vec<&ColumnInfo> =
                     t.info.columns.iter().filter(|c| c.text_like).collect();
                 let q = format!(
-                    "COPY (SELECT {} FROM ONLY {}.{}) TO STDOUT (FORMAT binary)",
+                    "COPY (SELECT {} FROM ONLY {}.{}{cond}) TO STDOUT (FORMAT binary)",
                     cols.iter()
                         .map(|c| format!("{}::text", dq(&c.name)))
                         .collect::<Vec<_>>()

@@ -230,7 +230,7 @@ fn copy_table(
     let mut vals: Vec<Value> = Vec::with_capacity(n);
     let mut out = Vec::new();
     let (mut count, mut bytes) = (0u64, 0u64);
-    let mut buf = Vec::new();
+    let mut buf = crate::leak::Scratch::default();
     let progress_every = 2000;
     opts.progress.table_start(&t.display, t.info.estimated_rows);
     while let Some(row) = rows
@@ -335,7 +335,7 @@ fn scan_target(
     names: &[String],
 ) -> Result<ScanTally, CloneError> {
     let mut tally = ScanTally::default();
-    let mut buf = Vec::new();
+    let mut buf = crate::leak::Scratch::default();
     for t in &cat.tables {
         let mut stmt = dst
             .prepare(&format!("SELECT * FROM {}", dq(&t.name)))
