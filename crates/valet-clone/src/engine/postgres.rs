@@ -911,6 +911,7 @@ async fn run_tool(program: &str, args: &[String], context: &str) -> Result<(), C
     let out = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
+        .kill_on_drop(true)
         .output()
         .await
         .map_err(|e| CloneError::io(format!("{context}: cannot run {program}"), e))?;
