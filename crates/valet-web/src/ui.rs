@@ -36,6 +36,7 @@ fn templates() -> &'static Environment<'static> {
             ("release.html", include_str!("../templates/release.html")),
             ("notes.html", include_str!("../templates/notes.html")),
             ("error.html", include_str!("../templates/error.html")),
+            ("audit.html", include_str!("../templates/audit.html")),
         ] {
             env.add_template(name, src).expect("templates are valid");
         }
@@ -97,6 +98,7 @@ pub fn router() -> Router<AppState> {
         .route("/releases", get(releases_page))
         .route("/releases/{build}", get(release_page))
         .route("/notes", get(notes_page))
+        .route("/audit", get(audit_page))
 }
 
 /// The signed-in user of a page; without a session, a redirect to the sign-in page.
@@ -365,5 +367,21 @@ async fn notes_page(
         context! { ..base(&u, "notes"), ..context! {
             releases => options, from => from, to => to, src => src, error => error,
         } },
+    )
+}
+
+/// The audit trail the user may see, newest first; vendor roles also see whether the chain
+/// verifies.
+async fn audit_page(State(st): State<AppState>, u: UiUser) -> Result<Html<String>, UiError> {
+    let actor = u.user.actor();
+    let events = valet_store::audit::list(&st.store, &actor, None, 200).await?;
+    let verdict = if actor.role.is_customer() {
+        None
+    } else {
+        Some(valet_store::audit::verify(&st.store).await?)
+    };
+    render(
+        "audit.html",
+        context! { ..base(&u, "audit"), ..context! { events => events, verdict => verdict } },
     )
 }

@@ -170,3 +170,21 @@ async fn signing_out_ends_the_session() {
     assert_eq!(r.status(), 303);
     assert_eq!(page(&c, &app, "/").await.0, 303);
 }
+
+#[tokio::test]
+async fn audit_page_shows_own_tenant_events_and_the_chain_state_to_vendors() {
+    let app = spawn_app().await;
+    let c = sign_in(&app, "alpha.user", "a long test password").await;
+    let (status, body) = page(&c, &app, "/audit").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("environment.create"), "{body}");
+    assert!(
+        !body.contains("chain intact"),
+        "customers do not get the chain verdict"
+    );
+    assert!(!body.contains("\"Beta\""), "another tenant's events leaked");
+    let admin = sign_in(&app, "admin", "admin password 123").await;
+    let (_, body) = page(&admin, &app, "/audit").await;
+    assert!(body.contains("chain intact"), "{body}");
+    assert!(body.contains("customer.create"));
+}
