@@ -41,6 +41,9 @@ pub struct CloneArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Split tables with more rows than this into key ranges copied in parallel.
+    #[arg(long, hide = true)]
+    pub split_rows: Option<u64>,
 }
 
 /// `valet policy suggest`: a first policy from column names and sampled values.
@@ -129,6 +132,9 @@ pub async fn run_clone(args: CloneArgs) -> anyhow::Result<()> {
     let mut opts = CloneOptions::new(args.from.clone(), args.to.clone(), policy);
     opts.check = args.check;
     opts.replace = args.replace;
+    if let Some(n) = args.split_rows {
+        opts.split_rows = n.max(1);
+    }
     if let Some(j) = args.jobs {
         opts.jobs = j.max(1);
     }

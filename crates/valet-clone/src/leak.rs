@@ -220,11 +220,13 @@ impl Collector {
                 max_ngram = max_ngram.max(words);
             }
         }
+        let filter = Prefilter::of(exact.keys().chain(single.keys()).chain(starts.keys()));
         PiiIndex {
             exact,
             single,
             multi,
             starts,
+            filter,
             max_ngram,
             common_skipped: common,
             short_skipped: short,
@@ -234,6 +236,37 @@ impl Collector {
 
 const MAX_NGRAM: usize = 8;
 
+/// A bitmap over the hashes the index holds, small enough to stay in the CPU cache: most
+/// target words are in no map, and one bit tells so without touching the large hash maps.
+/// A set bit only means "look in the maps", so the filter never hides a hit.
+struct Prefilter {
+    bits: Vec<u64>,
+    shift: u32,
+}
+
+impl Prefilter {
+    fn of<'a>(hashes: impl Iterator<Item = &'a u64> + Clone) -> Prefilter {
+        let n = hashes.clone().count().max(1);
+        // About 16 bits per hash (a few percent false positives), 64 Ki to 256 Mi bits.
+        let log2 = (n * 16).next_power_of_two().trailing_zeros().clamp(16, 28);
+        let mut f = Prefilter {
+            bits: vec![0; 1 << (log2 - 6)],
+            shift: 64 - log2,
+        };
+        for h in hashes {
+            let i = (h >> f.shift) as usize;
+            f.bits[i >> 6] |= 1 << (i & 63);
+        }
+        f
+    }
+
+    #[inline]
+    fn may_hold(&self, h: u64) -> bool {
+        let i = (h >> self.shift) as usize;
+        self.bits[i >> 6] & (1 << (i & 63)) != 0
+    }
+}
+
 /// Hashes of identifying source values: whole values, single long words, and runs of words
 /// (with the hashes of their first words, so only promising positions are extended).
 pub struct PiiIndex {
@@ -241,6 +274,7 @@ pub struct PiiIndex {
     single: IdMap<u32>,
     multi: IdMap<u32>,
     starts: IdMap<()>,
+    filter: Prefilter,
     max_ngram: usize,
     pub common_skipped: u64,
     pub short_skipped: u64,
@@ -271,13 +305,19 @@ impl PiiIndex {
         if n == 0 {
             return None;
         }
-        if let Some(c) = self.exact.get(&buf.hash_range(0, n)) {
-            return Some((*c, MatchKind::Whole));
+        let whole = buf.hash_range(0, n);
+        if self.filter.may_hold(whole) {
+            if let Some(c) = self.exact.get(&whole) {
+                return Some((*c, MatchKind::Whole));
+            }
         }
         for i in 0..n {
             let mut h = Fnv::new();
             h.write(buf.token(i));
             let first = h.finish();
+            if !self.filter.may_hold(first) {
+                continue;
+            }
             if let Some(c) = self.single.get(&first) {
                 return Some((*c, MatchKind::Inside));
             }
@@ -372,6 +412,25 @@ mod tests {
         assert_eq!(normalise("  Jane  O'Neill-Smith. "), "jane o'neill-smith");
         assert_eq!(normalise("ÜBER  straße"), "über straße");
         assert_eq!(normalise("+44 (20) 7946-0958"), "+44 20 7946-0958");
+    }
+
+    #[test]
+    fn the_prefilter_never_hides_an_indexed_value() {
+        let values: Vec<String> = (0..20_000)
+            .map(|i| format!("Surname{i} Street {}", i * 7))
+            .collect();
+        let mut c = Collector::default();
+        for v in &values {
+            c.add(0, v);
+        }
+        let ix = c.into_index(&LeakScanSettings::default());
+        let mut b = Scratch::default();
+        for v in &values {
+            assert_eq!(ix.check(v, &mut b), Some((0, MatchKind::Whole)), "{v}");
+            let inside = format!("note: {v}, called back");
+            assert_eq!(ix.check(&inside, &mut b), Some((0, MatchKind::Inside)));
+        }
+        assert_eq!(ix.check("nothing personal here", &mut b), None);
     }
 
     #[test]

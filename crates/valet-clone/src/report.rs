@@ -69,6 +69,9 @@ pub struct LeakScanReport {
 pub struct PhaseReport {
     pub phase: String,
     pub duration_ms: u64,
+    /// True when this phase ran at the same time as the phase before it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub concurrent: bool,
 }
 
 /// Records phase durations.
@@ -88,11 +91,23 @@ impl Phases {
         self.finish();
         self.current = Some((name.to_string(), Instant::now()));
     }
+    /// Record phases that ran at the same time, each with its own wall time.
+    pub fn record_concurrent(&mut self, phases: &[(&str, std::time::Duration)]) {
+        self.finish();
+        for (k, (name, took)) in phases.iter().enumerate() {
+            self.done.push(PhaseReport {
+                phase: name.to_string(),
+                duration_ms: took.as_millis() as u64,
+                concurrent: k > 0,
+            });
+        }
+    }
     pub fn finish(&mut self) {
         if let Some((n, t)) = self.current.take() {
             self.done.push(PhaseReport {
                 phase: n,
                 duration_ms: t.elapsed().as_millis() as u64,
+                concurrent: false,
             });
         }
     }
@@ -191,9 +206,16 @@ impl fmt::Display for CloneReport {
         let phases: Vec<String> = self
             .phases
             .iter()
-            .map(|p| format!("{} {:.2}s", p.phase, p.duration_ms as f64 / 1000.0))
+            .map(|p| {
+                format!(
+                    "{}{} {:.2}s",
+                    if p.concurrent { "∥ " } else { "" },
+                    p.phase,
+                    p.duration_ms as f64 / 1000.0
+                )
+            })
             .collect();
-        writeln!(f, "Phases: {}", phases.join(", "))?;
+        writeln!(f, "Phases: {}", phases.join(", ").replace(", ∥", " ∥"))?;
         write!(f, "Total: {:.2}s", self.duration_ms as f64 / 1000.0)
     }
 }

@@ -16,6 +16,7 @@ fn args(from: &str, to: &str, policy: &std::path::Path) -> CloneArgs {
         key_file: None,
         replace: false,
         quiet: true,
+        split_rows: None,
     }
 }
 

@@ -45,6 +45,11 @@ impl CopyReader {
         self.buf.extend_from_slice(chunk);
     }
 
+    /// Bytes received and not yet taken.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Skip the header once it is complete. Returns false while more bytes are needed.
     fn header(&mut self) -> Result<bool, String> {
         if self.header_done {

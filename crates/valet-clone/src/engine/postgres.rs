@@ -26,6 +26,9 @@ use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo};
 use crate::report::{CloneReport, Phases, TableReport};
 use crate::transform::Transformer;
 
+/// Bytes of unchanged rows gathered before they are sent on to the target.
+const FORWARD_BLOCK: usize = 1 << 18;
+
 const MARK_INCOMPLETE: &str = "valet-clone: incomplete";
 const MARK_COMPLETE: &str = "valet-clone: complete";
 
@@ -511,18 +514,30 @@ async fn copy_part(
         .await
         .map_err(db(format!("read {}", t.display)))?;
     futures::pin_mut!(stream);
+    // A part that is the whole table is loaded frozen (`COPY … FREEZE` after a `TRUNCATE` in
+    // the same transaction): the index builds and the leak scan that read it next need not
+    // set hint bits on, and so rewrite, every page.
+    let freeze = w.lo.is_none() && w.hi.is_none();
     let sink = match (mode, dst) {
-        (Mode::Write(..), Some(d)) => Some(
-            d.copy_in(
-                format!(
-                    "COPY {qname} ({}) FROM STDIN (FORMAT binary)",
-                    col_list.join(", ")
+        (Mode::Write(..), Some(d)) => {
+            if freeze {
+                d.batch_execute(&format!("BEGIN; TRUNCATE ONLY {qname}"))
+                    .await
+                    .map_err(db(format!("write {}", t.display)))?;
+            }
+            Some(
+                d.copy_in(
+                    format!(
+                        "COPY {qname} ({}) FROM STDIN (FORMAT binary{})",
+                        col_list.join(", "),
+                        if freeze { ", FREEZE" } else { "" }
+                    )
+                    .as_str(),
                 )
-                .as_str(),
+                .await
+                .map_err(db(format!("write {}", t.display)))?,
             )
-            .await
-            .map_err(db(format!("write {}", t.display)))?,
-        ),
+        }
         _ => None,
     };
     futures::pin_mut!(sink);
@@ -544,10 +559,14 @@ async fn copy_part(
         bytes += chunk.len() as u64;
         reader.push(&chunk);
         if masker.is_none() && !scan {
-            while let Some((block, count)) = reader.take_complete(&mut fields).map_err(terr)? {
-                rows += count;
-                if let Some(mut s) = sink.as_mut().as_pin_mut() {
-                    s.send(block).await.map_err(send_err)?;
+            // The source sends one message per row: forward them in large blocks, or the
+            // per-message cost (and a flush per row) dominates the copy.
+            if reader.buffered() >= FORWARD_BLOCK {
+                while let Some((block, count)) = reader.take_complete(&mut fields).map_err(terr)? {
+                    rows += count;
+                    if let Some(mut s) = sink.as_mut().as_pin_mut() {
+                        s.send(block).await.map_err(send_err)?;
+                    }
                 }
             }
         } else {
@@ -650,6 +669,14 @@ async fn copy_part(
             reported = rows;
         }
     }
+    if masker.is_none() && !scan {
+        while let Some((block, count)) = reader.take_complete(&mut fields).map_err(terr)? {
+            rows += count;
+            if let Some(mut s) = sink.as_mut().as_pin_mut() {
+                s.send(block).await.map_err(send_err)?;
+            }
+        }
+    }
     if !reader.finished || reader.has_leftover() {
         return Err(CloneError::db(
             format!("read {}", t.display),
@@ -667,6 +694,13 @@ async fn copy_part(
                 format!("write {}", t.display),
                 format!("{rows} rows read but {written} written"),
             ));
+        }
+        if freeze {
+            if let Some(d) = dst {
+                d.batch_execute("COMMIT")
+                    .await
+                    .map_err(db(format!("write {}", t.display)))?;
+            }
         }
     }
     opts.progress.table_rows(&t.display, rows - reported);
@@ -1118,19 +1152,32 @@ async fn write_target(
         .map_err(db(format!("set sequence {name}")))?;
     }
 
-    phases.start("post-data");
+    // Indexes, constraints and triggers are built while the leak scan reads the loaded rows:
+    // neither changes what the other sees, and the scan is mostly client work while the
+    // index builds are server work.
+    phases.finish();
     opts.progress
-        .phase("post-data (indexes, constraints, triggers)");
-    run_tool(
-        "pg_restore",
-        &restore("post-data", opts.jobs.max(1)),
-        "create indexes, constraints and triggers",
-    )
-    .await?;
-
-    phases.start("leak scan");
-    opts.progress.phase("leak scan");
-    let tally = scan_target(shared, &tgt.url, index.clone(), scan_work).await?;
+        .phase("post-data (indexes, constraints, triggers) and leak scan");
+    let post_data = async {
+        let started = Instant::now();
+        run_tool(
+            "pg_restore",
+            &restore("post-data", opts.jobs.max(1)),
+            "create indexes, constraints and triggers",
+        )
+        .await
+        .map(|()| started.elapsed())
+    };
+    let scan = async {
+        let started = Instant::now();
+        scan_target(shared, &tgt.url, index.clone(), scan_work)
+            .await
+            .map(|tally| (tally, started.elapsed()))
+    };
+    let (post, scanned) = tokio::join!(post_data, scan);
+    let post = post?;
+    let (tally, scan_took) = scanned?;
+    phases.record_concurrent(&[("post-data", post), ("leak scan", scan_took)]);
     leak_result(&index, tally, report)
 }
 
