@@ -58,11 +58,64 @@ fn is_edge_char(c: char) -> bool {
     matches!(c, '.' | '-' | '_' | '\'')
 }
 
-/// Reusable buffers for tokenising values without allocating per value.
+/// Reusable buffers for tokenising values without allocating per value, and a small cache of
+/// short values already found clean.
 #[derive(Default)]
 pub struct Scratch {
     lower: String,
     spans: Vec<(usize, usize)>,
+    clean: CleanCache,
+}
+
+/// Short values recently looked up and not found, by exact bytes, in a direct-mapped table.
+/// Most text columns repeat a few values (kinds, codes, initials, device names); a repeat is
+/// answered without tokenising it again. Only "not found" is remembered (a hit is always
+/// looked up), and only for the index that answered (`owner`).
+#[derive(Default)]
+struct CleanCache {
+    owner: u64,
+    slots: Vec<CleanSlot>,
+}
+
+#[derive(Clone, Copy)]
+struct CleanSlot {
+    hash: u64,
+    len: u8,
+    bytes: [u8; CLEAN_MAX],
+}
+
+const CLEAN_MAX: usize = 48;
+const CLEAN_SLOTS: usize = 2048;
+
+impl CleanCache {
+    fn slot(&mut self, owner: u64, hash: u64) -> &mut CleanSlot {
+        if self.owner != owner || self.slots.is_empty() {
+            self.owner = owner;
+            self.slots = vec![
+                CleanSlot {
+                    hash: 0,
+                    len: u8::MAX,
+                    bytes: [0; CLEAN_MAX],
+                };
+                CLEAN_SLOTS
+            ];
+        }
+        &mut self.slots[(hash as usize) & (CLEAN_SLOTS - 1)]
+    }
+}
+
+/// A fast hash of raw bytes (8 at a time) for the clean-value cache.
+fn quick_hash(b: &[u8]) -> u64 {
+    let mut h = (b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        h = (h.rotate_left(5) ^ w).wrapping_mul(0x517C_C1B7_2722_0A95);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(0x517C_C1B7_2722_0A95);
+    h ^ (h >> 29)
 }
 
 impl Scratch {
@@ -222,6 +275,7 @@ impl Collector {
         }
         let filter = Prefilter::of(exact.keys().chain(single.keys()).chain(starts.keys()));
         PiiIndex {
+            id: rand::random::<u64>() | 1,
             exact,
             single,
             multi,
@@ -270,6 +324,8 @@ impl Prefilter {
 /// Hashes of identifying source values: whole values, single long words, and runs of words
 /// (with the hashes of their first words, so only promising positions are extended).
 pub struct PiiIndex {
+    /// Identifies this index to the clean-value caches of scan buffers.
+    id: u64,
     exact: IdMap<u32>,
     single: IdMap<u32>,
     multi: IdMap<u32>,
@@ -300,6 +356,34 @@ impl PiiIndex {
         if self.exact.is_empty() {
             return None;
         }
+        let b = v.as_bytes();
+        if b.len() > CLEAN_MAX {
+            return self.lookup(v, buf);
+        }
+        let hash = quick_hash(b);
+        let slot = buf.clean.slot(self.id, hash);
+        if slot.hash == hash && slot.len as usize == b.len() && &slot.bytes[..b.len()] == b {
+            return None;
+        }
+        let found = self.lookup(v, buf);
+        if found.is_none() {
+            let slot = buf.clean.slot(self.id, hash);
+            slot.hash = hash;
+            slot.len = b.len() as u8;
+            slot.bytes[..b.len()].copy_from_slice(b);
+        }
+        found
+    }
+
+    /// [`PiiIndex::check`] without the clean-value cache, for values that rarely repeat.
+    pub fn check_uncached(&self, v: &str, buf: &mut Scratch) -> Option<(u32, MatchKind)> {
+        if self.exact.is_empty() {
+            return None;
+        }
+        self.lookup(v, buf)
+    }
+
+    fn lookup(&self, v: &str, buf: &mut Scratch) -> Option<(u32, MatchKind)> {
         buf.tokenise(v);
         let n = buf.spans.len();
         if n == 0 {
@@ -431,6 +515,30 @@ mod tests {
             assert_eq!(ix.check(&inside, &mut b), Some((0, MatchKind::Inside)));
         }
         assert_eq!(ix.check("nothing personal here", &mut b), None);
+    }
+
+    #[test]
+    fn the_clean_cache_answers_only_for_its_own_index_and_never_hides_a_hit() {
+        let a = index(&["Kowalczyk", "Jane Doe"]);
+        let b = index(&["Someone Else"]);
+        let mut buf = Scratch::default();
+        // Clean for b, cached as such; a must still find it with the same buffers.
+        assert_eq!(b.check("Kowalczyk", &mut buf), None);
+        assert_eq!(b.check("Kowalczyk", &mut buf), None);
+        assert_eq!(a.check("Kowalczyk", &mut buf), Some((0, MatchKind::Whole)));
+        // Hits repeat, whatever was looked up in between (same slot or not).
+        for i in 0..5000 {
+            assert_eq!(a.check(&format!("clean value {i}"), &mut buf), None);
+            assert_eq!(a.check("Kowalczyk", &mut buf), Some((0, MatchKind::Whole)));
+            assert_eq!(
+                a.check("seen jane doe", &mut buf),
+                Some((0, MatchKind::Inside))
+            );
+        }
+        // Values longer than the cache's slots are looked up every time.
+        let long = format!("{} jane doe", "x ".repeat(40));
+        assert_eq!(a.check(&long, &mut buf), Some((0, MatchKind::Inside)));
+        assert_eq!(a.check(&long, &mut buf), Some((0, MatchKind::Inside)));
     }
 
     #[test]

@@ -606,13 +606,19 @@ impl Transformer {
         let Some(avoid) = cx.avoid.filter(|_| self.redraws()) else {
             return self.apply_once(input, cx);
         };
-        let mut buf = crate::leak::Scratch::default();
+        thread_local! {
+            static BUF: std::cell::RefCell<crate::leak::Scratch> = Default::default();
+        }
         let mut out = None;
         for attempt in 0..16 {
             out = self.apply_once(input, &Cx { attempt, ..*cx })?;
-            match &out {
-                Some(s) if avoid.check(s, &mut buf).is_some() => continue,
-                _ => return Ok(out),
+            let found = match &out {
+                // Masked values are nearly all distinct: no use caching them as clean.
+                Some(s) => BUF.with_borrow_mut(|buf| avoid.check_uncached(s, buf).is_some()),
+                None => false,
+            };
+            if !found {
+                return Ok(out);
             }
         }
         Ok(out)

@@ -275,6 +275,47 @@ async fn leak_in_a_kept_column_drops_the_target() {
     assert_eq!(n, 0, "target dropped");
 }
 
+/// Written text is scanned in flight; arrays (not plain text on the wire) are read back from the
+/// target. A leak in either is found and named.
+#[tokio::test]
+async fn leaks_in_kept_text_and_kept_arrays_are_both_found() {
+    let Some(src) = TestDb::postgres("pgsrc").await else {
+        return;
+    };
+    let dst = src.sibling("pgdst").await;
+    populate(&src.url, 50).await;
+    let c = client(&src.url).await;
+    c.batch_execute(
+        "UPDATE events SET value_text = 'called ' || (SELECT email FROM volunteers WHERE id = 7) WHERE id = 10;
+         UPDATE volunteers SET tags = ARRAY['met ' || last_name || ' today'] WHERE id = 9;",
+    )
+    .await
+    .unwrap();
+    let err = clone_database(&options(&src, &dst)).await.unwrap_err();
+    let CloneError::Leak { hits, summary } = &err else {
+        panic!("expected a leak, got {err}");
+    };
+    assert_eq!(*hits, 2, "{summary}");
+    assert!(
+        summary.contains("events_2024.value_text holds values of volunteers.email"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("volunteers.tags holds values of volunteers.last_name"),
+        "{summary}"
+    );
+    let admin = client(&valet_testkit::pg_admin_url()).await;
+    let n: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&dst.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "target dropped");
+}
+
 #[tokio::test]
 async fn check_mode_writes_nothing_and_complete_target_is_refused() {
     let Some(src) = TestDb::postgres("pgsrc").await else {

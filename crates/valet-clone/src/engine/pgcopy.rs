@@ -70,9 +70,14 @@ impl CopyReader {
         Ok(true)
     }
 
-    /// Take every complete tuple as one contiguous block (for tables copied unchanged).
-    /// Returns the block and the number of tuples in it.
-    pub fn take_complete(&mut self, fields: &mut Fields) -> Result<Option<(Bytes, u64)>, String> {
+    /// Take every complete tuple as one contiguous block (for tables copied unchanged),
+    /// showing each tuple and its field ranges to `each` on the way. Returns the block and the
+    /// number of tuples in it.
+    pub fn take_complete(
+        &mut self,
+        fields: &mut Fields,
+        mut each: impl FnMut(&[u8], &Fields),
+    ) -> Result<Option<(Bytes, u64)>, String> {
         if !self.header()? {
             return Ok(None);
         }
@@ -81,6 +86,7 @@ impl CopyReader {
         while !self.finished {
             match parse_tuple(&self.buf[end..], fields)? {
                 Next::Tuple(l) => {
+                    each(&self.buf[end..end + l], fields);
                     end += l;
                     count += 1;
                 }
@@ -396,18 +402,23 @@ mod tests {
     }
 
     #[test]
-    fn complete_blocks_count_tuples() {
+    fn complete_blocks_count_and_show_each_tuple() {
         let s = stream(&[&[Some(b"a")], &[Some(b"b")], &[None]]);
         let mut r = CopyReader::new();
         let mut f = Vec::new();
+        let mut seen: Vec<Option<Vec<u8>>> = Vec::new();
+        let mut look = |tuple: &[u8], fields: &Fields| {
+            seen.push(fields[0].map(|(p, l)| tuple[p..p + l].to_vec()));
+        };
         r.push(&s[..s.len() - 3]);
-        let (block, n) = r.take_complete(&mut f).unwrap().unwrap();
+        let (block, n) = r.take_complete(&mut f, &mut look).unwrap().unwrap();
         assert_eq!(n, 2);
         assert_eq!(block.len(), 2 * (2 + 4 + 1));
         r.push(&s[s.len() - 3..]);
-        let (_, n) = r.take_complete(&mut f).unwrap().unwrap();
+        let (_, n) = r.take_complete(&mut f, &mut look).unwrap().unwrap();
         assert_eq!(n, 1);
         assert!(r.finished);
+        assert_eq!(seen, vec![Some(b"a".to_vec()), Some(b"b".to_vec()), None]);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
@@ -383,7 +383,7 @@ enum Mode {
     /// Mask (avoiding the indexed source values) and write to the target URL.
     Write(String, Arc<PiiIndex>),
     /// Mask and look the output up in the index (`--check`).
-    Scan(Arc<PiiIndex>, Arc<Vec<String>>),
+    Scan(Arc<PiiIndex>),
 }
 
 #[derive(Default)]
@@ -391,6 +391,8 @@ struct WorkerOut {
     collector: Collector,
     parts: Vec<(usize, u64, u64, u64)>,
     tally: ScanTally,
+    /// Time spent looking written values up in the leak index.
+    scan_time: Duration,
 }
 
 struct Shared {
@@ -427,6 +429,7 @@ async fn worker(shared: Arc<Shared>, mode: Mode) -> Result<WorkerOut, CloneError
             &mode,
             &mut out.collector,
             &mut out.tally,
+            &mut out.scan_time,
         )
         .await?;
         out.parts
@@ -444,6 +447,7 @@ async fn copy_part(
     mode: &Mode,
     collector: &mut Collector,
     tally: &mut ScanTally,
+    scan_time: &mut Duration,
 ) -> Result<(u64, u64), CloneError> {
     let t = &shared.plan.tables[w.table];
     let codecs = &shared.enc.codecs[w.table];
@@ -484,15 +488,18 @@ async fn copy_part(
             conds.push(format!("{} < {hi}", dq(pk)));
         }
     }
-    let scan = matches!(mode, Mode::Scan(..));
     let collect_only = matches!(mode, Mode::Collect);
     if collect_only && masker.is_none() {
         return Ok((0, 0));
     }
+    // Written (or, with --check, would-be-written) values are looked up in the leak index in
+    // flight; `inflight` says which columns and from which byte their text starts.
     let avoid = match mode {
-        Mode::Write(_, ix) | Mode::Scan(ix, _) => Some(&**ix),
+        Mode::Write(_, ix) | Mode::Scan(ix) => Some(&**ix),
         Mode::Collect => None,
     };
+    let inflight = inflight_columns(&shared.plan, &shared.enc, w.table);
+    let names = &shared.plan.column_names;
     let q = if masker.is_none() && conds.is_empty() {
         format!(
             "COPY {qname} ({}) TO STDOUT (FORMAT binary)",
@@ -558,16 +565,30 @@ async fn copy_part(
         let chunk = chunk.map_err(db(format!("read {}", t.display)))?;
         bytes += chunk.len() as u64;
         reader.push(&chunk);
-        if masker.is_none() && !scan {
+        if masker.is_none() {
             // The source sends one message per row: forward them in large blocks, or the
             // per-message cost (and a flush per row) dominates the copy.
             if reader.buffered() >= FORWARD_BLOCK {
-                while let Some((block, count)) = reader.take_complete(&mut fields).map_err(terr)? {
+                let started = Instant::now();
+                let mut row = rows;
+                while let Some((block, count)) = reader
+                    .take_complete(&mut fields, |tuple, fields| {
+                        row += 1;
+                        if let Some(ix) = avoid {
+                            scan_kept(
+                                ix, names, tally, &t.display, t, &inflight, tuple, fields, row,
+                                &mut buf,
+                            );
+                        }
+                    })
+                    .map_err(terr)?
+                {
                     rows += count;
                     if let Some(mut s) = sink.as_mut().as_pin_mut() {
                         s.send(block).await.map_err(send_err)?;
                     }
                 }
+                *scan_time += started.elapsed();
             }
         } else {
             while let Some(tuple) = reader.next_tuple(&mut fields).map_err(terr)? {
@@ -610,9 +631,7 @@ async fn copy_part(
                                 }
                             })?,
                         }
-                        if let (Mode::Scan(ix, names), Some(s), true) =
-                            (mode, v, t.columns[i].info.text_like)
-                        {
+                        if let (Some(ix), Some(s), true) = (avoid, v, t.columns[i].info.text_like) {
                             scan_value(
                                 ix,
                                 names,
@@ -631,15 +650,11 @@ async fn copy_part(
                             Some((p, l)) => {
                                 out.put_i32(l as i32);
                                 out.put_slice(&tuple[p..p + l]);
-                                if let Mode::Scan(ix, names) = mode {
-                                    let text = match codec {
-                                        Codec::Text => std::str::from_utf8(&tuple[p..p + l]).ok(),
-                                        Codec::Jsonb if l > 0 => {
-                                            std::str::from_utf8(&tuple[p + 1..p + l]).ok()
-                                        }
-                                        _ => None,
-                                    };
-                                    if let Some(s) = text {
+                                if let (Some(ix), Some(skip)) = (avoid, inflight[i]) {
+                                    if let Some(s) = tuple
+                                        .get(p + skip..p + l)
+                                        .and_then(|b| std::str::from_utf8(b).ok())
+                                    {
                                         scan_value(
                                             ix,
                                             names,
@@ -669,13 +684,26 @@ async fn copy_part(
             reported = rows;
         }
     }
-    if masker.is_none() && !scan {
-        while let Some((block, count)) = reader.take_complete(&mut fields).map_err(terr)? {
+    if masker.is_none() {
+        let started = Instant::now();
+        let mut row = rows;
+        while let Some((block, count)) = reader
+            .take_complete(&mut fields, |tuple, fields| {
+                row += 1;
+                if let Some(ix) = avoid {
+                    scan_kept(
+                        ix, names, tally, &t.display, t, &inflight, tuple, fields, row, &mut buf,
+                    );
+                }
+            })
+            .map_err(terr)?
+        {
             rows += count;
             if let Some(mut s) = sink.as_mut().as_pin_mut() {
                 s.send(block).await.map_err(send_err)?;
             }
         }
+        *scan_time += started.elapsed();
     }
     if !reader.finished || reader.has_leftover() {
         return Err(CloneError::db(
@@ -705,6 +733,60 @@ async fn copy_part(
     }
     opts.progress.table_rows(&t.display, rows - reported);
     Ok((rows, bytes))
+}
+
+/// For each copied column of table `ti`: whether the leak scan reads its written bytes in
+/// flight, and from which byte the text starts (jsonb's binary form has a version byte).
+/// Text-like columns whose binary form is not plain text (arrays, for one) and generated
+/// columns are read back from the target instead.
+fn inflight_columns(plan: &Plan, enc: &Encoders, ti: usize) -> Vec<Option<usize>> {
+    plan.tables[ti]
+        .columns
+        .iter()
+        .zip(&enc.codecs[ti])
+        .map(|(c, codec)| match codec {
+            _ if !c.info.text_like => None,
+            Codec::Text => Some(0),
+            Codec::Jsonb => Some(1),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Look the in-flight text columns of one unmasked tuple up.
+#[allow(clippy::too_many_arguments)]
+fn scan_kept(
+    ix: &PiiIndex,
+    names: &[String],
+    tally: &mut ScanTally,
+    table: &str,
+    t: &crate::plan::TablePlan,
+    inflight: &[Option<usize>],
+    tuple: &[u8],
+    fields: &crate::engine::pgcopy::Fields,
+    row: u64,
+    buf: &mut crate::leak::Scratch,
+) {
+    for (i, skip) in inflight.iter().enumerate() {
+        let (Some(skip), Some(Some((p, l)))) = (skip, fields.get(i)) else {
+            continue;
+        };
+        if let Some(s) = tuple
+            .get(p + skip..p + l)
+            .and_then(|b| std::str::from_utf8(b).ok())
+        {
+            scan_value(
+                ix,
+                names,
+                tally,
+                table,
+                &t.columns[i].info.name,
+                row,
+                s,
+                buf,
+            );
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -752,6 +834,7 @@ async fn run_workers(
                 all.collector.merge(o.collector);
                 all.parts.extend(o.parts);
                 all.tally.merge(o.tally);
+                all.scan_time += o.scan_time;
             }
             Err(e) => {
                 if first_err.is_none() {
@@ -1031,8 +1114,7 @@ pub(crate) async fn clone(
         phases.start("data + leak scan");
         opts.progress
             .phase("data + leak scan (check: nothing written)");
-        let names = Arc::new(shared.plan.column_names.clone());
-        let scanned = run_workers(&shared, work, Mode::Scan(index.clone(), names)).await?;
+        let scanned = run_workers(&shared, work, Mode::Scan(index.clone())).await?;
         report.tables = table_reports(&shared.plan, &scanned.parts);
         phases.finish();
         report.phases = phases.done;
@@ -1121,8 +1203,9 @@ async fn write_target(
     )
     .await?;
 
-    phases.start("data");
-    opts.progress.phase("data");
+    phases.finish();
+    opts.progress.phase("data (leak scan in flight)");
+    let data_started = Instant::now();
     let scan_work = work.clone();
     let out = run_workers(shared, work, Mode::Write(tgt.url.clone(), index.clone())).await?;
     report.tables = table_reports(&shared.plan, &out.parts);
@@ -1152,12 +1235,20 @@ async fn write_target(
         .map_err(db(format!("set sequence {name}")))?;
     }
 
-    // Indexes, constraints and triggers are built while the leak scan reads the loaded rows:
-    // neither changes what the other sees, and the scan is mostly client work while the
-    // index builds are server work.
-    phases.finish();
-    opts.progress
-        .phase("post-data (indexes, constraints, triggers) and leak scan");
+    // The leak scan looked every written text value up as it went (the bytes COPY stores);
+    // what the server computes (generated columns) or stores in another binary form (arrays)
+    // is read back from the target while indexes, constraints and triggers are built:
+    // neither changes what the other sees.
+    phases.record_concurrent(&[
+        ("data", data_started.elapsed()),
+        ("leak scan", out.scan_time),
+    ]);
+    let read_back = read_back_columns(shared);
+    opts.progress.phase(if read_back.iter().all(Vec::is_empty) {
+        "post-data (indexes, constraints, triggers)"
+    } else {
+        "post-data (indexes, constraints, triggers) and leak scan of computed columns"
+    });
     let post_data = async {
         let started = Instant::now();
         run_tool(
@@ -1170,32 +1261,69 @@ async fn write_target(
     };
     let scan = async {
         let started = Instant::now();
-        scan_target(shared, &tgt.url, index.clone(), scan_work)
-            .await
-            .map(|tally| (tally, started.elapsed()))
+        scan_target(
+            shared,
+            &tgt.url,
+            index.clone(),
+            scan_work,
+            read_back.clone(),
+        )
+        .await
+        .map(|tally| (tally, started.elapsed()))
     };
     let (post, scanned) = tokio::join!(post_data, scan);
     let post = post?;
-    let (tally, scan_took) = scanned?;
-    phases.record_concurrent(&[("post-data", post), ("leak scan", scan_took)]);
+    let (read_tally, scan_took) = scanned?;
+    if read_back.iter().all(Vec::is_empty) {
+        phases.record_concurrent(&[("post-data", post)]);
+    } else {
+        phases.record_concurrent(&[("post-data", post), ("leak scan (read back)", scan_took)]);
+    }
+    let mut tally = out.tally;
+    tally.merge(read_tally);
     leak_result(&index, tally, report)
 }
 
-/// Read every text-like column of the target and look its values up.
+/// Per table, the text-like columns the in-flight scan did not read: generated columns and
+/// those whose binary form is not plain text.
+fn read_back_columns(shared: &Shared) -> Vec<Vec<String>> {
+    (0..shared.plan.tables.len())
+        .map(|ti| {
+            let t = &shared.plan.tables[ti];
+            let inflight = inflight_columns(&shared.plan, &shared.enc, ti);
+            t.info
+                .columns
+                .iter()
+                .filter(|c| c.text_like)
+                .filter(|c| {
+                    !t.columns
+                        .iter()
+                        .zip(&inflight)
+                        .any(|(pc, skip)| skip.is_some() && pc.info.name == c.name)
+                })
+                .map(|c| c.name.clone())
+                .collect()
+        })
+        .collect()
+}
+
+/// Read the given text-like columns of the target (`columns[table]`) and look their values up.
 async fn scan_target(
     shared: &Arc<Shared>,
     url: &str,
     index: Arc<PiiIndex>,
     work: Vec<Work>,
+    columns: Vec<Vec<String>>,
 ) -> Result<ScanTally, CloneError> {
-    let queue: Arc<Mutex<VecDeque<Work>>> = Arc::new(Mutex::new(
-        work.into_iter()
-            .filter(|w| {
-                let t = &shared.plan.tables[w.table];
-                t.info.columns.iter().any(|c| c.text_like)
-            })
-            .collect(),
-    ));
+    let columns = Arc::new(columns);
+    let work: VecDeque<Work> = work
+        .into_iter()
+        .filter(|w| !columns[w.table].is_empty())
+        .collect();
+    if work.is_empty() {
+        return Ok(ScanTally::default());
+    }
+    let queue = Arc::new(Mutex::new(work));
     let mut tally = ScanTally::default();
     let jobs = shared.opts.jobs.max(1);
     let mut handles = Vec::new();
@@ -1204,6 +1332,7 @@ async fn scan_target(
         let shared = shared.clone();
         let url = url.to_string();
         let index = index.clone();
+        let columns = columns.clone();
         handles.push(tokio::spawn(async move {
             let c = connect(&url, "target").await?;
             c.batch_execute(SESSION)
@@ -1230,12 +1359,11 @@ async fn scan_target(
                 } else {
                     format!(" WHERE {}", conds.join(" AND "))
                 };
-                let cols: Vec<&ColumnInfo> =
-                    t.info.columns.iter().filter(|c| c.text_like).collect();
+                let cols = &columns[w.table];
                 let q = format!(
                     "COPY (SELECT {} FROM ONLY {}.{}{cond}) TO STDOUT (FORMAT binary)",
                     cols.iter()
-                        .map(|c| format!("{}::text", dq(&c.name)))
+                        .map(|c| format!("{}::text", dq(c)))
                         .collect::<Vec<_>>()
                         .join(", "),
                     dq(&t.info.schema),
@@ -1264,7 +1392,7 @@ async fn scan_target(
                                         &shared.plan.column_names,
                                         &mut tally,
                                         &t.display,
-                                        &cols[k].name,
+                                        &cols[k],
                                         row,
                                         s,
                                         &mut buf,
