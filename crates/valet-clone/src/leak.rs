@@ -65,6 +65,36 @@ pub struct Scratch {
     lower: String,
     spans: Vec<(usize, usize)>,
     clean: CleanCache,
+    words: WordCache,
+}
+
+/// What the index said about recently seen words (by hash): whether a word starts an indexed
+/// run of words. Words of text columns repeat (units, numbers, codes), and the answer saves
+/// two probes of large hash maps. Words that are indexed values themselves are never cached
+/// (they are hits).
+#[derive(Default)]
+struct WordCache {
+    owner: u64,
+    slots: Vec<(u64, bool)>,
+}
+
+const WORD_SLOTS: usize = 4096;
+
+impl WordCache {
+    fn get(&mut self, owner: u64, hash: u64) -> Option<bool> {
+        if self.owner != owner || self.slots.is_empty() {
+            self.owner = owner;
+            // Hash 0 never comes out of `Fnv::finish` for a word in practice; a slot holding it
+            // only answers for a word hashing to 0, which then costs a lookup.
+            self.slots = vec![(0, false); WORD_SLOTS];
+        }
+        let (h, starts) = self.slots[(hash as usize) & (WORD_SLOTS - 1)];
+        (h == hash && h != 0).then_some(starts)
+    }
+
+    fn put(&mut self, hash: u64, starts: bool) {
+        self.slots[(hash as usize) & (WORD_SLOTS - 1)] = (hash, starts);
+    }
 }
 
 /// Short values recently looked up and not found, by exact bytes, in a direct-mapped table.
@@ -129,7 +159,11 @@ impl Scratch {
             self.lower.make_ascii_lowercase();
         } else {
             for c in v.chars() {
-                self.lower.extend(c.to_lowercase());
+                if c.is_ascii() {
+                    self.lower.push(c.to_ascii_lowercase());
+                } else {
+                    self.lower.extend(c.to_lowercase());
+                }
             }
         }
         let b = self.lower.as_str();
@@ -198,6 +232,9 @@ struct Seen {
 #[derive(Default)]
 pub struct Collector {
     seen: IdMap<Seen>,
+    /// Hashes of the leading runs (2 words or more, shorter than the value) of multi-word
+    /// values: the scan stops extending a run of target words as soon as it is none of these.
+    prefixes: IdMap<()>,
     buf: Scratch,
 }
 
@@ -216,6 +253,11 @@ impl Collector {
                 s.count = s.count.saturating_add(1);
             }
             std::collections::hash_map::Entry::Vacant(e) => {
+                if n <= MAX_NGRAM {
+                    for k in 2..n {
+                        self.prefixes.insert(self.buf.hash_range(0, k), ());
+                    }
+                }
                 e.insert(Seen {
                     column,
                     count: 1,
@@ -235,6 +277,7 @@ impl Collector {
                 .and_modify(|e| e.count = e.count.saturating_add(s.count))
                 .or_insert(s);
         }
+        self.prefixes.extend(other.prefixes);
     }
 
     pub fn len(&self) -> usize {
@@ -273,7 +316,14 @@ impl Collector {
                 max_ngram = max_ngram.max(words);
             }
         }
-        let filter = Prefilter::of(exact.keys().chain(single.keys()).chain(starts.keys()));
+        let filter = Prefilter::of(
+            exact
+                .keys()
+                .chain(single.keys())
+                .chain(starts.keys())
+                .chain(multi.keys())
+                .chain(self.prefixes.keys()),
+        );
         PiiIndex {
             id: rand::random::<u64>() | 1,
             exact,
@@ -290,8 +340,9 @@ impl Collector {
 
 const MAX_NGRAM: usize = 8;
 
-/// A bitmap over the hashes the index holds, small enough to stay in the CPU cache: most
-/// target words are in no map, and one bit tells so without touching the large hash maps.
+/// A bitmap over the hashes the index holds (whole values, single words, first words and
+/// runs of words), far smaller than the maps: most target words and runs are in no map, and
+/// one bit tells so without touching the large hash maps.
 /// A set bit only means "look in the maps", so the filter never hides a hit.
 struct Prefilter {
     bits: Vec<u64>,
@@ -399,19 +450,32 @@ impl PiiIndex {
             let mut h = Fnv::new();
             h.write(buf.token(i));
             let first = h.finish();
-            if !self.filter.may_hold(first) {
-                continue;
-            }
-            if let Some(c) = self.single.get(&first) {
-                return Some((*c, MatchKind::Inside));
-            }
-            if !self.starts.contains_key(&first) {
+            let starts = match buf.words.get(self.id, first) {
+                Some(starts) => starts,
+                None => {
+                    let starts = if !self.filter.may_hold(first) {
+                        false
+                    } else if let Some(c) = self.single.get(&first) {
+                        return Some((*c, MatchKind::Inside));
+                    } else {
+                        self.starts.contains_key(&first)
+                    };
+                    buf.words.put(first, starts);
+                    starts
+                }
+            };
+            if !starts {
                 continue;
             }
             for k in 1..self.max_ngram.min(n - i) {
                 h.write(b" ");
                 h.write(buf.token(i + k));
-                if let Some(c) = self.multi.get(&h.finish()) {
+                let run = h.finish();
+                if !self.filter.may_hold(run) {
+                    // Neither an indexed run nor the start of one: no longer run can match.
+                    break;
+                }
+                if let Some(c) = self.multi.get(&run) {
                     return Some((*c, MatchKind::Inside));
                 }
             }
@@ -489,6 +553,16 @@ mod tests {
             Some((0, MatchKind::Inside))
         );
         assert_eq!(ix.check("Jane called", &mut b), None);
+        let ix = index(&["Flat 3, 12 Oak Street", "12 Oak Road"]);
+        assert_eq!(
+            ix.check("moved to flat 3 12 oak street last week", &mut b),
+            Some((0, MatchKind::Inside))
+        );
+        assert_eq!(
+            ix.check("see 12 oak road; flat 3 12 oak", &mut b),
+            Some((0, MatchKind::Inside))
+        );
+        assert_eq!(ix.check("flat 3 12 oak lane, 12 oak", &mut b), None);
     }
 
     #[test]

@@ -569,26 +569,27 @@ async fn copy_part(
             // The source sends one message per row: forward them in large blocks, or the
             // per-message cost (and a flush per row) dominates the copy.
             if reader.buffered() >= FORWARD_BLOCK {
-                let started = Instant::now();
-                let mut row = rows;
-                while let Some((block, count)) = reader
-                    .take_complete(&mut fields, |tuple, fields| {
-                        row += 1;
-                        if let Some(ix) = avoid {
-                            scan_kept(
-                                ix, names, tally, &t.display, t, &inflight, tuple, fields, row,
-                                &mut buf,
-                            );
-                        }
-                    })
-                    .map_err(terr)?
-                {
+                loop {
+                    let started = Instant::now();
+                    let mut row = rows;
+                    let next = reader
+                        .take_complete(&mut fields, |tuple, fields| {
+                            row += 1;
+                            if let Some(ix) = avoid {
+                                scan_kept(
+                                    ix, names, tally, &t.display, t, &inflight, tuple, fields, row,
+                                    &mut buf,
+                                );
+                            }
+                        })
+                        .map_err(terr)?;
+                    *scan_time += started.elapsed();
+                    let Some((block, count)) = next else { break };
                     rows += count;
                     if let Some(mut s) = sink.as_mut().as_pin_mut() {
                         s.send(block).await.map_err(send_err)?;
                     }
                 }
-                *scan_time += started.elapsed();
             }
         } else {
             while let Some(tuple) = reader.next_tuple(&mut fields).map_err(terr)? {
@@ -687,7 +688,7 @@ async fn copy_part(
     if masker.is_none() {
         let started = Instant::now();
         let mut row = rows;
-        while let Some((block, count)) = reader
+        let rest = reader
             .take_complete(&mut fields, |tuple, fields| {
                 row += 1;
                 if let Some(ix) = avoid {
@@ -696,14 +697,14 @@ async fn copy_part(
                     );
                 }
             })
-            .map_err(terr)?
-        {
+            .map_err(terr)?;
+        *scan_time += started.elapsed();
+        if let Some((block, count)) = rest {
             rows += count;
             if let Some(mut s) = sink.as_mut().as_pin_mut() {
                 s.send(block).await.map_err(send_err)?;
             }
         }
-        *scan_time += started.elapsed();
     }
     if !reader.finished || reader.has_leftover() {
         return Err(CloneError::db(
