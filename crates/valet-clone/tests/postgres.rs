@@ -29,6 +29,10 @@ CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO (
 CREATE INDEX events_volunteer ON events (volunteer_id);
 CREATE TABLE audit (id serial PRIMARY KEY, volunteer_id bigint REFERENCES volunteers(id), field text,
   old_value text, new_value text);
+CREATE INDEX "Mixed Note Idx" ON "Ünï Schema"."Mixed Case" (lower("Note Ü")) WHERE amount > 0;
+COMMENT ON INDEX "Ünï Schema"."Mixed Note Idx" IS 'partial expression index';
+CREATE INDEX audit_field ON audit (field) INCLUDE (volunteer_id);
+ALTER TABLE audit CLUSTER ON audit_pkey;
 CREATE VIEW v_vol AS SELECT id, first_name FROM volunteers;
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.created_at := now(); RETURN NEW; END $$;
 CREATE TRIGGER trg_touch BEFORE UPDATE ON volunteers FOR EACH ROW EXECUTE FUNCTION touch();
@@ -131,6 +135,13 @@ fn options(src: &TestDb, dst: &TestDb) -> CloneOptions {
     o
 }
 
+async fn text(c: &Client, q: &str) -> Option<String> {
+    c.query_one(q, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{q}: {e}"))
+        .get(0)
+}
+
 async fn count(c: &Client, q: &str) -> i64 {
     c.query_one(q, &[])
         .await
@@ -180,6 +191,18 @@ async fn adversarial_schema_survives_and_is_masked() {
         } else {
             assert_eq!(a, b, "{q}");
         }
+    }
+    // Indexes and constraints are built from the same definitions, whichever way (early, per
+    // table, or by pg_restore after the rows).
+    for q in [
+        "SELECT string_agg(indexdef, E'\n' ORDER BY indexdef) FROM pg_indexes WHERE schemaname <> 'pg_catalog'",
+        "SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), E'\n' ORDER BY conname) FROM pg_constraint WHERE connamespace <> 'pg_catalog'::regnamespace",
+        "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indisclustered",
+        r#"SELECT obj_description('"Ünï Schema"."Mixed Note Idx"'::regclass, 'pg_class')"#,
+    ] {
+        let (a, b) = (text(&s, q).await, text(&d, q).await);
+        assert!(a.is_some(), "{q}");
+        assert_eq!(a, b, "{q}");
     }
     let rows = d
         .query(
