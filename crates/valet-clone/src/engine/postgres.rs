@@ -561,14 +561,18 @@ async fn copy_part(
     let mut buf = crate::leak::Scratch::default();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
     let terr = |e: String| CloneError::db(format!("read {}", t.display), e);
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(db(format!("read {}", t.display)))?;
-        bytes += chunk.len() as u64;
-        reader.push(&chunk);
+    loop {
+        let chunk = stream.next().await;
+        let end = chunk.is_none();
+        if let Some(chunk) = chunk {
+            let chunk = chunk.map_err(db(format!("read {}", t.display)))?;
+            bytes += chunk.len() as u64;
+            reader.push(&chunk);
+        }
         if masker.is_none() {
             // The source sends one message per row: forward them in large blocks, or the
             // per-message cost (and a flush per row) dominates the copy.
-            if reader.buffered() >= FORWARD_BLOCK {
+            if end || reader.buffered() >= FORWARD_BLOCK {
                 loop {
                     let started = Instant::now();
                     let mut row = rows;
@@ -577,7 +581,15 @@ async fn copy_part(
                             row += 1;
                             if let Some(ix) = avoid {
                                 scan_kept(
-                                    ix, names, tally, &t.display, t, &inflight, tuple, fields, row,
+                                    ix,
+                                    names,
+                                    tally,
+                                    t,
+                                    &inflight,
+                                    &[],
+                                    tuple,
+                                    fields,
+                                    row,
                                     &mut buf,
                                 );
                             }
@@ -651,26 +663,23 @@ async fn copy_part(
                             Some((p, l)) => {
                                 out.put_i32(l as i32);
                                 out.put_slice(&tuple[p..p + l]);
-                                if let (Some(ix), Some(skip)) = (avoid, inflight[i]) {
-                                    if let Some(s) = tuple
-                                        .get(p + skip..p + l)
-                                        .and_then(|b| std::str::from_utf8(b).ok())
-                                    {
-                                        scan_value(
-                                            ix,
-                                            names,
-                                            tally,
-                                            &t.display,
-                                            &t.columns[i].info.name,
-                                            rows,
-                                            s,
-                                            &mut buf,
-                                        );
-                                    }
-                                }
                             }
                         }
                     }
+                }
+                if let Some(ix) = avoid {
+                    scan_kept(
+                        ix,
+                        names,
+                        tally,
+                        t,
+                        &inflight,
+                        &masked_cols,
+                        &tuple,
+                        &fields,
+                        rows,
+                        &mut buf,
+                    );
                 }
                 if out.len() >= 1 << 17 {
                     let block = out.split().freeze();
@@ -684,26 +693,8 @@ async fn copy_part(
             opts.progress.table_rows(&t.display, rows - reported);
             reported = rows;
         }
-    }
-    if masker.is_none() {
-        let started = Instant::now();
-        let mut row = rows;
-        let rest = reader
-            .take_complete(&mut fields, |tuple, fields| {
-                row += 1;
-                if let Some(ix) = avoid {
-                    scan_kept(
-                        ix, names, tally, &t.display, t, &inflight, tuple, fields, row, &mut buf,
-                    );
-                }
-            })
-            .map_err(terr)?;
-        *scan_time += started.elapsed();
-        if let Some((block, count)) = rest {
-            rows += count;
-            if let Some(mut s) = sink.as_mut().as_pin_mut() {
-                s.send(block).await.map_err(send_err)?;
-            }
+        if end {
+            break;
         }
     }
     if !reader.finished || reader.has_leftover() {
@@ -754,15 +745,16 @@ fn inflight_columns(plan: &Plan, enc: &Encoders, ti: usize) -> Vec<Option<usize>
         .collect()
 }
 
-/// Look the in-flight text columns of one unmasked tuple up.
+/// Look the in-flight text columns of one tuple up, but for the `masked` ones (their fields hold
+/// source values; the masked output is looked up where it is written).
 #[allow(clippy::too_many_arguments)]
 fn scan_kept(
     ix: &PiiIndex,
     names: &[String],
     tally: &mut ScanTally,
-    table: &str,
     t: &crate::plan::TablePlan,
     inflight: &[Option<usize>],
+    masked: &[usize],
     tuple: &[u8],
     fields: &crate::engine::pgcopy::Fields,
     row: u64,
@@ -772,6 +764,9 @@ fn scan_kept(
         let (Some(skip), Some(Some((p, l)))) = (skip, fields.get(i)) else {
             continue;
         };
+        if masked.contains(&i) {
+            continue;
+        }
         if let Some(s) = tuple
             .get(p + skip..p + l)
             .and_then(|b| std::str::from_utf8(b).ok())
@@ -780,7 +775,7 @@ fn scan_kept(
                 ix,
                 names,
                 tally,
-                table,
+                &t.display,
                 &t.columns[i].info.name,
                 row,
                 s,
