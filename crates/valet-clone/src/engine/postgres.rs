@@ -2,12 +2,14 @@
 //! that every worker (and `pg_dump` for the schema) imports, so all tables come from one
 //! instant. Rows travel as binary `COPY`: kept fields are forwarded as raw bytes, masked
 //! fields are read as text, masked, and encoded back. Indexes, constraints and triggers are
-//! restored after the data (`pg_restore --section=post-data`, in parallel).
+//! restored after the data (`pg_restore --section=post-data`, in parallel), but for foreign
+//! keys the source snapshot already holds valid on unchanged columns: those are created first
+//! and not checked again (see [`EarlyKeys`]).
 //!
 //! The target database carries a comment `valet-clone: incomplete …` until the leak scan has
 //! passed; on any failure it is dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -380,10 +382,20 @@ async fn plan_work(
 enum Mode {
     /// Read masked tables and record their identifying values (no output).
     Collect,
-    /// Mask (avoiding the indexed source values) and write to the target URL.
-    Write(String, Arc<PiiIndex>),
+    /// Mask (avoiding the indexed source values) and write to the target.
+    Write(Arc<WriteTo>, Arc<PiiIndex>),
     /// Mask and look the output up in the index (`--check`).
     Scan(Arc<PiiIndex>),
+}
+
+/// Where and how workers write.
+struct WriteTo {
+    url: String,
+    /// Load with `session_replication_role = replica`: foreign keys created before the data
+    /// are not checked row by row (see [`EarlyKeys`]).
+    replica: bool,
+    /// Tables referenced by such keys: they cannot be truncated, so are not loaded frozen.
+    referenced: HashSet<usize>,
 }
 
 #[derive(Default)]
@@ -407,11 +419,15 @@ struct Shared {
 async fn worker(shared: Arc<Shared>, mode: Mode) -> Result<WorkerOut, CloneError> {
     let src = source_session(&shared.source, Some(&shared.snapshot)).await?;
     let dst = match &mode {
-        Mode::Write(url, _) => {
-            let c = connect(url, "target").await?;
-            c.batch_execute("SET synchronous_commit = off")
-                .await
-                .map_err(db("set up target session"))?;
+        Mode::Write(to, _) => {
+            let c = connect(&to.url, "target").await?;
+            c.batch_execute(if to.replica {
+                "SET synchronous_commit = off; SET session_replication_role = replica"
+            } else {
+                "SET synchronous_commit = off"
+            })
+            .await
+            .map_err(db("set up target session"))?;
             Some(c)
         }
         _ => None,
@@ -524,7 +540,9 @@ async fn copy_part(
     // A part that is the whole table is loaded frozen (`COPY … FREEZE` after a `TRUNCATE` in
     // the same transaction): the index builds and the leak scan that read it next need not
     // set hint bits on, and so rewrite, every page.
-    let freeze = w.lo.is_none() && w.hi.is_none();
+    let freeze = w.lo.is_none()
+        && w.hi.is_none()
+        && matches!(mode, Mode::Write(to, _) if !to.referenced.contains(&w.table));
     let sink = match (mode, dst) {
         (Mode::Write(..), Some(d)) => {
             if freeze {
@@ -1021,6 +1039,11 @@ fn percent_decode(s: &str) -> String {
 }
 
 async fn run_tool(program: &str, args: &[String], context: &str) -> Result<(), CloneError> {
+    tool_output(program, args, context).await.map(drop)
+}
+
+/// Run a client tool; its standard output, or its first error lines.
+async fn tool_output(program: &str, args: &[String], context: &str) -> Result<Vec<u8>, CloneError> {
     let out = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -1040,7 +1063,115 @@ async fn run_tool(program: &str, args: &[String], context: &str) -> Result<(), C
             format!("{program} failed: {}", first.join(" | ")),
         ));
     }
-    Ok(())
+    Ok(out.stdout)
+}
+
+/// Foreign keys restored before the data, with the unique keys they reference.
+///
+/// A foreign key whose source constraint is valid, between two plain tables, on columns copied
+/// unchanged on both sides (`keep`), holds in the clone exactly as it held in the source
+/// snapshot the rows come from. Created on the empty tables, with the rows then loaded under
+/// `session_replication_role = replica` (no row-by-row checks, as `pg_restore
+/// --disable-triggers` loads), it costs nothing; validated after the load it costs a scan of
+/// every referencing table — on fact tables the largest single step of the post-data section.
+/// Setting that parameter needs superuser (or a grant); without it every key is validated after
+/// the load.
+#[derive(Debug, Default)]
+struct EarlyKeys {
+    /// `(catalog table, oid)` of the archive entries to restore before the data.
+    entries: HashSet<(u32, u32)>,
+    /// Plan tables referenced by these keys.
+    referenced: HashSet<usize>,
+    /// `table.constraint` of each foreign key, for the report.
+    names: Vec<String>,
+}
+
+async fn early_keys(plan: &Plan, src: &Client, dst: &Client) -> Result<EarlyKeys, CloneError> {
+    let mut early = EarlyKeys::default();
+    if dst
+        .batch_execute("SET session_replication_role = replica; RESET session_replication_role")
+        .await
+        .is_err()
+    {
+        return Ok(early);
+    }
+    let rows = src
+        .query(
+            r"SELECT con.oid::int8, n.nspname::text, c.relname::text,
+                     ARRAY(SELECT a.attname::text FROM unnest(con.conkey) k
+                           JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k),
+                     rn.nspname::text, rc.relname::text,
+                     ARRAY(SELECT a.attname::text FROM unnest(con.confkey) k
+                           JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k),
+                     con.conindid::int8,
+                     (SELECT k.oid::int8 FROM pg_constraint k WHERE k.conindid = con.conindid
+                        AND k.conrelid = con.confrelid AND k.contype IN ('p', 'u') LIMIT 1),
+                     con.conname::text
+              FROM pg_constraint con
+              JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+              JOIN pg_class rc ON rc.oid = con.confrelid JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+              WHERE con.contype = 'f' AND con.convalidated AND c.relkind = 'r' AND rc.relkind = 'r'
+                AND NOT c.relispartition AND NOT rc.relispartition
+              ORDER BY con.oid",
+            &[],
+        )
+        .await
+        .map_err(db("read the source foreign keys"))?;
+    let find = |schema: &str, name: &str| {
+        plan.tables
+            .iter()
+            .position(|t| t.info.schema == schema && t.info.name == name)
+    };
+    let kept = |ti: usize, cols: &[String]| {
+        cols.iter().all(|c| {
+            plan.tables[ti]
+                .columns
+                .iter()
+                .any(|pc| pc.info.name == *c && matches!(pc.transformer, Transformer::Keep))
+        })
+    };
+    for r in rows {
+        let (Some(ti), Some(rti)) = (find(r.get(1), r.get(2)), find(r.get(4), r.get(5))) else {
+            continue;
+        };
+        let (cols, ref_cols): (Vec<String>, Vec<String>) = (r.get(3), r.get(6));
+        if cols.is_empty() || !kept(ti, &cols) || !kept(rti, &ref_cols) {
+            continue;
+        }
+        let key = match r.get::<_, Option<i64>>(8) {
+            Some(con) => (2606, con as u32),
+            None => (1259, r.get::<_, i64>(7) as u32),
+        };
+        early.entries.insert((2606, r.get::<_, i64>(0) as u32));
+        early.entries.insert(key);
+        early.referenced.insert(rti);
+        early.names.push(format!(
+            "{}.{}",
+            plan.tables[ti].display,
+            r.get::<_, String>(9)
+        ));
+    }
+    early.names.sort();
+    Ok(early)
+}
+
+/// Split a `pg_restore --list` into the entries restored before the data and the rest, both in
+/// the archive's order (a key before the foreign keys that reference it).
+fn split_toc(list: &str, early: &HashSet<(u32, u32)>) -> (String, String) {
+    let (mut first, mut rest) = (String::new(), String::new());
+    for line in list.lines() {
+        let id = line.split_once("; ").and_then(|(_, r)| {
+            let mut it = r.split_whitespace();
+            Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        });
+        let to = match id {
+            Some(k) if early.contains(&k) => &mut first,
+            _ => &mut rest,
+        };
+        to.push_str(line);
+        to.push('\n');
+    }
+    (first, rest)
 }
 
 fn same_database(a: &str, b: &str) -> bool {
@@ -1162,13 +1293,16 @@ async fn write_target(
         std::process::id(),
         rand::random::<u32>()
     ));
-    struct Cleanup(std::path::PathBuf);
+    struct Cleanup(Vec<std::path::PathBuf>);
     impl Drop for Cleanup {
         fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
+            for f in &self.0 {
+                let _ = std::fs::remove_file(f);
+            }
         }
     }
-    let _cleanup = Cleanup(dump.clone());
+    let lists = [dump.with_extension("early"), dump.with_extension("rest")];
+    let _cleanup = Cleanup(vec![dump.clone(), lists[0].clone(), lists[1].clone()]);
     run_tool(
         "pg_dump",
         &[
@@ -1198,15 +1332,50 @@ async fn write_target(
         "create the target schema",
     )
     .await?;
+    let dst = connect(&tgt.url, "target").await?;
+    let early = early_keys(&shared.plan, src0, &dst).await?;
+    let mut rest_list = None;
+    if !early.entries.is_empty() {
+        let list = tool_output(
+            "pg_restore",
+            &["--list".into(), dump.display().to_string()],
+            "list the source schema",
+        )
+        .await?;
+        let (first, rest) = split_toc(&String::from_utf8_lossy(&list), &early.entries);
+        if !first.is_empty() {
+            for (path, text) in lists.iter().zip([&first, &rest]) {
+                std::fs::write(path, text)
+                    .map_err(|e| CloneError::io(format!("write {}", path.display()), e))?;
+            }
+            let mut args = restore("post-data", 1);
+            args.insert(0, format!("--use-list={}", lists[0].display()));
+            run_tool(
+                "pg_restore",
+                &args,
+                "create foreign keys (and the keys they reference) before the data",
+            )
+            .await?;
+            rest_list = Some(format!("--use-list={}", lists[1].display()));
+            report.foreign_keys_from_source = early.names.clone();
+        }
+    }
+    let write_to = Arc::new(WriteTo {
+        url: tgt.url.clone(),
+        replica: rest_list.is_some(),
+        referenced: if rest_list.is_some() {
+            early.referenced
+        } else {
+            HashSet::new()
+        },
+    });
 
     phases.finish();
     opts.progress.phase("data (leak scan in flight)");
     let data_started = Instant::now();
     let scan_work = work.clone();
-    let out = run_workers(shared, work, Mode::Write(tgt.url.clone(), index.clone())).await?;
+    let out = run_workers(shared, work, Mode::Write(write_to, index.clone())).await?;
     report.tables = table_reports(&shared.plan, &out.parts);
-
-    let dst = connect(&tgt.url, "target").await?;
     let seqs = src0
         .query(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -1247,9 +1416,11 @@ async fn write_target(
     });
     let post_data = async {
         let started = Instant::now();
+        let mut args = restore("post-data", opts.jobs.max(1));
+        args.extend(rest_list.clone());
         run_tool(
             "pg_restore",
-            &restore("post-data", opts.jobs.max(1)),
+            &args,
             "create indexes, constraints and triggers",
         )
         .await
@@ -1409,4 +1580,36 @@ async fn scan_target(
         );
     }
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_list_splits_by_catalog_id_and_keeps_the_order() {
+        let list = "\
+;
+; Archive created at 2026-11-25 17:10:00 UTC
+;
+215; 1259 16390 TABLE public volunteers postgres
+3345; 2606 16452 CONSTRAINT public volunteers volunteers_pkey postgres
+3346; 2606 16460 CONSTRAINT public events events_pkey postgres
+3350; 1259 16470 INDEX public events_collected_at_idx postgres
+3360; 2606 16480 FK CONSTRAINT public events events_volunteer_id_fkey postgres
+3361; 2606 16490 FK CONSTRAINT public audit audit_volunteer_id_fkey postgres
+";
+        let early: HashSet<(u32, u32)> = [(2606, 16452), (2606, 16480), (1259, 16390 + 1)]
+            .into_iter()
+            .collect();
+        let (first, rest) = split_toc(list, &early);
+        assert_eq!(
+            first,
+            "3345; 2606 16452 CONSTRAINT public volunteers volunteers_pkey postgres\n\
+             3360; 2606 16480 FK CONSTRAINT public events events_volunteer_id_fkey postgres\n"
+        );
+        assert_eq!(rest.lines().count(), list.lines().count() - 2);
+        assert!(rest.starts_with(";\n; Archive created"));
+        assert!(rest.contains("audit_volunteer_id_fkey") && rest.contains("events_pkey"));
+    }
 }
