@@ -440,10 +440,19 @@ impl PiiIndex {
         if n == 0 {
             return None;
         }
-        let whole = buf.hash_range(0, n);
-        if self.filter.may_hold(whole) {
-            if let Some(c) = self.exact.get(&whole) {
-                return Some((*c, MatchKind::Whole));
+        // A value of 2 to MAX_NGRAM words is indexed as a run of words too (its first word in
+        // `starts`, its leading runs in the filter), so the runs below find it whole; only
+        // single words and longer values need their own probe (one cache miss per value).
+        if n == 1 || n > MAX_NGRAM {
+            let whole = buf.hash_range(0, n);
+            if self.filter.may_hold(whole) {
+                if let Some(c) = self.exact.get(&whole) {
+                    return Some((*c, MatchKind::Whole));
+                }
+            }
+            if n == 1 {
+                // Single indexed words are in `exact` too; no run starts inside one word.
+                return None;
             }
         }
         for i in 0..n {
@@ -476,7 +485,12 @@ impl PiiIndex {
                     break;
                 }
                 if let Some(c) = self.multi.get(&run) {
-                    return Some((*c, MatchKind::Inside));
+                    let kind = if i == 0 && k + 1 == n {
+                        MatchKind::Whole
+                    } else {
+                        MatchKind::Inside
+                    };
+                    return Some((*c, kind));
                 }
             }
         }
@@ -626,5 +640,73 @@ mod tests {
         assert_eq!(ix.values(), 0);
         assert_eq!(ix.common_skipped, 1);
         assert_eq!(ix.short_skipped, 1);
+    }
+
+    /// What the index must find, by brute force over the normalised words: the whole value,
+    /// an indexed word of 6 characters or more among the words, or an indexed run of 2 to
+    /// MAX_NGRAM words among them.
+    fn reference(indexed: &[Vec<&str>], target: &[&str]) -> (bool, bool) {
+        let whole = indexed.iter().any(|v| v.as_slice() == target);
+        let inside = indexed.iter().any(|v| match v.len() {
+            1 => v[0].chars().count() >= 6 && target.contains(&v[0]),
+            2..=MAX_NGRAM => target.windows(v.len()).any(|w| w == v.as_slice()),
+            _ => false,
+        });
+        (whole, inside)
+    }
+
+    const VOCAB: &[&str] = &[
+        "12",
+        "oak",
+        "jane",
+        "doe",
+        "street",
+        "kowalczyk",
+        "müller",
+        "flat",
+        "bp",
+        "mmhg",
+        "über",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn lookups_find_exactly_what_a_brute_force_search_finds(
+            values in proptest::collection::vec(proptest::collection::vec(0..VOCAB.len(), 1..11), 1..6),
+            noise in proptest::collection::vec(0..VOCAB.len(), 0..12),
+            plant in proptest::option::of((0usize..6, 0usize..12)),
+            upper in proptest::bool::ANY,
+        ) {
+            let indexed: Vec<Vec<&str>> = values
+                .iter()
+                .map(|v| v.iter().map(|&w| VOCAB[w]).collect::<Vec<_>>())
+                .filter(|v| v.join(" ").chars().count() >= LeakScanSettings::default().min_length)
+                .collect();
+            let mut c = Collector::default();
+            for v in &indexed {
+                c.add(0, &v.join("  "));
+            }
+            let ix = c.into_index(&LeakScanSettings::default());
+            let mut target: Vec<&str> = noise.iter().map(|&w| VOCAB[w]).collect();
+            if let (Some((v, at)), false) = (plant, indexed.is_empty()) {
+                let v = &indexed[v % indexed.len()];
+                let at = at.min(target.len());
+                target.splice(at..at, v.iter().copied());
+            }
+            let (whole, inside) = reference(&indexed, &target);
+            let mut text = target.join(" ");
+            if upper {
+                text = text.to_uppercase();
+            }
+            let mut b = Scratch::default();
+            for _ in 0..2 {
+                // Twice: the second answer may come from the caches.
+                let got = ix.check(&text, &mut b);
+                proptest::prop_assert_eq!(got.is_some(), whole || inside, "{:?} in {:?}", indexed, text);
+                if whole && target.len() == 1 {
+                    proptest::prop_assert_eq!(got.map(|g| g.1), Some(MatchKind::Whole));
+                }
+            }
+        }
     }
 }
