@@ -134,6 +134,17 @@ impl CleanCache {
     }
 }
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = Default::default();
+}
+
+/// This thread's scan buffers. The masking's check of its own output and the scan of the
+/// written row share them, so a masked value found clean once is answered from the cache the
+/// second time.
+pub fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with_borrow_mut(f)
+}
+
 /// A fast hash of raw bytes (8 at a time) for the clean-value cache.
 fn quick_hash(b: &[u8]) -> u64 {
     let mut h = (b.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -424,14 +435,6 @@ impl PiiIndex {
             slot.bytes[..b.len()].copy_from_slice(b);
         }
         found
-    }
-
-    /// [`PiiIndex::check`] without the clean-value cache, for values that rarely repeat.
-    pub fn check_uncached(&self, v: &str, buf: &mut Scratch) -> Option<(u32, MatchKind)> {
-        if self.exact.is_empty() {
-            return None;
-        }
-        self.lookup(v, buf)
     }
 
     fn lookup(&self, v: &str, buf: &mut Scratch) -> Option<(u32, MatchKind)> {

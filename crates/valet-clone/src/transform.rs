@@ -606,15 +606,12 @@ impl Transformer {
         let Some(avoid) = cx.avoid.filter(|_| self.redraws()) else {
             return self.apply_once(input, cx);
         };
-        thread_local! {
-            static BUF: std::cell::RefCell<crate::leak::Scratch> = Default::default();
-        }
         let mut out = None;
         for attempt in 0..16 {
             out = self.apply_once(input, &Cx { attempt, ..*cx })?;
             let found = match &out {
-                // Masked values are nearly all distinct: no use caching them as clean.
-                Some(s) => BUF.with_borrow_mut(|buf| avoid.check_uncached(s, buf).is_some()),
+                // Cached when clean: the leak scan of the written row looks it up again.
+                Some(s) => crate::leak::with_scratch(|buf| avoid.check(s, buf).is_some()),
                 None => false,
             };
             if !found {

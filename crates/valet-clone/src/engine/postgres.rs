@@ -576,7 +576,6 @@ async fn copy_part(
     let mut fields = Vec::new();
     let mut out = BytesMut::with_capacity(1 << 17);
     let mut outputs: Vec<Option<String>> = Vec::new();
-    let mut buf = crate::leak::Scratch::default();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
     let terr = |e: String| CloneError::db(format!("read {}", t.display), e);
     loop {
@@ -598,18 +597,20 @@ async fn copy_part(
                         .take_complete(&mut fields, |tuple, fields| {
                             row += 1;
                             if let Some(ix) = avoid {
-                                scan_kept(
-                                    ix,
-                                    names,
-                                    tally,
-                                    t,
-                                    &inflight,
-                                    &[],
-                                    tuple,
-                                    fields,
-                                    row,
-                                    &mut buf,
-                                );
+                                crate::leak::with_scratch(|buf| {
+                                    scan_kept(
+                                        ix,
+                                        names,
+                                        tally,
+                                        t,
+                                        &inflight,
+                                        &[],
+                                        tuple,
+                                        fields,
+                                        row,
+                                        buf,
+                                    )
+                                });
                             }
                         })
                         .map_err(terr)?;
@@ -663,16 +664,18 @@ async fn copy_part(
                             })?,
                         }
                         if let (Some(ix), Some(s), true) = (avoid, v, t.columns[i].info.text_like) {
-                            scan_value(
-                                ix,
-                                names,
-                                tally,
-                                &t.display,
-                                &t.columns[i].info.name,
-                                rows,
-                                s,
-                                &mut buf,
-                            );
+                            crate::leak::with_scratch(|buf| {
+                                scan_value(
+                                    ix,
+                                    names,
+                                    tally,
+                                    &t.display,
+                                    &t.columns[i].info.name,
+                                    rows,
+                                    s,
+                                    buf,
+                                )
+                            });
                         }
                         mi += 1;
                     } else {
@@ -686,18 +689,20 @@ async fn copy_part(
                     }
                 }
                 if let Some(ix) = avoid {
-                    scan_kept(
-                        ix,
-                        names,
-                        tally,
-                        t,
-                        &inflight,
-                        &masked_cols,
-                        &tuple,
-                        &fields,
-                        rows,
-                        &mut buf,
-                    );
+                    crate::leak::with_scratch(|buf| {
+                        scan_kept(
+                            ix,
+                            names,
+                            tally,
+                            t,
+                            &inflight,
+                            &masked_cols,
+                            &tuple,
+                            &fields,
+                            rows,
+                            buf,
+                        )
+                    });
                 }
                 if out.len() >= 1 << 17 {
                     let block = out.split().freeze();
@@ -1235,6 +1240,7 @@ pub(crate) async fn clone(
         .cloned()
         .collect();
     let collected = run_workers(&shared, collect_work, Mode::Collect).await?;
+
     let index = Arc::new(collected.collector.into_index(&opts.policy.leak_scan));
 
     if opts.check {
