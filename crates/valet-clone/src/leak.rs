@@ -281,7 +281,15 @@ impl Collector {
     }
 
     /// Fold another worker's collection into this one.
-    pub fn merge(&mut self, other: Collector) {
+    pub fn merge(&mut self, mut other: Collector) {
+        // Fold the smaller map into the larger (the first merge into an empty collector then
+        // moves nothing).
+        if other.seen.len() > self.seen.len() {
+            std::mem::swap(&mut self.seen, &mut other.seen);
+        }
+        if other.prefixes.len() > self.prefixes.len() {
+            std::mem::swap(&mut self.prefixes, &mut other.prefixes);
+        }
         for (h, s) in other.seen {
             self.seen
                 .entry(h)

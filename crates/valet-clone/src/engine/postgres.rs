@@ -505,8 +505,17 @@ async fn copy_part(
         }
     }
     let collect_only = matches!(mode, Mode::Collect);
-    if collect_only && masker.is_none() {
-        return Ok((0, 0));
+    if collect_only {
+        let Some(m) = masker else {
+            return Ok((0, 0));
+        };
+        // Collecting reads only the masker's inputs, as text.
+        items = m
+            .inputs
+            .iter()
+            .map(|&ci| format!("{}::text", dq(&t.columns[ci].info.name)))
+            .collect();
+        slot_field = (0..m.inputs.len()).collect();
     }
     // Written (or, with --check, would-be-written) values are looked up in the leak index in
     // flight; `inflight` says which columns and from which byte their text starts.
