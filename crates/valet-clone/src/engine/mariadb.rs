@@ -699,25 +699,13 @@ async fn plan_work(
                     });
                     continue;
                 };
-                let parts = (jobs * 2).min(((size / split_rows.max(1)) as usize).max(2)) as i64;
-                let step = ((hi - lo) / parts).max(1);
-                let mut start = None;
-                for p in 1..=parts {
-                    let end = if p == parts {
-                        None
-                    } else {
-                        Some(lo + step * p)
-                    };
+                for (lo, hi, size) in super::split_range(lo, hi, size, jobs, split_rows) {
                     work.push(Work {
                         table: ti,
-                        lo: start,
-                        hi: end,
-                        size: size / parts as u64,
+                        lo,
+                        hi,
+                        size,
                     });
-                    start = end;
-                    if end.is_some_and(|e| e > hi) {
-                        break;
-                    }
                 }
             }
             _ => work.push(Work {

@@ -300,3 +300,28 @@ mod tests {
         );
     }
 }
+
+/// Split the range `lo..=hi` of a table of `size` rows into up to `2 × jobs` parts of about
+/// `split_rows` rows or more: `(from, to, rows)` with `to` exclusive, the first part open
+/// below and the last open above (so rows outside the measured range are still copied).
+pub(crate) fn split_range(
+    lo: i64,
+    hi: i64,
+    size: u64,
+    jobs: usize,
+    split_rows: u64,
+) -> Vec<(Option<i64>, Option<i64>, u64)> {
+    let parts = (jobs * 2).min(((size / split_rows.max(1)) as usize).max(2)) as i64;
+    let step = ((hi - lo) / parts).max(1);
+    let mut out = Vec::new();
+    let mut start = None;
+    for p in 1..=parts {
+        let end = (p < parts).then(|| lo + step * p);
+        out.push((start, end, size / parts as u64));
+        start = end;
+        if end.is_some_and(|e| e > hi) {
+            break;
+        }
+    }
+    out
+}
