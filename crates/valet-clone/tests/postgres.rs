@@ -33,6 +33,8 @@ CREATE INDEX "Mixed Note Idx" ON "Ünï Schema"."Mixed Case" (lower("Note Ü")) 
 COMMENT ON INDEX "Ünï Schema"."Mixed Note Idx" IS 'partial expression index';
 CREATE INDEX audit_field ON audit (field) INCLUDE (volunteer_id);
 ALTER TABLE audit CLUSTER ON audit_pkey;
+ALTER TABLE volunteers ADD CONSTRAINT volunteers_ticket_key UNIQUE (ticket) DEFERRABLE INITIALLY DEFERRED;
+ALTER TABLE volunteers CLUSTER ON volunteers_email_key;
 ALTER TABLE audit ADD CONSTRAINT audit_volunteer_unchecked FOREIGN KEY (volunteer_id) REFERENCES volunteers(id) NOT VALID;
 CREATE VIEW v_vol AS SELECT id, first_name FROM volunteers;
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.created_at := now(); RETURN NEW; END $$;
@@ -210,7 +212,7 @@ async fn adversarial_schema_survives_and_is_masked() {
     // table, or by pg_restore after the rows).
     for q in [
         "SELECT string_agg(indexdef, E'\n' ORDER BY indexdef) FROM pg_indexes WHERE schemaname <> 'pg_catalog'",
-        "SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated, E'\n' ORDER BY conname) FROM pg_constraint WHERE connamespace <> 'pg_catalog'::regnamespace",
+        "SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated || ' ' || conindid::regclass::text, E'\n' ORDER BY conname) FROM pg_constraint WHERE connamespace <> 'pg_catalog'::regnamespace",
         "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indisclustered",
         r#"SELECT obj_description('"Ünï Schema"."Mixed Note Idx"'::regclass, 'pg_class')"#,
     ] {

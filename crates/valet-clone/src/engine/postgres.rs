@@ -1201,9 +1201,96 @@ async fn early_keys(plan: &Plan, src: &Client, dst: &Client) -> Result<EarlyKeys
     Ok(early)
 }
 
+/// Primary keys and unique constraints of big tables, built by valet after the data as
+/// `CREATE UNIQUE INDEX` then `ADD CONSTRAINT … USING INDEX` (same definitions as the source's).
+///
+/// `pg_restore` adds them with `ALTER TABLE … ADD CONSTRAINT`, whose lock waits for every other
+/// index build on the table, so the key of the biggest table is built last and alone; a unique
+/// index builds alongside them. Keys referenced by foreign keys (which wait for them) or
+/// carrying comments (restored after them) are left to `pg_restore`.
+#[derive(Debug)]
+struct UniqueKey {
+    /// `(catalog table, oid)` of the archive entry it replaces.
+    entry: (u32, u32),
+    /// Statements, in order.
+    sql: Vec<String>,
+    rows: u64,
+}
+
+async fn unique_keys(
+    plan: &Plan,
+    src: &Client,
+    split_rows: u64,
+    early: &HashSet<(u32, u32)>,
+) -> Result<Vec<UniqueKey>, CloneError> {
+    let rows = src
+        .query(
+            r"SELECT con.oid::int8, n.nspname::text, c.relname::text, con.conname::text,
+                     con.contype::text, con.condeferrable, con.condeferred,
+                     pg_get_indexdef(con.conindid), i.indisclustered
+              FROM pg_constraint con
+              JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+              JOIN pg_index i ON i.indexrelid = con.conindid
+              WHERE con.contype IN ('p', 'u') AND c.relkind = 'r' AND NOT c.relispartition
+                AND obj_description(con.oid, 'pg_constraint') IS NULL
+                AND obj_description(con.conindid, 'pg_class') IS NULL
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = con.conindid)",
+            &[],
+        )
+        .await
+        .map_err(db("read the source keys"))?;
+    let mut keys = Vec::new();
+    for r in rows {
+        let entry = (2606, r.get::<_, i64>(0) as u32);
+        let (schema, table, name): (String, String, String) = (r.get(1), r.get(2), r.get(3));
+        let Some(t) = plan
+            .tables
+            .iter()
+            .find(|t| t.info.schema == schema && t.info.name == table)
+        else {
+            continue;
+        };
+        if early.contains(&entry) || t.info.estimated_rows <= split_rows {
+            continue;
+        }
+        let qtable = format!("{}.{}", dq(&schema), dq(&table));
+        let mut add = format!(
+            "ALTER TABLE ONLY {qtable} ADD CONSTRAINT {0} {1} USING INDEX {0}",
+            dq(&name),
+            if r.get::<_, String>(4) == "p" {
+                "PRIMARY KEY"
+            } else {
+                "UNIQUE"
+            }
+        );
+        if r.get::<_, bool>(5) {
+            add.push_str(" DEFERRABLE");
+            if r.get::<_, bool>(6) {
+                add.push_str(" INITIALLY DEFERRED");
+            }
+        }
+        let mut sql = vec![r.get::<_, String>(7), add];
+        if r.get::<_, bool>(8) {
+            sql.push(format!("ALTER TABLE {qtable} CLUSTER ON {}", dq(&name)));
+        }
+        keys.push(UniqueKey {
+            entry,
+            sql,
+            rows: t.info.estimated_rows,
+        });
+    }
+    keys.sort_by_key(|k| std::cmp::Reverse(k.rows));
+    Ok(keys)
+}
+
 /// Split a `pg_restore --list` into the entries restored before the data and the rest, both in
 /// the archive's order (a key before the foreign keys that reference it).
-fn split_toc(list: &str, early: &HashSet<(u32, u32)>) -> (String, String) {
+/// Entries in `skip` are in neither.
+fn split_toc(
+    list: &str,
+    early: &HashSet<(u32, u32)>,
+    skip: &HashSet<(u32, u32)>,
+) -> (String, String) {
     let (mut first, mut rest) = (String::new(), String::new());
     for line in list.lines() {
         let id = line.split_once("; ").and_then(|(_, r)| {
@@ -1211,6 +1298,7 @@ fn split_toc(list: &str, early: &HashSet<(u32, u32)>) -> (String, String) {
             Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
         });
         let to = match id {
+            Some(k) if skip.contains(&k) => continue,
             Some(k) if early.contains(&k) => &mut first,
             _ => &mut rest,
         };
@@ -1381,20 +1469,23 @@ async fn write_target(
     .await?;
     let dst = connect(&tgt.url, "target").await?;
     let early = early_keys(&shared.plan, src0, &dst).await?;
+    let keys = unique_keys(&shared.plan, src0, opts.split_rows, &early.entries).await?;
     let mut rest_list = None;
-    if !early.entries.is_empty() {
+    let mut replica = false;
+    if !early.entries.is_empty() || !keys.is_empty() {
         let list = tool_output(
             "pg_restore",
             &["--list".into(), dump.display().to_string()],
             "list the source schema",
         )
         .await?;
-        let (first, rest) = split_toc(&String::from_utf8_lossy(&list), &early.entries);
+        let own: HashSet<(u32, u32)> = keys.iter().map(|k| k.entry).collect();
+        let (first, rest) = split_toc(&String::from_utf8_lossy(&list), &early.entries, &own);
+        for (path, text) in lists.iter().zip([&first, &rest]) {
+            std::fs::write(path, text)
+                .map_err(|e| CloneError::io(format!("write {}", path.display()), e))?;
+        }
         if !first.is_empty() {
-            for (path, text) in lists.iter().zip([&first, &rest]) {
-                std::fs::write(path, text)
-                    .map_err(|e| CloneError::io(format!("write {}", path.display()), e))?;
-            }
             let mut args = restore("post-data", 1);
             args.insert(0, format!("--use-list={}", lists[0].display()));
             run_tool(
@@ -1403,14 +1494,15 @@ async fn write_target(
                 "create foreign keys (and the keys they reference) before the data",
             )
             .await?;
-            rest_list = Some(format!("--use-list={}", lists[1].display()));
+            replica = true;
             report.foreign_keys_from_source = early.names.clone();
         }
+        rest_list = Some(format!("--use-list={}", lists[1].display()));
     }
     let write_to = Arc::new(WriteTo {
         url: tgt.url.clone(),
-        replica: rest_list.is_some(),
-        referenced: if rest_list.is_some() {
+        replica,
+        referenced: if replica {
             early.referenced
         } else {
             HashSet::new()
@@ -1485,8 +1577,19 @@ async fn write_target(
         .await
         .map(|tally| (tally, started.elapsed()))
     };
-    let (post, scanned) = tokio::join!(post_data, scan);
-    let post = post?;
+    let own_keys = async {
+        let started = Instant::now();
+        for k in &keys {
+            for q in &k.sql {
+                dst.batch_execute(q)
+                    .await
+                    .map_err(db(format!("build a unique key: {q}")))?;
+            }
+        }
+        Ok::<Duration, CloneError>(started.elapsed())
+    };
+    let (post, scanned, own) = tokio::join!(post_data, scan, own_keys);
+    let post = post?.max(own?);
     let (read_tally, scan_took) = scanned?;
     if read_back.iter().all(Vec::is_empty) {
         phases.record_concurrent(&[("post-data", post)]);
@@ -1641,14 +1744,19 @@ mod tests {
         let early: HashSet<(u32, u32)> = [(2606, 16452), (2606, 16480), (1259, 16390 + 1)]
             .into_iter()
             .collect();
-        let (first, rest) = split_toc(list, &early);
+        let skip: HashSet<(u32, u32)> = [(2606, 16460)].into_iter().collect();
+        let (first, rest) = split_toc(list, &early, &skip);
         assert_eq!(
             first,
             "3345; 2606 16452 CONSTRAINT public volunteers volunteers_pkey postgres\n\
              3360; 2606 16480 FK CONSTRAINT public events events_volunteer_id_fkey postgres\n"
         );
-        assert_eq!(rest.lines().count(), list.lines().count() - 2);
+        assert_eq!(rest.lines().count(), list.lines().count() - 3);
         assert!(rest.starts_with(";\n; Archive created"));
-        assert!(rest.contains("audit_volunteer_id_fkey") && rest.contains("events_pkey"));
+        assert!(rest.contains("audit_volunteer_id_fkey") && rest.contains("events_collected_at"));
+        assert!(
+            !rest.contains("events_pkey"),
+            "skipped entries are in neither list"
+        );
     }
 }
