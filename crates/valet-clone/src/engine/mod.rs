@@ -264,9 +264,53 @@ pub(crate) fn bq(s: &str) -> String {
     format!("`{}`", s.replace('`', "``"))
 }
 
+/// Split the range `lo..=hi` of a table of `size` rows into up to `2 × jobs` parts of about
+/// `split_rows` rows or more: `(from, to, rows)` with `to` exclusive, adjacent, the first part
+/// open below and the last open above or, when the range is narrower than the parts, ending
+/// past `hi`.
+pub(crate) fn split_range(
+    lo: i64,
+    hi: i64,
+    size: u64,
+    jobs: usize,
+    split_rows: u64,
+) -> Vec<(Option<i64>, Option<i64>, u64)> {
+    let parts = (jobs * 2).min(((size / split_rows.max(1)) as usize).max(2)) as i64;
+    let step = ((hi - lo) / parts).max(1);
+    let mut out = Vec::new();
+    let mut start = None;
+    for p in 1..=parts {
+        let end = (p < parts).then(|| lo + step * p);
+        out.push((start, end, size / parts as u64));
+        start = end;
+        if end.is_some_and(|e| e > hi) {
+            break;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_splits_into_adjacent_parts_open_at_both_ends() {
+        let parts = split_range(0, 1000, 100_000, 2, 10_000);
+        assert_eq!(parts.len(), 4);
+        assert_eq!(parts[0].0, None);
+        assert_eq!(parts[3].1, None);
+        for w in parts.windows(2) {
+            assert_eq!(w[0].1, w[1].0, "{parts:?}");
+        }
+        assert_eq!(parts[2].1, Some(750));
+        // Small tables still get two parts; a range narrower than the parts stops early.
+        assert_eq!(split_range(0, 1000, 100, 4, 1_000_000).len(), 2);
+        assert_eq!(
+            split_range(5, 6, 1_000_000, 8, 1),
+            [(None, Some(6), 62_500), (Some(6), Some(7), 62_500)]
+        );
+    }
 
     #[test]
     fn urls_parse_by_scheme() {
@@ -299,29 +343,4 @@ mod tests {
             "postgres://u:***@h/db"
         );
     }
-}
-
-/// Split the range `lo..=hi` of a table of `size` rows into up to `2 × jobs` parts of about
-/// `split_rows` rows or more: `(from, to, rows)` with `to` exclusive, the first part open
-/// below and the last open above (so rows outside the measured range are still copied).
-pub(crate) fn split_range(
-    lo: i64,
-    hi: i64,
-    size: u64,
-    jobs: usize,
-    split_rows: u64,
-) -> Vec<(Option<i64>, Option<i64>, u64)> {
-    let parts = (jobs * 2).min(((size / split_rows.max(1)) as usize).max(2)) as i64;
-    let step = ((hi - lo) / parts).max(1);
-    let mut out = Vec::new();
-    let mut start = None;
-    for p in 1..=parts {
-        let end = (p < parts).then(|| lo + step * p);
-        out.push((start, end, size / parts as u64));
-        start = end;
-        if end.is_some_and(|e| e > hi) {
-            break;
-        }
-    }
-    out
 }
