@@ -530,6 +530,25 @@ pub struct ScanTally {
 }
 
 impl ScanTally {
+    /// Look one target value up (with this thread's scan buffers) and record a hit with its
+    /// place: `names` are the source columns by index, `row` is 1-based in the scan order.
+    pub fn look_up(&mut self, ix: &PiiIndex, names: &[String], at: (&str, &str, u64), value: &str) {
+        self.values += 1;
+        if let Some((c, kind)) = with_scratch(|buf| ix.check(value, buf)) {
+            self.hits += 1;
+            if self.samples.len() < 50 {
+                let (table, column, row) = at;
+                self.samples.push(LeakHit {
+                    table: table.to_string(),
+                    column: column.to_string(),
+                    row,
+                    source_column: names.get(c as usize).cloned().unwrap_or_default(),
+                    kind,
+                });
+            }
+        }
+    }
+
     pub fn merge(&mut self, o: ScanTally) {
         self.values += o.values;
         self.hits += o.hits;

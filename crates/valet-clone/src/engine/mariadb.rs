@@ -17,7 +17,7 @@ use crate::engine::{
     bq, leak_result, plan_into_report, redact_url, table_report, CloneOptions, Inspection,
 };
 use crate::error::CloneError;
-use crate::leak::{Collector, LeakHit, PiiIndex, ScanTally};
+use crate::leak::{Collector, PiiIndex, ScanTally};
 use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo};
 use crate::report::{CloneReport, Phases, TableReport};
 
@@ -336,32 +336,6 @@ struct Shared {
     queue: Mutex<VecDeque<Work>>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn scan_value(
-    ix: &PiiIndex,
-    names: &[String],
-    tally: &mut ScanTally,
-    table: &str,
-    column: &str,
-    row: u64,
-    s: &str,
-    buf: &mut crate::leak::Scratch,
-) {
-    tally.values += 1;
-    if let Some((c, kind)) = ix.check(s, buf) {
-        tally.hits += 1;
-        if tally.samples.len() < 50 {
-            tally.samples.push(LeakHit {
-                table: table.to_string(),
-                column: column.to_string(),
-                row,
-                source_column: names.get(c as usize).cloned().unwrap_or_default(),
-                kind,
-            });
-        }
-    }
-}
-
 async fn copy_part(
     shared: &Shared,
     w: &Work,
@@ -417,7 +391,6 @@ async fn copy_part(
         .map_err(db(format!("read {}", t.display)))?;
     let mut stmt = String::with_capacity(BATCH_BYTES + 4096);
     let mut outputs: Vec<Option<String>> = Vec::new();
-    let mut buf = crate::leak::Scratch::default();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
     while let Some(row) = result
         .next()
@@ -469,16 +442,7 @@ async fn copy_part(
                 (mode, &text_out, t.columns[i].info.text_like)
             {
                 let s = String::from_utf8_lossy(b);
-                scan_value(
-                    ix,
-                    names,
-                    tally,
-                    &t.display,
-                    &t.columns[i].info.name,
-                    rows,
-                    &s,
-                    &mut buf,
-                );
+                tally.look_up(ix, names, (&t.display, &t.columns[i].info.name, rows), &s);
             }
             push_literal(
                 &mut stmt,
@@ -1218,7 +1182,6 @@ async fn scan_target(
         hs.push(tokio::spawn(async move {
             let mut c = connect(&url, "target").await?;
             let mut tally = ScanTally::default();
-            let mut buf = crate::leak::Scratch::default();
             loop {
                 let next = queue.lock().expect("lock").pop_front();
                 let Some(w) = next else { break };
@@ -1261,15 +1224,11 @@ async fn scan_target(
                     for (k, v) in r.unwrap().iter().enumerate() {
                         if let Value::Bytes(b) = v {
                             let s = String::from_utf8_lossy(b);
-                            scan_value(
+                            tally.look_up(
                                 &index,
                                 &shared.plan.column_names,
-                                &mut tally,
-                                &t.display,
-                                &cols[k].name,
-                                row,
+                                (&t.display, &cols[k].name, row),
                                 &s,
-                                &mut buf,
                             );
                         }
                     }

@@ -23,7 +23,7 @@ use crate::engine::{
     dq, leak_result, plan_into_report, redact_url, table_report, CloneOptions, Inspection,
 };
 use crate::error::CloneError;
-use crate::leak::{Collector, LeakHit, PiiIndex, ScanTally};
+use crate::leak::{Collector, PiiIndex, ScanTally};
 use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo};
 use crate::report::{CloneReport, Phases, TableReport};
 use crate::transform::Transformer;
@@ -638,20 +638,7 @@ async fn copy_part(
                         .take_complete(&mut fields, |tuple, fields| {
                             row += 1;
                             if let Some(ix) = avoid {
-                                crate::leak::with_scratch(|buf| {
-                                    scan_kept(
-                                        ix,
-                                        names,
-                                        tally,
-                                        t,
-                                        &inflight,
-                                        &[],
-                                        tuple,
-                                        fields,
-                                        row,
-                                        buf,
-                                    )
-                                });
+                                scan_kept(ix, names, tally, t, &inflight, &[], tuple, fields, row);
                             }
                         })
                         .map_err(terr)?;
@@ -705,18 +692,12 @@ async fn copy_part(
                             })?,
                         }
                         if let (Some(ix), Some(s), true) = (avoid, v, t.columns[i].info.text_like) {
-                            crate::leak::with_scratch(|buf| {
-                                scan_value(
-                                    ix,
-                                    names,
-                                    tally,
-                                    &t.display,
-                                    &t.columns[i].info.name,
-                                    rows,
-                                    s,
-                                    buf,
-                                )
-                            });
+                            tally.look_up(
+                                ix,
+                                names,
+                                (&t.display, &t.columns[i].info.name, rows),
+                                s,
+                            );
                         }
                         mi += 1;
                     } else {
@@ -730,20 +711,17 @@ async fn copy_part(
                     }
                 }
                 if let Some(ix) = avoid {
-                    crate::leak::with_scratch(|buf| {
-                        scan_kept(
-                            ix,
-                            names,
-                            tally,
-                            t,
-                            &inflight,
-                            &masked_cols,
-                            &tuple,
-                            &fields,
-                            rows,
-                            buf,
-                        )
-                    });
+                    scan_kept(
+                        ix,
+                        names,
+                        tally,
+                        t,
+                        &inflight,
+                        &masked_cols,
+                        &tuple,
+                        &fields,
+                        rows,
+                    );
                 }
                 if out.len() >= 1 << 17 {
                     let block = out.split().freeze();
@@ -822,7 +800,6 @@ fn scan_kept(
     tuple: &[u8],
     fields: &crate::engine::pgcopy::Fields,
     row: u64,
-    buf: &mut crate::leak::Scratch,
 ) {
     for (i, skip) in inflight.iter().enumerate() {
         let (Some(skip), Some(Some((p, l)))) = (skip, fields.get(i)) else {
@@ -835,42 +812,7 @@ fn scan_kept(
             .get(p + skip..p + l)
             .and_then(|b| std::str::from_utf8(b).ok())
         {
-            scan_value(
-                ix,
-                names,
-                tally,
-                &t.display,
-                &t.columns[i].info.name,
-                row,
-                s,
-                buf,
-            );
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn scan_value(
-    ix: &PiiIndex,
-    names: &[String],
-    tally: &mut ScanTally,
-    table: &str,
-    column: &str,
-    row: u64,
-    s: &str,
-    buf: &mut crate::leak::Scratch,
-) {
-    tally.values += 1;
-    if let Some((c, kind)) = ix.check(s, buf) {
-        tally.hits += 1;
-        if tally.samples.len() < 50 {
-            tally.samples.push(LeakHit {
-                table: table.to_string(),
-                column: column.to_string(),
-                row,
-                source_column: names.get(c as usize).cloned().unwrap_or_default(),
-                kind,
-            });
+            tally.look_up(ix, names, (&t.display, &t.columns[i].info.name, row), s);
         }
     }
 }
@@ -1656,7 +1598,6 @@ async fn scan_target(
                 .await
                 .map_err(db("set up target session"))?;
             let mut tally = ScanTally::default();
-            let mut buf = crate::leak::Scratch::default();
             let mut fields = Vec::new();
             loop {
                 let next = queue.lock().expect("queue lock").pop_front();
@@ -1696,15 +1637,11 @@ async fn scan_target(
                         for (k, f) in fields.iter().enumerate() {
                             if let Some((p, l)) = f {
                                 if let Ok(s) = std::str::from_utf8(&tuple[*p..*p + *l]) {
-                                    scan_value(
+                                    tally.look_up(
                                         &index,
                                         &shared.plan.column_names,
-                                        &mut tally,
-                                        &t.display,
-                                        &cols[k],
-                                        row,
+                                        (&t.display, &cols[k], row),
                                         s,
-                                        &mut buf,
                                     );
                                 }
                             }

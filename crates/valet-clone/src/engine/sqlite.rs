@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::engine::{dq, leak_result, plan_into_report, table_report, CloneOptions};
 use crate::error::CloneError;
-use crate::leak::{Collector, LeakHit, PiiIndex, ScanTally};
+use crate::leak::{Collector, PiiIndex, ScanTally};
 use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo, TablePlan};
 use crate::report::{CloneReport, Phases};
 
@@ -230,7 +230,6 @@ fn copy_table(
     let mut vals: Vec<Value> = Vec::with_capacity(n);
     let mut out = Vec::new();
     let (mut count, mut bytes) = (0u64, 0u64);
-    let mut buf = crate::leak::Scratch::default();
     let progress_every = 2000;
     opts.progress.table_start(&t.display, t.info.estimated_rows);
     while let Some(row) = rows
@@ -282,18 +281,12 @@ fn copy_table(
             Sink::Scan(index, tally, names) => {
                 for (i, v) in vals.iter().enumerate() {
                     if let Value::Text(s) = v {
-                        tally.values += 1;
-                        if let Some((src_col, kind)) = index.check(s, &mut buf) {
-                            record_hit(
-                                tally,
-                                &t.display,
-                                &t.columns[i].info.name,
-                                count,
-                                names,
-                                src_col,
-                                kind,
-                            );
-                        }
+                        tally.look_up(
+                            index,
+                            names,
+                            (&t.display, &t.columns[i].info.name, count),
+                            s,
+                        );
                     }
                 }
             }
@@ -307,27 +300,6 @@ fn copy_table(
     Ok((count, bytes))
 }
 
-pub(crate) fn record_hit(
-    tally: &mut ScanTally,
-    table: &str,
-    column: &str,
-    row: u64,
-    names: &[String],
-    src_col: u32,
-    kind: crate::leak::MatchKind,
-) {
-    tally.hits += 1;
-    if tally.samples.len() < 50 {
-        tally.samples.push(LeakHit {
-            table: table.to_string(),
-            column: column.to_string(),
-            row,
-            source_column: names.get(src_col as usize).cloned().unwrap_or_default(),
-            kind,
-        });
-    }
-}
-
 fn scan_target(
     dst: &Connection,
     cat: &Catalog,
@@ -335,7 +307,6 @@ fn scan_target(
     names: &[String],
 ) -> Result<ScanTally, CloneError> {
     let mut tally = ScanTally::default();
-    let mut buf = crate::leak::Scratch::default();
     for t in &cat.tables {
         let mut stmt = dst
             .prepare(&format!("SELECT * FROM {}", dq(&t.name)))
@@ -348,11 +319,8 @@ fn scan_target(
             rowno += 1;
             for (i, colname) in colnames.iter().enumerate().take(ncols) {
                 if let Ok(ValueRef::Text(b)) = r.get_ref(i) {
-                    tally.values += 1;
                     let s = String::from_utf8_lossy(b);
-                    if let Some((c, kind)) = index.check(&s, &mut buf) {
-                        record_hit(&mut tally, &t.name, colname, rowno, names, c, kind);
-                    }
+                    tally.look_up(index, names, (&t.name, colname, rowno), &s);
                 }
             }
         }
