@@ -54,6 +54,18 @@ fn is_token_char(c: char) -> bool {
     c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_' | '\'')
 }
 
+/// [`is_token_char`] of each ASCII byte.
+static ASCII_TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'+' | b'-' | b'_' | b'\'');
+        c += 1;
+    }
+    t
+};
+
 fn is_edge_char(c: char) -> bool {
     matches!(c, '.' | '-' | '_' | '\'')
 }
@@ -165,7 +177,8 @@ impl Scratch {
     fn tokenise(&mut self, v: &str) {
         self.lower.clear();
         self.spans.clear();
-        if v.is_ascii() {
+        let ascii = v.is_ascii();
+        if ascii {
             self.lower.push_str(v);
             self.lower.make_ascii_lowercase();
         } else {
@@ -178,22 +191,31 @@ impl Scratch {
             }
         }
         let b = self.lower.as_str();
+        let spans = &mut self.spans;
         let mut start = None;
-        for (i, c) in b.char_indices().chain(std::iter::once((b.len(), ' '))) {
-            let inside = i < b.len() && is_token_char(c);
-            match (inside, start) {
-                (true, None) => start = Some(i),
-                (false, Some(s)) => {
-                    let t = b[s..i].trim_matches(is_edge_char);
-                    if !t.is_empty() {
-                        let off = t.as_ptr() as usize - b.as_ptr() as usize;
-                        self.spans.push((off, off + t.len()));
-                    }
-                    start = None;
+        let mut at = |i: usize, inside: bool| match (inside, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                let t = b[s..i].trim_matches(is_edge_char);
+                if !t.is_empty() {
+                    let off = t.as_ptr() as usize - b.as_ptr() as usize;
+                    spans.push((off, off + t.len()));
                 }
-                _ => {}
+                start = None;
+            }
+            _ => {}
+        };
+        if ascii {
+            // Bytes are characters: a table lookup instead of Unicode classes.
+            for (i, &c) in b.as_bytes().iter().enumerate() {
+                at(i, ASCII_TOKEN[c as usize]);
+            }
+        } else {
+            for (i, c) in b.char_indices() {
+                at(i, is_token_char(c));
             }
         }
+        at(b.len(), false);
     }
 
     fn token(&self, k: usize) -> &[u8] {
@@ -607,6 +629,13 @@ mod tests {
             Some((0, MatchKind::Inside))
         );
         assert_eq!(ix.check("flat 3 12 oak lane, 12 oak", &mut b), None);
+    }
+
+    #[test]
+    fn the_ascii_table_agrees_with_the_character_classes() {
+        for b in 0u8..128 {
+            assert_eq!(ASCII_TOKEN[b as usize], is_token_char(b as char), "{b}");
+        }
     }
 
     #[test]
