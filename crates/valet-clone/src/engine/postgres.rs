@@ -4,7 +4,8 @@
 //! fields are read as text, masked, and encoded back. Indexes, constraints and triggers are
 //! restored after the data (`pg_restore --section=post-data`, in parallel), but for foreign
 //! keys the source snapshot already holds valid on unchanged columns: those are created first
-//! and not checked again (see [`EarlyKeys`]).
+//! and not checked again (see [`EarlyKeys`]); and unique keys of big tables are built by valet
+//! beside `pg_restore`, as unique indexes turned into constraints (see [`UniqueKey`]).
 //!
 //! The target database carries a comment `valet-clone: incomplete …` until the leak scan has
 //! passed; on any failure it is dropped.
