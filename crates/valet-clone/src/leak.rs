@@ -51,7 +51,12 @@ impl Fnv {
 }
 
 fn is_token_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_' | '\'')
+    c.is_alphanumeric() || (c.is_ascii() && is_token_punct(c as u8))
+}
+
+/// Punctuation that belongs to a word (e-mail addresses, phone numbers, hyphenated names).
+const fn is_token_punct(b: u8) -> bool {
+    matches!(b, b'@' | b'.' | b'+' | b'-' | b'_' | b'\'')
 }
 
 /// [`is_token_char`] of each ASCII byte.
@@ -59,8 +64,7 @@ static ASCII_TOKEN: [bool; 256] = {
     let mut t = [false; 256];
     let mut c = 0;
     while c < 128 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'+' | b'-' | b'_' | b'\'');
+        t[c] = (c as u8).is_ascii_alphanumeric() || is_token_punct(c as u8);
         c += 1;
     }
     t

@@ -89,6 +89,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The position of a source table in the plan.
+    pub fn position(&self, schema: &str, name: &str) -> Option<usize> {
+        self.tables
+            .iter()
+            .position(|t| t.info.schema == schema && t.info.name == name)
+    }
+
     /// Columns per transformer name, for the report.
     pub fn columns_by_transformer(&self) -> BTreeMap<String, Vec<String>> {
         let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -1106,11 +1106,6 @@ async fn early_keys(plan: &Plan, src: &Client, dst: &Client) -> Result<EarlyKeys
         )
         .await
         .map_err(db("read the source foreign keys"))?;
-    let find = |schema: &str, name: &str| {
-        plan.tables
-            .iter()
-            .position(|t| t.info.schema == schema && t.info.name == name)
-    };
     let kept = |ti: usize, cols: &[String]| {
         cols.iter().all(|c| {
             plan.tables[ti]
@@ -1120,7 +1115,10 @@ async fn early_keys(plan: &Plan, src: &Client, dst: &Client) -> Result<EarlyKeys
         })
     };
     for r in rows {
-        let (Some(ti), Some(rti)) = (find(r.get(1), r.get(2)), find(r.get(4), r.get(5))) else {
+        let (Some(ti), Some(rti)) = (
+            plan.position(r.get(1), r.get(2)),
+            plan.position(r.get(4), r.get(5)),
+        ) else {
             continue;
         };
         let (cols, ref_cols): (Vec<String>, Vec<String>) = (r.get(3), r.get(6));
@@ -1186,11 +1184,7 @@ async fn unique_keys(
     for r in rows {
         let entry = (2606, r.get::<_, i64>(0) as u32);
         let (schema, table, name): (String, String, String) = (r.get(1), r.get(2), r.get(3));
-        let Some(t) = plan
-            .tables
-            .iter()
-            .find(|t| t.info.schema == schema && t.info.name == table)
-        else {
+        let Some(t) = plan.position(&schema, &table).map(|ti| &plan.tables[ti]) else {
             continue;
         };
         if early.contains(&entry) || t.info.estimated_rows <= split_rows {
