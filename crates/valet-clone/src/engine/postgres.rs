@@ -964,14 +964,23 @@ impl Target {
         }
         if *state != TargetState::Empty {
             let (enc, collate, ctype) = template_info;
-            admin
+            let created = admin
                 .batch_execute(&format!(
                     "CREATE DATABASE {q} TEMPLATE template0 ENCODING '{enc}' LC_COLLATE '{}' LC_CTYPE '{}'",
                     collate.replace('\'', "''"),
                     ctype.replace('\'', "''")
                 ))
-                .await
-                .map_err(db("create the target database"))?;
+                .await;
+            if let Err(e) = created {
+                // The database appeared after the target was inspected: a clone killed while
+                // creating it leaves the server to finish that `CREATE DATABASE`. Take it as
+                // found now if it is empty (nothing of anyone's is in it), else refuse.
+                if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                    || self.state().await? != TargetState::Empty
+                {
+                    return Err(db("create the target database")(e));
+                }
+            }
         }
         self.mark(&admin, MARK_INCOMPLETE).await
     }
