@@ -28,6 +28,10 @@ impl Hasher for IdHasher {
 
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
+fn sized<V>(n: usize) -> IdMap<V> {
+    IdMap::with_capacity_and_hasher(n, Default::default())
+}
+
 /// Streaming 64-bit hash (FNV-1a with a final mix): feeding "a", " ", "b" equals feeding "a b".
 #[derive(Clone, Copy)]
 struct Fnv(u64);
@@ -338,10 +342,22 @@ impl Collector {
 
     /// Freeze into the index the scan looks values up in.
     pub fn into_index(self, settings: &LeakScanSettings) -> PiiIndex {
-        let mut exact: IdMap<u32> = IdMap::default();
-        let mut single: IdMap<u32> = IdMap::default();
-        let mut multi: IdMap<u32> = IdMap::default();
-        let mut starts: IdMap<()> = IdMap::default();
+        // Maps sized up front: growing them rehashes millions of entries.
+        let kept = |s: &&Seen| {
+            s.chars as usize >= settings.min_length && s.count < settings.common_threshold
+        };
+        let (mut n_single, mut n_multi) = (0, 0);
+        for s in self.seen.values().filter(kept) {
+            match s.tokens as usize {
+                1 if s.chars >= 6 => n_single += 1,
+                2..=MAX_NGRAM => n_multi += 1,
+                _ => {}
+            }
+        }
+        let mut exact: IdMap<u32> = sized(self.seen.len());
+        let mut single: IdMap<u32> = sized(n_single);
+        let mut multi: IdMap<u32> = sized(n_multi);
+        let mut starts: IdMap<()> = sized(n_multi);
         let mut max_ngram = 1;
         let mut common = 0u64;
         let mut short = 0u64;

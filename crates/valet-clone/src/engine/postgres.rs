@@ -1162,8 +1162,10 @@ async fn early_keys(plan: &Plan, src: &Client, dst: &Client) -> Result<EarlyKeys
 struct UniqueKey {
     /// `(catalog table, oid)` of the archive entry it replaces.
     entry: (u32, u32),
-    /// Statements, in order.
-    sql: Vec<String>,
+    /// `CREATE UNIQUE INDEX …`.
+    index: String,
+    /// Statements that make the index the constraint, in order (`ALTER TABLE …`).
+    attach: Vec<String>,
     rows: u64,
 }
 
@@ -1215,13 +1217,14 @@ async fn unique_keys(
                 add.push_str(" INITIALLY DEFERRED");
             }
         }
-        let mut sql = vec![r.get::<_, String>(7), add];
+        let mut attach = vec![add];
         if r.get::<_, bool>(8) {
-            sql.push(format!("ALTER TABLE {qtable} CLUSTER ON {}", dq(&name)));
+            attach.push(format!("ALTER TABLE {qtable} CLUSTER ON {}", dq(&name)));
         }
         keys.push(UniqueKey {
             entry,
-            sql,
+            index: r.get(7),
+            attach,
             rows: t.info.estimated_rows,
         });
     }
@@ -1525,12 +1528,14 @@ async fn write_target(
     };
     let own_keys = async {
         let started = Instant::now();
-        for k in &keys {
-            for q in &k.sql {
-                dst.batch_execute(q)
-                    .await
-                    .map_err(db(format!("build a unique key: {q}")))?;
-            }
+        // The index builds first, biggest table first; then the constraints, each of which
+        // waits for the other index builds on its table (pg_restore's): attached one by one
+        // after its build, a constraint would hold up the builds of the next keys.
+        let attach = keys.iter().flat_map(|k| &k.attach);
+        for q in keys.iter().map(|k| &k.index).chain(attach) {
+            dst.batch_execute(q)
+                .await
+                .map_err(db(format!("build a unique key: {q}")))?;
         }
         Ok::<Duration, CloneError>(started.elapsed())
     };
