@@ -395,7 +395,7 @@ async fn copy_part(
     while let Some(row) = result
         .next()
         .await
-        .map_err(db(format!("read {}", t.display)))?
+        .map_err(|e| db(format!("read {}", t.display))(e))?
     {
         let row: Row = row;
         let vals = row.unwrap();
@@ -1218,7 +1218,7 @@ async fn scan_target(
                 while let Some(r) = res
                     .next()
                     .await
-                    .map_err(db(format!("leak scan of {}", t.display)))?
+                    .map_err(|e| db(format!("leak scan of {}", t.display))(e))?
                 {
                     row += 1;
                     for (k, v) in r.unwrap().iter().enumerate() {

@@ -620,11 +620,13 @@ async fn copy_part(
     let mut outputs: Vec<Option<String>> = Vec::new();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
     let terr = |e: String| CloneError::db(format!("read {}", t.display), e);
+    // Per message: the error context is formatted only when there is an error.
+    let read_err = |e: tokio_postgres::Error| db(format!("read {}", t.display))(e);
     loop {
         let chunk = stream.next().await;
         let end = chunk.is_none();
         if let Some(chunk) = chunk {
-            let chunk = chunk.map_err(db(format!("read {}", t.display)))?;
+            let chunk = chunk.map_err(read_err)?;
             bytes += chunk.len() as u64;
             reader.push(&chunk);
         }
@@ -1636,7 +1638,7 @@ async fn scan_target(
                 let mut reader = CopyReader::new();
                 let mut row = 0u64;
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(db(format!("leak scan of {}", t.display)))?;
+                    let chunk = chunk.map_err(|e| db(format!("leak scan of {}", t.display))(e))?;
                     reader.push(&chunk);
                     while let Some(tuple) = reader
                         .next_tuple(&mut fields)
