@@ -415,7 +415,6 @@ impl TableMasker {
         out: &mut Vec<Option<String>>,
         avoid: Option<&PiiIndex>,
     ) -> Result<(), (String, String)> {
-        let names: Vec<&str> = self.slot_names.iter().map(String::as_str).collect();
         let mut masked_slots: Vec<Option<Option<String>>> = vec![None; src.len()];
         out.clear();
         out.resize(self.masked.len(), None);
@@ -445,7 +444,7 @@ impl TableMasker {
             let cx = Cx {
                 key,
                 subject,
-                names: &names,
+                names: &self.slot_names,
                 source: src,
                 masked: &masked_slots,
                 redactions: &redactions,
@@ -464,12 +463,11 @@ impl TableMasker {
 
     /// Record the identifying source values of one row for the leak scan (no masking).
     pub fn collect(&self, key: &RunKey, src: &[Option<&str>], c: &mut Collector) {
-        let names: Vec<&str> = self.slot_names.iter().map(String::as_str).collect();
         let masked_slots: Vec<Option<Option<String>>> = vec![None; src.len()];
         let cx = Cx {
             key,
             subject: self.subject_slot.and_then(|s| src[s]),
-            names: &names,
+            names: &self.slot_names,
             source: src,
             masked: &masked_slots,
             redactions: &[],

@@ -410,7 +410,7 @@ pub struct Cx<'a> {
     pub key: &'a RunKey,
     pub subject: Option<&'a str>,
     /// Names of the row's columns that are available as text.
-    pub names: &'a [&'a str],
+    pub names: &'a [String],
     /// Source text of those columns.
     pub source: &'a [Option<&'a str>],
     /// Masked text of those columns, for the ones computed so far.
