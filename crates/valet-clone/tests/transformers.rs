@@ -219,7 +219,7 @@ fn constant_marker_and_null() {
 fn switch_picks_the_case_by_the_other_column() {
     let k = RunKey::from_bytes(b"k");
     let tr = t("{ transformer = 'switch', on = 'f', cases = { e = 'email' }, default = 'null' }");
-    let names = ["f"];
+    let names = ["f".to_string()];
     let apply_with = |f: &str| {
         let source = [Some(f)];
         let cx = Cx {
