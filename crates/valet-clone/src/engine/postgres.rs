@@ -1312,18 +1312,27 @@ pub(crate) async fn clone(
         source: source.to_string(),
     });
 
-    phases.start("collect");
-    opts.progress.phase("collect source PII");
     let collect_work: Vec<Work> = work
         .iter()
         .filter(|w| shared.plan.tables[w.table].masker.is_some())
         .cloned()
         .collect();
-    let collected = run_workers(&shared, collect_work, Mode::Collect).await?;
-
-    let index = Arc::new(collected.collector.into_index(&opts.policy.leak_scan));
+    // Nothing is masked or written before the whole index exists (masked values are drawn
+    // again when they equal a source value); the target's schema needs neither.
+    let collect = async {
+        let started = Instant::now();
+        let collected = run_workers(&shared, collect_work, Mode::Collect).await?;
+        let settings = opts.policy.leak_scan.clone();
+        let index = tokio::task::spawn_blocking(move || collected.collector.into_index(&settings))
+            .await
+            .map_err(|e| CloneError::io("build the leak index", e))?;
+        Ok::<_, CloneError>((Arc::new(index), started.elapsed()))
+    };
 
     if opts.check {
+        phases.start("collect");
+        opts.progress.phase("collect source PII");
+        let (index, _) = collect.await?;
         phases.start("data + leak scan");
         opts.progress
             .phase("data + leak scan (check: nothing written)");
@@ -1344,7 +1353,31 @@ pub(crate) async fn clone(
         .map_err(db("read the source database settings"))?;
     let template_info: (String, String, String) = (info.get(0), info.get(1), info.get(2));
     tgt.create(&state, &template_info).await?;
-    let result = write_target(&shared, &src0, &tgt, work, index, &mut phases, &mut report).await;
+    phases.finish();
+    opts.progress
+        .phase("collect source PII (target schema alongside)");
+    let schema = async {
+        let started = Instant::now();
+        let s = create_schema(&shared, &src0, &tgt).await?;
+        Ok::<_, CloneError>((s, started.elapsed()))
+    };
+    let result = match tokio::join!(collect, schema) {
+        (Ok((index, collect_took)), Ok((schema, schema_took))) => {
+            phases.record_concurrent(&[("collect", collect_took), ("schema", schema_took)]);
+            report.foreign_keys_from_source = schema.early_names.clone();
+            load_target(
+                &shared,
+                &src0,
+                schema,
+                work,
+                index,
+                &mut phases,
+                &mut report,
+            )
+            .await
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
     match result {
         Ok(()) => {
             let admin = connect(&tgt.admin_url, "target").await?;
@@ -1360,35 +1393,60 @@ pub(crate) async fn clone(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write_target(
+/// Files removed when dropped (the schema dump and its lists).
+struct Cleanup(Vec<std::path::PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for f in &self.0 {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+/// The target's schema before the data, and what the later phases need of it.
+struct Schema {
+    dump: std::path::PathBuf,
+    _files: Cleanup,
+    url: String,
+    dst: Client,
+    /// valet's own unique-key builds (see [`unique_keys`]).
+    keys: Vec<UniqueKey>,
+    /// `--use-list` for pg_restore's post-data, when some entries were taken out of it.
+    rest_list: Option<String>,
+    write_to: Arc<WriteTo>,
+    /// Foreign keys created before the data (for the report).
+    early_names: Vec<String>,
+}
+
+/// Arguments of a `pg_restore` of one section of the schema dump into the target.
+fn restore_args(section: &str, jobs: usize, url: &str, dump: &std::path::Path) -> Vec<String> {
+    vec![
+        format!("--section={section}"),
+        "--no-owner".into(),
+        "--no-privileges".into(),
+        "--exit-on-error".into(),
+        format!("--jobs={jobs}"),
+        format!("--dbname={url}"),
+        dump.display().to_string(),
+    ]
+}
+
+/// Dump the source schema (in the clone's snapshot) and create its pre-data part in the
+/// target, with the foreign keys the source vouches for (see [`early_keys`]).
+async fn create_schema(
     shared: &Arc<Shared>,
     src0: &Client,
     tgt: &Target,
-    work: Vec<Work>,
-    index: Arc<PiiIndex>,
-    phases: &mut Phases,
-    report: &mut CloneReport,
-) -> Result<(), CloneError> {
-    let opts = &shared.opts;
-    phases.start("schema");
-    opts.progress.phase("schema (pre-data)");
+) -> Result<Schema, CloneError> {
     let dir = std::env::temp_dir();
     let dump = dir.join(format!(
         "valet-clone-{}-{}.dump",
         std::process::id(),
         rand::random::<u32>()
     ));
-    struct Cleanup(Vec<std::path::PathBuf>);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            for f in &self.0 {
-                let _ = std::fs::remove_file(f);
-            }
-        }
-    }
     let lists = [dump.with_extension("early"), dump.with_extension("rest")];
-    let _cleanup = Cleanup(vec![dump.clone(), lists[0].clone(), lists[1].clone()]);
+    let files = Cleanup(vec![dump.clone(), lists[0].clone(), lists[1].clone()]);
     run_tool(
         "pg_dump",
         &[
@@ -1401,17 +1459,7 @@ async fn write_target(
         "dump the source schema",
     )
     .await?;
-    let restore = |section: &str, jobs: usize| -> Vec<String> {
-        vec![
-            format!("--section={section}"),
-            "--no-owner".into(),
-            "--no-privileges".into(),
-            "--exit-on-error".into(),
-            format!("--jobs={jobs}"),
-            format!("--dbname={}", tgt.url),
-            dump.display().to_string(),
-        ]
-    };
+    let restore = |section: &str, jobs: usize| restore_args(section, jobs, &tgt.url, &dump);
     run_tool(
         "pg_restore",
         &restore("pre-data", 1),
@@ -1420,7 +1468,8 @@ async fn write_target(
     .await?;
     let dst = connect(&tgt.url, "target").await?;
     let early = early_keys(&shared.plan, src0, &dst).await?;
-    let keys = unique_keys(&shared.plan, src0, opts.split_rows, &early.entries).await?;
+    let keys = unique_keys(&shared.plan, src0, shared.opts.split_rows, &early.entries).await?;
+    let mut early_names = Vec::new();
     let mut rest_list = None;
     let mut replica = false;
     if !early.entries.is_empty() || !keys.is_empty() {
@@ -1446,7 +1495,7 @@ async fn write_target(
             )
             .await?;
             replica = true;
-            report.foreign_keys_from_source = early.names.clone();
+            early_names = early.names.clone();
         }
         rest_list = Some(format!("--use-list={}", lists[1].display()));
     }
@@ -1459,8 +1508,39 @@ async fn write_target(
             HashSet::new()
         },
     });
+    Ok(Schema {
+        dump,
+        _files: files,
+        url: tgt.url.clone(),
+        dst,
+        keys,
+        rest_list,
+        write_to,
+        early_names,
+    })
+}
 
-    phases.finish();
+/// Load the data (leak scan in flight), then build indexes, constraints and triggers.
+async fn load_target(
+    shared: &Arc<Shared>,
+    src0: &Client,
+    schema: Schema,
+    work: Vec<Work>,
+    index: Arc<PiiIndex>,
+    phases: &mut Phases,
+    report: &mut CloneReport,
+) -> Result<(), CloneError> {
+    let opts = &shared.opts;
+    let Schema {
+        dump,
+        _files,
+        url,
+        dst,
+        keys,
+        rest_list,
+        write_to,
+        ..
+    } = schema;
     opts.progress.phase("data (leak scan in flight)");
     let data_started = Instant::now();
     let scan_work = work.clone();
@@ -1506,7 +1586,7 @@ async fn write_target(
     });
     let post_data = async {
         let started = Instant::now();
-        let mut args = restore("post-data", opts.jobs.max(1));
+        let mut args = restore_args("post-data", opts.jobs.max(1), &url, &dump);
         args.extend(rest_list.clone());
         run_tool(
             "pg_restore",
@@ -1518,15 +1598,9 @@ async fn write_target(
     };
     let scan = async {
         let started = Instant::now();
-        scan_target(
-            shared,
-            &tgt.url,
-            index.clone(),
-            scan_work,
-            read_back.clone(),
-        )
-        .await
-        .map(|tally| (tally, started.elapsed()))
+        scan_target(shared, &url, index.clone(), scan_work, read_back.clone())
+            .await
+            .map(|tally| (tally, started.elapsed()))
     };
     let own_keys = async {
         let started = Instant::now();
