@@ -523,19 +523,25 @@ impl PiiIndex {
 
     /// Look one target value up; returns the source column index it matched.
     pub fn check(&self, v: &str, buf: &mut Scratch) -> Option<(u32, MatchKind)> {
+        self.check_bytes(v.as_bytes(), buf)
+    }
+
+    /// Like [`PiiIndex::check`], for text as stored: a value found clean before is answered
+    /// from the cache before its UTF-8 is even validated, and bytes that are not UTF-8 (a
+    /// `SQL_ASCII` database) are looked up with the invalid sequences replaced, not skipped.
+    pub fn check_bytes(&self, b: &[u8], buf: &mut Scratch) -> Option<(u32, MatchKind)> {
         if self.exact.is_empty() {
             return None;
         }
-        let b = v.as_bytes();
         if b.len() > CLEAN_MAX {
-            return self.lookup(v, buf);
+            return self.lookup(&String::from_utf8_lossy(b), buf);
         }
         let hash = quick_hash(b);
         let slot = buf.clean.slot(self.id, hash);
         if slot.hash == hash && slot.len as usize == b.len() && &slot.bytes[..b.len()] == b {
             return None;
         }
-        let found = self.lookup(v, buf);
+        let found = self.lookup(&String::from_utf8_lossy(b), buf);
         if found.is_none() {
             let slot = buf.clean.slot(self.id, hash);
             slot.hash = hash;
@@ -640,8 +646,19 @@ impl ScanTally {
     /// Look one target value up (with this thread's scan buffers) and record a hit with its
     /// place: `names` are the source columns by index, `row` is 1-based in the scan order.
     pub fn look_up(&mut self, ix: &PiiIndex, names: &[String], at: (&str, &str, u64), value: &str) {
+        self.look_up_bytes(ix, names, at, value.as_bytes());
+    }
+
+    /// [`ScanTally::look_up`] of text as stored (see [`PiiIndex::check_bytes`]).
+    pub fn look_up_bytes(
+        &mut self,
+        ix: &PiiIndex,
+        names: &[String],
+        at: (&str, &str, u64),
+        value: &[u8],
+    ) {
         self.values += 1;
-        if let Some((c, kind)) = with_scratch(|buf| ix.check(value, buf)) {
+        if let Some((c, kind)) = with_scratch(|buf| ix.check_bytes(value, buf)) {
             self.hits += 1;
             if self.samples.len() < 50 {
                 let (table, column, row) = at;
@@ -714,6 +731,19 @@ mod tests {
             Some((0, MatchKind::Inside))
         );
         assert_eq!(ix.check("flat 3 12 oak lane, 12 oak", &mut b), None);
+    }
+
+    #[test]
+    fn stored_bytes_that_are_not_utf8_are_still_looked_up() {
+        let ix = index(&["Kowalczyk", "Jane Doe"]);
+        let mut buf = Scratch::default();
+        for _ in 0..2 {
+            assert!(ix
+                .check_bytes(b"seen by Kowalczyk \xff\xfe today", &mut buf)
+                .is_some());
+            assert!(ix.check_bytes(b"\xc3 jane doe", &mut buf).is_some());
+            assert_eq!(ix.check_bytes(b"nobody \xff", &mut buf), None);
+        }
     }
 
     #[test]

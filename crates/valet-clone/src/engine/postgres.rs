@@ -811,11 +811,8 @@ fn scan_kept(
         if masked.contains(&i) {
             continue;
         }
-        if let Some(s) = tuple
-            .get(p + skip..p + l)
-            .and_then(|b| std::str::from_utf8(b).ok())
-        {
-            tally.look_up(ix, names, (&t.display, &t.columns[i].info.name, row), s);
+        if let Some(b) = tuple.get(p + skip..p + l) {
+            tally.look_up_bytes(ix, names, (&t.display, &t.columns[i].info.name, row), b);
         }
     }
 }
@@ -1721,14 +1718,12 @@ async fn scan_target(
                         row += 1;
                         for (k, f) in fields.iter().enumerate() {
                             if let Some((p, l)) = f {
-                                if let Ok(s) = std::str::from_utf8(&tuple[*p..*p + *l]) {
-                                    tally.look_up(
-                                        &index,
-                                        &shared.plan.column_names,
-                                        (&t.display, &cols[k], row),
-                                        s,
-                                    );
-                                }
+                                tally.look_up_bytes(
+                                    &index,
+                                    &shared.plan.column_names,
+                                    (&t.display, &cols[k], row),
+                                    &tuple[*p..*p + *l],
+                                );
                             }
                         }
                     }
