@@ -826,7 +826,17 @@ async fn run_workers(
     *shared.queue.lock().expect("queue lock") = work.into();
     let mut handles = Vec::new();
     for _ in 0..jobs {
-        handles.push(tokio::spawn(worker(shared.clone(), mode.clone())));
+        let (shared, mode) = (shared.clone(), mode.clone());
+        // Each worker on a thread of its own with its own runtime, so the tasks of its
+        // connections run on the thread that consumes their messages: no wake-up of another
+        // thread for each row.
+        handles.push(tokio::task::spawn_blocking(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CloneError::io("start a copy worker", e))?
+                .block_on(worker(shared, mode))
+        }));
     }
     let mut all = WorkerOut::default();
     let mut first_err = None;
