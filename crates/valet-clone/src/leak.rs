@@ -86,6 +86,32 @@ pub struct Scratch {
     spans: Vec<(usize, usize)>,
     clean: CleanCache,
     words: WordCache,
+    runs: RunCache,
+}
+
+/// Runs of two or more words (by hash) recently found to be in no indexed value nor the
+/// start of one: numbers and units in measurement texts (`124 80`, `72 bpm`) repeat, and each
+/// answer saves a probe of the memory-sized prefilter.
+#[derive(Default)]
+struct RunCache {
+    owner: u64,
+    slots: Vec<u64>,
+}
+
+const RUN_SLOTS: usize = 8192;
+
+impl RunCache {
+    fn dead_end(&mut self, owner: u64, hash: u64) -> bool {
+        if self.owner != owner || self.slots.is_empty() {
+            self.owner = owner;
+            self.slots = vec![0; RUN_SLOTS];
+        }
+        hash != 0 && self.slots[(hash as usize) & (RUN_SLOTS - 1)] == hash
+    }
+
+    fn put(&mut self, hash: u64) {
+        self.slots[(hash as usize) & (RUN_SLOTS - 1)] = hash;
+    }
 }
 
 /// What the index said about recently seen words (by hash): whether a word starts an indexed
@@ -604,8 +630,12 @@ impl PiiIndex {
                 h.write(b" ");
                 h.write(buf.token(i + k));
                 let run = h.finish();
+                if buf.runs.dead_end(self.id, run) {
+                    break;
+                }
                 if !self.filter.may_hold(run) {
                     // Neither an indexed run nor the start of one: no longer run can match.
+                    buf.runs.put(run);
                     break;
                 }
                 if let Some(c) = self.multi.get(&run) {
