@@ -18,7 +18,9 @@ CREATE TABLE volunteers (
   mood mood, tags text[], prefs jsonb, raw json, photo bytea, score numeric(10,3),
   created_at timestamptz NOT NULL DEFAULT now(),
   full_name text GENERATED ALWAYS AS (first_name || ' ' || last_name) STORED,
-  ticket int DEFAULT nextval('custom_seq'));
+  ticket int DEFAULT nextval('custom_seq'),
+  ref uuid NOT NULL DEFAULT gen_random_uuid() CONSTRAINT volunteers_ref_key UNIQUE);
+ALTER TABLE volunteers REPLICA IDENTITY USING INDEX volunteers_ref_key;
 CREATE TABLE "Ünï Schema"."Mixed Case" ("Volunteer ID" bigint REFERENCES volunteers(id), "Note Ü" text,
   amount double precision, uid uuid, secret_code numeric);
 CREATE TABLE events (id bigserial, volunteer_id bigint REFERENCES volunteers(id),
@@ -62,6 +64,7 @@ photo = "null"
 score = "keep"
 created_at = "keep"
 ticket = "keep"
+ref = "keep"
 
 [tables.'"Ünï Schema"."Mixed Case"']
 subject = "Volunteer ID"
@@ -214,6 +217,7 @@ async fn adversarial_schema_survives_and_is_masked() {
         "SELECT string_agg(indexdef, E'\n' ORDER BY indexdef) FROM pg_indexes WHERE schemaname <> 'pg_catalog'",
         "SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated || ' ' || conindid::regclass::text, E'\n' ORDER BY conname) FROM pg_constraint WHERE connamespace <> 'pg_catalog'::regnamespace",
         "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indisclustered",
+        "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indisreplident",
         r#"SELECT obj_description('"Ünï Schema"."Mixed Note Idx"'::regclass, 'pg_class')"#,
     ] {
         let (a, b) = (text(&s, q).await, text(&d, q).await);

@@ -1177,7 +1177,9 @@ async fn early_keys(plan: &Plan, src: &Client, dst: &Client) -> Result<EarlyKeys
 /// `pg_restore` adds them with `ALTER TABLE … ADD CONSTRAINT`, whose lock waits for every other
 /// index build on the table, so the key of the biggest table is built last and alone; a unique
 /// index builds alongside them. Keys referenced by foreign keys (which wait for them) or
-/// carrying comments (restored after them) are left to `pg_restore`.
+/// carrying comments (restored after them) are left to `pg_restore`, and so are keys whose
+/// archive entry says more than the definition: a tablespace, replica identity, statistics
+/// targets of index columns.
 #[derive(Debug)]
 struct UniqueKey {
     /// `(catalog table, oid)` of the archive entry it replaces.
@@ -1203,7 +1205,10 @@ async fn unique_keys(
               FROM pg_constraint con
               JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
               JOIN pg_index i ON i.indexrelid = con.conindid
+              JOIN pg_class ic ON ic.oid = con.conindid
               WHERE con.contype IN ('p', 'u') AND c.relkind = 'r' AND NOT c.relispartition
+                AND NOT i.indisreplident AND ic.reltablespace = 0
+                AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = con.conindid AND a.attstattarget > 0)
                 AND obj_description(con.oid, 'pg_constraint') IS NULL
                 AND obj_description(con.conindid, 'pg_class') IS NULL
                 AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = con.conindid)",
