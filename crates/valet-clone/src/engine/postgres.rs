@@ -492,7 +492,15 @@ async fn worker(shared: Arc<Shared>, mode: Mode) -> Result<WorkerOut, CloneError
         out.parts
             .push((w.table, rows, bytes, started.elapsed().as_millis() as u64));
     }
+    end_read(&src).await;
     Ok(out)
+}
+
+/// End a source session's read-only transaction before the connection goes: a session
+/// closed inside a transaction is logged by the server ("unexpected EOF on client connection
+/// with an open transaction"), in the production server's log.
+async fn end_read(src: &Client) {
+    let _ = src.batch_execute("COMMIT").await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1363,6 +1371,7 @@ pub(crate) async fn clone(
         report.tables = table_reports(&shared.plan, &scanned.parts);
         phases.finish();
         report.phases = phases.done;
+        end_read(&src0).await;
         leak_result(&index, scanned.tally, &mut report)?;
         return Ok(report);
     }
@@ -1401,6 +1410,7 @@ pub(crate) async fn clone(
         }
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
+    end_read(&src0).await;
     match result {
         Ok(()) => {
             let admin = connect(&tgt.admin_url, "target").await?;
