@@ -453,34 +453,28 @@ fn whole_shape(first: u32, words: usize) -> u32 {
 /// enough to stay in the processor's cache, unlike [`Prefilter`]: a target word whose shape
 /// no indexed word has (a tube number among names and e-mail addresses) is dismissed without
 /// a trip to memory. A set bit only means "ask the prefilter", so it never hides a hit.
-struct ShapeFilter {
-    bits: Vec<u64>,
-}
-
-const SHAPE_BITS: u32 = 20;
+struct ShapeFilter(Prefilter);
 
 impl Default for ShapeFilter {
     fn default() -> ShapeFilter {
-        ShapeFilter {
-            bits: vec![0; 1 << (SHAPE_BITS - 6)],
-        }
+        // 2^20 bits: 128 KiB.
+        ShapeFilter(Prefilter::with_bits(20))
     }
 }
 
 impl ShapeFilter {
-    fn slot(shape: u32) -> usize {
-        (u64::from(shape).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SHAPE_BITS)) as usize
+    /// Spread a shape over the bits the filter is indexed by.
+    fn mix(shape: u32) -> u64 {
+        u64::from(shape).wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 
     fn add(&mut self, shape: u32) {
-        let i = Self::slot(shape);
-        self.bits[i >> 6] |= 1 << (i & 63);
+        self.0.add(Self::mix(shape));
     }
 
     #[inline]
     fn may_hold(&self, shape: u32) -> bool {
-        let i = Self::slot(shape);
-        self.bits[i >> 6] & (1 << (i & 63)) != 0
+        self.0.may_hold(Self::mix(shape))
     }
 }
 
@@ -498,15 +492,24 @@ impl Prefilter {
         let n = hashes.clone().count().max(1);
         // About 16 bits per hash (a few percent false positives), 64 Ki to 256 Mi bits.
         let log2 = (n * 16).next_power_of_two().trailing_zeros().clamp(16, 28);
-        let mut f = Prefilter {
-            bits: vec![0; 1 << (log2 - 6)],
-            shift: 64 - log2,
-        };
+        let mut f = Prefilter::with_bits(log2);
         for h in hashes {
-            let i = (h >> f.shift) as usize;
-            f.bits[i >> 6] |= 1 << (i & 63);
+            f.add(*h);
         }
         f
+    }
+
+    /// An empty filter of 2^`log2` bits, indexed by the top bits of a hash.
+    fn with_bits(log2: u32) -> Prefilter {
+        Prefilter {
+            bits: vec![0; 1 << (log2 - 6)],
+            shift: 64 - log2,
+        }
+    }
+
+    fn add(&mut self, h: u64) {
+        let i = (h >> self.shift) as usize;
+        self.bits[i >> 6] |= 1 << (i & 63);
     }
 
     #[inline]

@@ -1429,7 +1429,7 @@ pub(crate) async fn clone(
 /// Server options of the post-data sessions: `--jobs` index builds run at once, each in one
 /// process. Parallel index builds on top of them ask for more processors than `--jobs` says
 /// the server may give (on 2 cores: post-data 10.0 s without, 10.6 s with).
-const SERIAL_BUILDS: &str = "-c max_parallel_maintenance_workers=0";
+const SERIAL_BUILDS: &str = "max_parallel_maintenance_workers=0";
 
 /// Files removed when dropped (the schema dump and its lists).
 struct Cleanup(Vec<std::path::PathBuf>);
@@ -1631,7 +1631,7 @@ async fn load_target(
             "pg_restore",
             &args,
             "create indexes, constraints and triggers",
-            SERIAL_BUILDS,
+            &format!("-c {SERIAL_BUILDS}"),
         )
         .await
         .map(|_| started.elapsed())
@@ -1645,7 +1645,7 @@ async fn load_target(
     let own_keys = async {
         let started = Instant::now();
         if !keys.is_empty() {
-            dst.batch_execute(&format!("SET {}", SERIAL_BUILDS.trim_start_matches("-c ")))
+            dst.batch_execute(&format!("SET {SERIAL_BUILDS}"))
                 .await
                 .map_err(db("set up the index builds"))?;
         }
