@@ -104,6 +104,11 @@ impl Stream {
         items[self.below(items.len())]
     }
 
+    /// The seed the stream started from.
+    pub fn into_seed(self) -> [u8; 32] {
+        self.seed
+    }
+
     /// The seed as hex (64 characters): used where uniqueness matters.
     pub fn hex(&self) -> String {
         hex::encode(self.seed)

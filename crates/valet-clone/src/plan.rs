@@ -8,7 +8,7 @@ use crate::key::RunKey;
 use crate::leak::{Collector, PiiIndex};
 use crate::policy::{Policy, TableRule};
 use crate::suggest::suggest_for_column;
-use crate::transform::{Cx, Transformer};
+use crate::transform::{Cx, RowMemo, Transformer};
 
 /// What the source holds, as far as the clone cares.
 #[derive(Debug, Clone, Default)]
@@ -421,6 +421,7 @@ impl TableMasker {
         let subject = self.subject_slot.and_then(|s| src[s]);
         let mut redactions: Vec<(String, String)> = Vec::new();
         let mut redactions_ready = !self.needs_redactions;
+        let memo = RowMemo::default();
         for &k in &self.order {
             let m = &self.masked[k];
             if !redactions_ready && m.transformer.is_dependent() {
@@ -450,6 +451,7 @@ impl TableMasker {
                 redactions: &redactions,
                 avoid,
                 attempt: 0,
+                memo: Some(&memo),
             };
             let v = m
                 .transformer
@@ -473,6 +475,7 @@ impl TableMasker {
             redactions: &[],
             avoid: None,
             attempt: 0,
+            memo: None,
         };
         for m in &self.masked {
             if let (Some(id), Some(v)) = (m.scan_id, src[m.slot]) {

@@ -422,6 +422,29 @@ pub struct Cx<'a> {
     pub avoid: Option<&'a PiiIndex>,
     /// How many times the value was drawn again.
     pub attempt: u32,
+    /// Seeds already derived for this row's subject (several columns draw from the same
+    /// seed: the e-mail from the names, the three address parts from one address).
+    pub memo: Option<&'a RowMemo>,
+}
+
+/// The per-subject seeds derived while masking one row, by domain and redraw count.
+#[derive(Debug, Default)]
+pub struct RowMemo(std::cell::RefCell<Vec<(&'static str, u32, [u8; 32])>>);
+
+impl RowMemo {
+    fn get_or(&self, domain: &'static str, attempt: u32, f: impl FnOnce() -> [u8; 32]) -> [u8; 32] {
+        if let Some((_, _, seed)) = self
+            .0
+            .borrow()
+            .iter()
+            .find(|(d, a, _)| *a == attempt && *d == domain)
+        {
+            return *seed;
+        }
+        let seed = f();
+        self.0.borrow_mut().push((domain, attempt, seed));
+        seed
+    }
 }
 
 impl Cx<'_> {
@@ -437,10 +460,13 @@ impl Cx<'_> {
     }
     /// Seed by subject when there is one, else by value: the subject makes the result
     /// consistent across tables; the value keeps rows apart when there is no subject.
-    fn rng(&self, domain: &str, value: &str) -> Stream {
-        match self.subject {
-            Some(s) => self.key_rng(domain, Some(s), None),
-            None => self.key_rng(domain, None, Some(value)),
+    fn rng(&self, domain: &'static str, value: &str) -> Stream {
+        match (self.subject, self.memo) {
+            (Some(s), Some(memo)) => Stream::new(memo.get_or(domain, self.attempt, || {
+                self.key_rng(domain, Some(s), None).into_seed()
+            })),
+            (Some(s), None) => self.key_rng(domain, Some(s), None),
+            (None, _) => self.key_rng(domain, None, Some(value)),
         }
     }
     /// Like [`RunKey::rng`], with the redraw count mixed in.
@@ -717,11 +743,12 @@ impl Transformer {
                 let mut r = cx.rng("address", v);
                 let line = names::street_line(&mut r);
                 let city = names::city(&mut r);
-                let mut pr = cx.key_rng("postcode", cx.subject, Some(v));
                 match part {
                     AddressPart::Line => line,
                     AddressPart::City => city,
-                    AddressPart::Postcode => shape_like(v, &mut pr),
+                    AddressPart::Postcode => {
+                        shape_like(v, &mut cx.key_rng("postcode", cx.subject, Some(v)))
+                    }
                     AddressPart::Full => format!("{line}, {city}"),
                 }
             }
@@ -1015,6 +1042,7 @@ mod tests {
             redactions: &[],
             avoid: None,
             attempt: 0,
+            memo: None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! another key, NULL stays NULL, and each keeps the shape its column needs.
 
 use proptest::prelude::*;
-use valet_clone::transform::{parse_date, parse_transformer, Cx, Transformer};
+use valet_clone::transform::{parse_date, parse_transformer, Cx, RowMemo, Transformer};
 use valet_clone::RunKey;
 
 fn t(spec: &str) -> Transformer {
@@ -24,6 +24,7 @@ fn apply(tr: &Transformer, key: &RunKey, subject: Option<&str>, v: Option<&str>)
         redactions: &[],
         avoid: None,
         attempt: 0,
+        memo: None,
     };
     tr.apply(v, &cx).unwrap()
 }
@@ -80,6 +81,33 @@ proptest! {
             let b = apply(&tr, &k, Some(&subject), Some(&v));
             prop_assert_eq!(&a, &b, "{}", spec);
             prop_assert_eq!(apply(&tr, &k, Some(&subject), None), None, "{}", spec);
+        }
+    }
+
+    #[test]
+    fn a_row_memo_changes_no_value(
+        s in "[A-Za-z0-9 .@+-]{1,30}", subject in "[0-9]{1,6}", day in 0u32..10_000, attempt in 0u32..3
+    ) {
+        // Within a row, all transformers share one memo of seeds (as `TableMasker::mask`
+        // does); each must give what it gives alone.
+        let k = RunKey::from_bytes(b"k1");
+        let memo = RowMemo::default();
+        for spec in ALL.iter().chain(ALL) {
+            let tr = t(spec);
+            let v = input_for(spec, &s, day);
+            let cx = Cx {
+                key: &k,
+                subject: Some(&subject),
+                names: &[],
+                source: &[],
+                masked: &[],
+                redactions: &[],
+                avoid: None,
+                attempt,
+                memo: Some(&memo),
+            };
+            let alone = Cx { memo: None, ..cx };
+            prop_assert_eq!(tr.apply(Some(&v), &cx).unwrap(), tr.apply(Some(&v), &alone).unwrap(), "{}", spec);
         }
     }
 
@@ -231,6 +259,7 @@ fn switch_picks_the_case_by_the_other_column() {
             redactions: &[],
             avoid: None,
             attempt: 0,
+            memo: None,
         };
         tr.apply(Some("a@b.org"), &cx).unwrap()
     };
@@ -257,6 +286,7 @@ fn a_masked_value_equal_to_a_real_source_value_is_drawn_again() {
             redactions: &[],
             avoid: Some(&index),
             attempt: 0,
+            memo: None,
         };
         t(spec).apply(Some(v), &cx).unwrap().unwrap()
     };
