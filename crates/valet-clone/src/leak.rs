@@ -286,25 +286,151 @@ pub fn normalise(v: &str) -> String {
         .join(" ")
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Seen {
+    first: u64,
     column: u32,
     count: u32,
-    tokens: u16,
-    chars: u16,
-    first: u64,
     /// [`word_shape`] of the first word.
     shape: u32,
+    tokens: u16,
+    chars: u16,
 }
+
+/// The values seen, by hash: open addressing with linear probing over one array of
+/// (hash, [`Seen`]) slots, so an insert costs one trip to memory (a map with separate control
+/// bytes costs two), and [`SeenTable::prefetch`] can start that trip early.
+///
+/// Each table places hashes by its own salt: folding one table into another in slot order
+/// would otherwise fill the target's slots in order and grow clusters quadratically.
+struct SeenTable {
+    /// Key 0 marks an empty slot; a value hashing to 0 lives in `zero`.
+    slots: Vec<(u64, Seen)>,
+    len: usize,
+    zero: Option<Seen>,
+    salt: u64,
+    /// `slots.len() == 1 << bits` (once allocated).
+    bits: u32,
+}
+
+impl Default for SeenTable {
+    fn default() -> SeenTable {
+        SeenTable {
+            slots: Vec::new(),
+            len: 0,
+            zero: None,
+            salt: rand::random(),
+            bits: 0,
+        }
+    }
+}
+
+impl SeenTable {
+    const MIN_BITS: u32 = 16;
+
+    fn home(&self, h: u64) -> usize {
+        ((h ^ self.salt).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits)) as usize
+    }
+
+    fn len(&self) -> usize {
+        self.len + usize::from(self.zero.is_some())
+    }
+
+    fn prefetch(&self, h: u64) {
+        #[cfg(target_arch = "x86_64")]
+        if !self.slots.is_empty() {
+            let slot = &self.slots[self.home(h)];
+            // SAFETY: SSE is part of every x86_64 target, and a prefetch is a hint: it reads
+            // nothing into the program and cannot fault (the address is a live slot anyway).
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    (slot as *const (u64, Seen)).cast(),
+                );
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = h;
+    }
+
+    /// Count one more occurrence (`s.count` of them) of the value hashed `h`; true when it
+    /// was not seen before.
+    fn add(&mut self, h: u64, s: Seen) -> bool {
+        if h == 0 {
+            return match &mut self.zero {
+                Some(e) => {
+                    e.count = e.count.saturating_add(s.count);
+                    false
+                }
+                None => {
+                    self.zero = Some(s);
+                    true
+                }
+            };
+        }
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(h);
+        loop {
+            let slot = &mut self.slots[i];
+            if slot.0 == h {
+                slot.1.count = slot.1.count.saturating_add(s.count);
+                return false;
+            }
+            if slot.0 == 0 {
+                *slot = (h, s);
+                self.len += 1;
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        self.bits = (self.bits + 1).max(Self::MIN_BITS);
+        let size = 1 << self.bits;
+        let old = std::mem::replace(&mut self.slots, vec![(0, Seen::default()); size]);
+        let mask = size - 1;
+        for (h, s) in old.into_iter().filter(|(h, _)| *h != 0) {
+            let mut i = self.home(h);
+            while self.slots[i].0 != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (h, s);
+        }
+    }
+
+    /// Every value once, in slot order (by the low bits of the hash).
+    fn iter(&self) -> impl Iterator<Item = (u64, Seen)> + '_ {
+        self.zero
+            .map(|s| (0, s))
+            .into_iter()
+            .chain(self.slots.iter().copied().filter(|(h, _)| *h != 0))
+    }
+}
+
+/// A value waiting to be counted: its slot was prefetched when it was added.
+struct Pending {
+    hash: u64,
+    seen: Seen,
+    /// Hashes of its leading runs of 2..n words (n ≤ [`MAX_NGRAM`]).
+    prefixes: [u64; MAX_NGRAM],
+    n_prefixes: u8,
+}
+
+/// How many values wait between their prefetch and their insert.
+const PIPELINE: usize = 16;
 
 /// Collects source values while rows stream through the masker.
 #[derive(Default)]
 pub struct Collector {
-    seen: IdMap<Seen>,
+    seen: SeenTable,
     /// Hashes of the leading runs (2 words or more, shorter than the value) of multi-word
     /// values: the scan stops extending a run of target words as soon as it is none of these.
     prefixes: IdMap<()>,
     buf: Scratch,
+    pending: std::collections::VecDeque<Pending>,
 }
 
 impl Collector {
@@ -315,65 +441,99 @@ impl Collector {
         if n == 0 {
             return;
         }
-        let h = self.buf.hash_range(0, n);
-        match self.seen.entry(h) {
-            std::collections::hash_map::Entry::Occupied(mut e) => {
-                let s = e.get_mut();
-                s.count = s.count.saturating_add(1);
+        // One pass over the words gives the hash of the value, of its first word and of its
+        // leading runs.
+        let mut prefixes = [0u64; MAX_NGRAM];
+        let mut n_prefixes = 0;
+        let mut h = Fnv::new();
+        let mut first = 0;
+        let mut bytes = 0;
+        let mut ascii = true;
+        for k in 0..n {
+            let t = self.buf.token(k);
+            if k > 0 {
+                h.write(b" ");
             }
-            std::collections::hash_map::Entry::Vacant(e) => {
-                if n <= MAX_NGRAM {
-                    for k in 2..n {
-                        self.prefixes.insert(self.buf.hash_range(0, k), ());
-                    }
-                }
-                e.insert(Seen {
-                    column,
-                    count: 1,
-                    tokens: n.min(u16::MAX as usize) as u16,
-                    chars: self.buf.chars().min(u16::MAX as usize) as u16,
-                    first: self.buf.hash_range(0, 1),
-                    shape: word_shape(self.buf.token(0)),
-                });
+            h.write(t);
+            bytes += t.len();
+            ascii &= t.is_ascii();
+            if k == 0 {
+                first = h.finish();
+            } else if k + 1 < n && n <= MAX_NGRAM {
+                prefixes[n_prefixes] = h.finish();
+                n_prefixes += 1;
             }
+        }
+        let hash = h.finish();
+        let chars = if ascii {
+            bytes + n - 1
+        } else {
+            self.buf.chars()
+        };
+        self.seen.prefetch(hash);
+        self.pending.push_back(Pending {
+            hash,
+            seen: Seen {
+                first,
+                column,
+                count: 1,
+                shape: word_shape(self.buf.token(0)),
+                tokens: n.min(u16::MAX as usize) as u16,
+                chars: chars.min(u16::MAX as usize) as u16,
+            },
+            prefixes,
+            n_prefixes: n_prefixes as u8,
+        });
+        if self.pending.len() > PIPELINE {
+            let p = self.pending.pop_front().expect("pending values");
+            self.count(p);
+        }
+    }
+
+    fn count(&mut self, p: Pending) {
+        if self.seen.add(p.hash, p.seen) {
+            for &h in &p.prefixes[..p.n_prefixes as usize] {
+                self.prefixes.insert(h, ());
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        while let Some(p) = self.pending.pop_front() {
+            self.count(p);
         }
     }
 
     /// Fold another worker's collection into this one.
     pub fn merge(&mut self, mut other: Collector) {
-        // Fold the smaller map into the larger (the first merge into an empty collector then
-        // moves nothing).
+        self.flush();
+        other.flush();
+        // Fold the smaller table into the larger (the first merge into an empty collector
+        // then moves nothing).
         if other.seen.len() > self.seen.len() {
             std::mem::swap(&mut self.seen, &mut other.seen);
         }
         if other.prefixes.len() > self.prefixes.len() {
             std::mem::swap(&mut self.prefixes, &mut other.prefixes);
         }
-        for (h, s) in other.seen {
-            self.seen
-                .entry(h)
-                .and_modify(|e| e.count = e.count.saturating_add(s.count))
-                .or_insert(s);
+        for (h, s) in other.seen.iter() {
+            self.seen.add(h, s);
         }
         self.prefixes.extend(other.prefixes);
     }
 
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
-    }
-
     /// Freeze into the index the scan looks values up in.
-    pub fn into_index(self, settings: &LeakScanSettings) -> PiiIndex {
+    pub fn into_index(mut self, settings: &LeakScanSettings) -> PiiIndex {
+        self.flush();
         // Maps sized up front: growing them rehashes millions of entries.
         let kept = |s: &&Seen| {
             s.chars as usize >= settings.min_length && s.count < settings.common_threshold
         };
         let (mut n_single, mut n_multi) = (0, 0);
-        for s in self.seen.values().filter(kept) {
+        for (_, s) in self.seen.iter() {
+            if !kept(&&s) {
+                continue;
+            }
             match s.tokens as usize {
                 1 if s.chars >= 6 => n_single += 1,
                 2..=MAX_NGRAM => n_multi += 1,
@@ -388,7 +548,7 @@ impl Collector {
         let mut common = 0u64;
         let mut short = 0u64;
         let mut shapes = ShapeFilter::default();
-        for (h, s) in self.seen {
+        for (h, s) in self.seen.iter() {
             if (s.chars as usize) < settings.min_length {
                 short += 1;
                 continue;
@@ -720,6 +880,39 @@ impl ScanTally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts of a table, by hash, for comparing with a reference.
+    fn counts(t: &SeenTable) -> std::collections::BTreeMap<u64, u32> {
+        t.iter().map(|(h, s)| (h, s.count)).collect()
+    }
+
+    #[test]
+    fn seen_table_counts_like_a_map_through_growth_and_merges() {
+        let one = |count| Seen {
+            count,
+            ..Seen::default()
+        };
+        let mut reference = std::collections::BTreeMap::<u64, u32>::new();
+        let (mut a, mut b) = (SeenTable::default(), SeenTable::default());
+        // Hash 0 (the empty-slot key) included; enough values to grow both tables past
+        // their first size, half of them seen in both.
+        let mut x = 0u64;
+        for i in 0..300_000u64 {
+            let h = if i % 1000 == 0 { 0 } else { x % 200_000 };
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let t = if i % 2 == 0 { &mut a } else { &mut b };
+            t.add(h, one(1));
+            *reference.entry(h).or_default() += 1;
+        }
+        assert!(a.slots.len() > 1 << SeenTable::MIN_BITS);
+        for (h, s) in b.iter() {
+            a.add(h, s);
+        }
+        assert_eq!(counts(&a), reference);
+        assert_eq!(a.len(), reference.len());
+    }
 
     fn index(values: &[&str]) -> PiiIndex {
         let mut c = Collector::default();
