@@ -46,11 +46,15 @@ fn main() {
             }
         }
     }
+    let collected = started.elapsed();
+    let frozen = Instant::now();
     let ix = c.into_index(&LeakScanSettings::default());
     println!(
-        "index: {} values from {volunteers} volunteers in {:.2} s",
+        "index: {} values from {volunteers} volunteers: generated and collected in {:.2} s, \
+         frozen in {:.2} s",
         ix.values(),
-        started.elapsed().as_secs_f64()
+        collected.as_secs_f64(),
+        frozen.elapsed().as_secs_f64()
     );
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
