@@ -526,72 +526,86 @@ impl Collector {
     pub fn into_index(mut self, settings: &LeakScanSettings) -> PiiIndex {
         self.flush();
         // Maps sized up front: growing them rehashes millions of entries.
-        let kept = |s: &&Seen| {
+        let kept = |s: &Seen| {
             s.chars as usize >= settings.min_length && s.count < settings.common_threshold
         };
-        let (mut n_single, mut n_multi) = (0, 0);
+        let (mut n_exact, mut n_single, mut n_multi) = (0, 0, 0);
         for (_, s) in self.seen.iter() {
-            if !kept(&&s) {
+            if !kept(&s) {
                 continue;
             }
+            n_exact += 1;
             match s.tokens as usize {
                 1 if s.chars >= 6 => n_single += 1,
                 2..=MAX_NGRAM => n_multi += 1,
                 _ => {}
             }
         }
-        let mut exact: IdMap<u32> = sized(self.seen.len());
-        let mut single: IdMap<u32> = sized(n_single);
-        let mut multi: IdMap<u32> = sized(n_multi);
-        let mut starts: IdMap<()> = sized(n_multi);
-        let mut max_ngram = 1;
-        let mut common = 0u64;
-        let mut short = 0u64;
-        let mut shapes = ShapeFilter::default();
-        for (h, s) in self.seen.iter() {
-            if (s.chars as usize) < settings.min_length {
-                short += 1;
-                continue;
+        let seen = &self.seen;
+        // The map of whole values (the biggest) is built on a second thread meanwhile.
+        std::thread::scope(|scope| {
+            let whole = scope.spawn(move || {
+                let mut exact: IdMap<u32> = sized(n_exact);
+                for (h, s) in seen.iter() {
+                    if kept(&s) {
+                        exact.insert(h, s.column);
+                    }
+                }
+                exact
+            });
+            let mut single: IdMap<u32> = sized(n_single);
+            let mut multi: IdMap<u32> = sized(n_multi);
+            let mut starts: IdMap<()> = sized(n_multi);
+            let mut max_ngram = 1;
+            let mut common = 0u64;
+            let mut short = 0u64;
+            let mut shapes = ShapeFilter::default();
+            // Every hash a lookup may probe the maps for: whole values (single words and runs
+            // are among them), first words of runs and leading runs. Sized as one hash per
+            // entry of every map, as it always was.
+            let mut filter =
+                Prefilter::for_count(n_exact + n_single + 2 * n_multi + self.prefixes.len());
+            for (h, s) in seen.iter() {
+                if (s.chars as usize) < settings.min_length {
+                    short += 1;
+                    continue;
+                }
+                if s.count >= settings.common_threshold {
+                    common += 1;
+                    continue;
+                }
+                filter.add(h);
+                let words = s.tokens as usize;
+                if words == 1 || words > MAX_NGRAM {
+                    shapes.add(whole_shape(s.shape, words));
+                }
+                if words == 1 && s.chars as usize >= 6 {
+                    single.insert(h, s.column);
+                    shapes.add(s.shape);
+                } else if (2..=MAX_NGRAM).contains(&words) {
+                    multi.insert(h, s.column);
+                    starts.insert(s.first, ());
+                    filter.add(s.first);
+                    shapes.add(s.shape);
+                    max_ngram = max_ngram.max(words);
+                }
             }
-            if s.count >= settings.common_threshold {
-                common += 1;
-                continue;
+            for h in self.prefixes.keys() {
+                filter.add(*h);
             }
-            exact.insert(h, s.column);
-            let words = s.tokens as usize;
-            if words == 1 || words > MAX_NGRAM {
-                shapes.add(whole_shape(s.shape, words));
+            PiiIndex {
+                id: rand::random::<u64>() | 1,
+                exact: whole.join().expect("the index thread does not panic"),
+                single,
+                multi,
+                starts,
+                filter,
+                shapes,
+                max_ngram,
+                common_skipped: common,
+                short_skipped: short,
             }
-            if words == 1 && s.chars as usize >= 6 {
-                single.insert(h, s.column);
-                shapes.add(s.shape);
-            } else if (2..=MAX_NGRAM).contains(&words) {
-                multi.insert(h, s.column);
-                starts.insert(s.first, ());
-                shapes.add(s.shape);
-                max_ngram = max_ngram.max(words);
-            }
-        }
-        let filter = Prefilter::of(
-            exact
-                .keys()
-                .chain(single.keys())
-                .chain(starts.keys())
-                .chain(multi.keys())
-                .chain(self.prefixes.keys()),
-        );
-        PiiIndex {
-            id: rand::random::<u64>() | 1,
-            exact,
-            single,
-            multi,
-            starts,
-            filter,
-            shapes,
-            max_ngram,
-            common_skipped: common,
-            short_skipped: short,
-        }
+        })
     }
 }
 
@@ -648,15 +662,14 @@ struct Prefilter {
 }
 
 impl Prefilter {
-    fn of<'a>(hashes: impl Iterator<Item = &'a u64> + Clone) -> Prefilter {
-        let n = hashes.clone().count().max(1);
+    /// An empty filter for about `n` hashes.
+    fn for_count(n: usize) -> Prefilter {
         // About 16 bits per hash (a few percent false positives), 64 Ki to 256 Mi bits.
-        let log2 = (n * 16).next_power_of_two().trailing_zeros().clamp(16, 28);
-        let mut f = Prefilter::with_bits(log2);
-        for h in hashes {
-            f.add(*h);
-        }
-        f
+        let log2 = (n.max(1) * 16)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(16, 28);
+        Prefilter::with_bits(log2)
     }
 
     /// An empty filter of 2^`log2` bits, indexed by the top bits of a hash.
