@@ -311,6 +311,9 @@ pub struct TableMasker {
     redaction_slots: Vec<usize>,
     needs_redactions: bool,
     name_pair: Option<(usize, usize)>,
+    /// Input slots whose masked value later columns of the row read (`initials` from the
+    /// masked names, redaction pairs): only those are kept while the row is masked.
+    keep_masked: Vec<bool>,
 }
 
 /// A column the masker changes.
@@ -374,7 +377,7 @@ impl TableMasker {
             .filter(|&k| !masked[k].transformer.is_dependent())
             .collect();
         order.extend((0..masked.len()).filter(|&k| masked[k].transformer.is_dependent()));
-        let redaction_slots = masked
+        let redaction_slots: Vec<usize> = masked
             .iter()
             .filter(|m| m.transformer.is_redaction_source())
             .map(|m| m.slot)
@@ -390,10 +393,30 @@ impl TableMasker {
             .iter()
             .find(|m| matches!(m.transformer, Transformer::LastName));
         let name_pair = first.zip(last).map(|(f, l)| (f.slot, l.slot));
-        let slot_names = inputs
+        let slot_names: Vec<String> = inputs
             .iter()
             .map(|i| cols[*i].0.info.name.clone())
             .collect();
+        // JSON documents may hold any transformer: their rows keep every masked value.
+        let any_json = masked
+            .iter()
+            .any(|m| matches!(m.transformer, Transformer::Json { .. }));
+        let mut keep_masked = vec![any_json; inputs.len()];
+        for m in &masked {
+            for dep in m.transformer.row_dependencies() {
+                if let Some(k) = slot_names.iter().position(|n| *n == dep) {
+                    keep_masked[k] = true;
+                }
+            }
+        }
+        if needs_redactions {
+            for &k in redaction_slots
+                .iter()
+                .chain(name_pair.iter().flat_map(|(f, l)| [f, l]))
+            {
+                keep_masked[k] = true;
+            }
+        }
         Some(TableMasker {
             inputs,
             slot_names,
@@ -403,6 +426,7 @@ impl TableMasker {
             redaction_slots,
             needs_redactions,
             name_pair,
+            keep_masked,
         })
     }
 
@@ -457,7 +481,9 @@ impl TableMasker {
                 .transformer
                 .apply(src[m.slot], &cx)
                 .map_err(|e| (self.slot_names[m.slot].clone(), e))?;
-            masked_slots[m.slot] = Some(v.clone());
+            if self.keep_masked[m.slot] {
+                masked_slots[m.slot] = Some(v.clone());
+            }
             out[k] = v;
         }
         Ok(())
