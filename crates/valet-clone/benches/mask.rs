@@ -13,24 +13,6 @@ use valet_clone::leak::Collector;
 use valet_clone::plan::{classify, Catalog, ColumnInfo, TableInfo};
 use valet_clone::{Policy, RunKey};
 
-const COLUMNS: &[&str] = &[
-    "id",
-    "subject_no",
-    "first_name",
-    "last_name",
-    "initials",
-    "date_of_birth",
-    "sex",
-    "email",
-    "phone",
-    "address_line",
-    "postcode",
-    "city",
-    "country",
-    "notes",
-    "created_at",
-];
-
 fn main() {
     let volunteers: u64 = std::env::var("VOLUNTEERS")
         .ok()
@@ -44,6 +26,13 @@ fn main() {
         .expect("the clinic policy is TOML");
     let tables = doc["tables"].as_table_mut().unwrap();
     tables.retain(|name, _| name == "volunteers");
+    // The table's columns as the policy lists them.
+    let columns: Vec<String> = tables["volunteers"]["columns"]
+        .as_table()
+        .expect("volunteers columns")
+        .keys()
+        .cloned()
+        .collect();
     let policy = Policy::from_toml_str(&toml::to_string(&doc).unwrap(), "clinic policy")
         .expect("the clinic policy parses");
     let cat = Catalog {
@@ -51,7 +40,7 @@ fn main() {
         tables: vec![TableInfo {
             schema: "public".into(),
             name: "volunteers".into(),
-            columns: COLUMNS
+            columns: columns
                 .iter()
                 .map(|c| ColumnInfo {
                     name: c.to_string(),
@@ -95,10 +84,10 @@ fn main() {
                     "country" => v.country.into(),
                     "notes" => return v.notes.clone(),
                     "created_at" => "2020-01-01 00:00:00".into(),
-                    _ => unreachable!(),
+                    other => panic!("no generated value for volunteers.{other}"),
                 })
             };
-            masker.inputs.iter().map(|&i| text(COLUMNS[i])).collect()
+            masker.inputs.iter().map(|&i| text(&columns[i])).collect()
         })
         .collect();
 
