@@ -427,22 +427,30 @@ pub struct Cx<'a> {
     pub memo: Option<&'a RowMemo>,
 }
 
-/// The per-subject seeds derived while masking one row, by domain and redraw count.
+/// The per-subject seeds derived while masking one row, by domain and redraw count (the
+/// first [`RowMemo::SLOTS`] of them; more are derived each time).
 #[derive(Debug, Default)]
-pub struct RowMemo(std::cell::RefCell<Vec<(&'static str, u32, [u8; 32])>>);
+pub struct RowMemo(std::cell::RefCell<MemoSlots>);
+
+type MemoSlots = ([(&'static str, u32, [u8; 32]); RowMemo::SLOTS], usize);
 
 impl RowMemo {
+    const SLOTS: usize = 16;
+
     fn get_or(&self, domain: &'static str, attempt: u32, f: impl FnOnce() -> [u8; 32]) -> [u8; 32] {
-        if let Some((_, _, seed)) = self
-            .0
-            .borrow()
+        let mut memo = self.0.borrow_mut();
+        let (slots, len) = &mut *memo;
+        if let Some((_, _, seed)) = slots[..*len]
             .iter()
             .find(|(d, a, _)| *a == attempt && *d == domain)
         {
             return *seed;
         }
         let seed = f();
-        self.0.borrow_mut().push((domain, attempt, seed));
+        if *len < Self::SLOTS {
+            slots[*len] = (domain, attempt, seed);
+            *len += 1;
+        }
         seed
     }
 }
