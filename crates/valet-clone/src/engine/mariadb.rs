@@ -48,7 +48,44 @@ fn db_name(url: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn connect(url: &str, side: &'static str) -> Result<Conn, CloneError> {
+/// A connection that says goodbye (`COM_QUIT`) however it ends: with [`Session::close`], or,
+/// dropped on an error path, from a task on the runtime. A dropped `Conn` only closes its
+/// socket, which the server logs as an aborted connection (on the customer's production
+/// server, for a source connection).
+struct Session(Option<Conn>);
+
+impl std::ops::Deref for Session {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
+        self.0.as_ref().expect("a session is open until closed")
+    }
+}
+
+impl std::ops::DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut Conn {
+        self.0.as_mut().expect("a session is open until closed")
+    }
+}
+
+impl Session {
+    async fn close(mut self) {
+        if let Some(c) = self.0.take() {
+            let _ = c.disconnect().await;
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let (Some(c), Ok(rt)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            rt.spawn(async move {
+                let _ = c.disconnect().await;
+            });
+        }
+    }
+}
+
+async fn connect(url: &str, side: &'static str) -> Result<Session, CloneError> {
     let opts =
         Opts::from_url(url).map_err(|e| CloneError::Url(format!("`{}`: {e}", redact_url(url))))?;
     let conn = tokio::time::timeout(std::time::Duration::from_secs(20), Conn::new(opts))
@@ -63,10 +100,10 @@ async fn connect(url: &str, side: &'static str) -> Result<Conn, CloneError> {
             url: redact_url(url),
             message: e.to_string(),
         })?;
-    Ok(conn)
+    Ok(Session(Some(conn)))
 }
 
-async fn source_session(url: &str) -> Result<Conn, CloneError> {
+async fn source_session(url: &str) -> Result<Session, CloneError> {
     let mut c = connect(url, "source").await?;
     c.query_drop(
         "SET SESSION time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
@@ -325,7 +362,7 @@ enum Mode {
 struct WorkerOut {
     collector: Collector,
     /// Source connections handed back, still in their snapshot.
-    conns: Vec<Conn>,
+    conns: Vec<Session>,
     parts: Vec<(usize, u64, u64, u64)>,
     tally: ScanTally,
 }
@@ -476,7 +513,11 @@ async fn copy_part(
     Ok((rows, bytes))
 }
 
-async fn worker(shared: Arc<Shared>, mut src: Conn, mode: Mode) -> Result<WorkerOut, CloneError> {
+async fn worker(
+    shared: Arc<Shared>,
+    mut src: Session,
+    mode: Mode,
+) -> Result<WorkerOut, CloneError> {
     let (tx, writer) = match &mode {
         Mode::Write(url, _) => {
             let mut dst = connect(url, "target").await?;
@@ -488,7 +529,7 @@ async fn worker(shared: Arc<Shared>, mut src: Conn, mode: Mode) -> Result<Worker
                 while let Some(stmt) = rx.recv().await {
                     write_with_retry(&mut dst, stmt).await?;
                 }
-                let _ = dst.disconnect().await;
+                dst.close().await;
                 Ok::<(), CloneError>(())
             });
             (Some(tx), Some(h))
@@ -556,7 +597,7 @@ const TARGET_SESSION: &str = "SET SESSION foreign_key_checks = 0, SESSION unique
 
 /// Open `jobs` source connections that all see the same snapshot: a global read lock is
 /// held while each opens its transaction. Without the privilege for the lock, one worker.
-async fn snapshot_workers(url: &str, jobs: usize) -> Result<(Vec<Conn>, String), CloneError> {
+async fn snapshot_workers(url: &str, jobs: usize) -> Result<(Vec<Session>, String), CloneError> {
     let mut locker = source_session(url).await?;
     if jobs > 1
         && locker
@@ -585,7 +626,7 @@ async fn snapshot_workers(url: &str, jobs: usize) -> Result<(Vec<Conn>, String),
             .query_drop("UNLOCK TABLES")
             .await
             .map_err(db("release the global read lock"))?;
-        let _ = locker.disconnect().await;
+        locker.close().await;
         if let Some(e) = err {
             return Err(e);
         }
@@ -600,7 +641,7 @@ async fn snapshot_workers(url: &str, jobs: usize) -> Result<(Vec<Conn>, String),
 
 async fn run_workers(
     shared: &Arc<Shared>,
-    conns: Vec<Conn>,
+    conns: Vec<Session>,
     work: Vec<Work>,
     mode: Mode,
 ) -> Result<WorkerOut, CloneError> {
@@ -855,7 +896,7 @@ impl Target {
                 }
             }
         };
-        let _ = c.disconnect().await;
+        c.close().await;
         Ok(state)
     }
 
@@ -894,7 +935,7 @@ impl Target {
             .map_err(db("create the target database"))?;
         }
         self.mark(&mut c, MARK_INCOMPLETE).await?;
-        let _ = c.disconnect().await;
+        c.close().await;
         Ok(())
     }
 
@@ -919,7 +960,7 @@ impl Target {
             {
                 tracing::warn!("could not drop the failed target {}: {e}", self.name);
             }
-            let _ = c.disconnect().await;
+            c.close().await;
         }
     }
 }
@@ -997,7 +1038,7 @@ pub(crate) async fn clone(
         let scanned = run_workers(&shared, conns, work, Mode::Scan(index.clone(), names)).await?;
         report.tables = table_reports(&shared.plan, &scanned.parts);
         for c in scanned.conns {
-            let _ = c.disconnect().await;
+            c.close().await;
         }
         phases.finish();
         report.phases = phases.done;
@@ -1021,7 +1062,7 @@ pub(crate) async fn clone(
         Ok(()) => {
             let mut c = connect(&tgt.server_url, "target").await?;
             tgt.mark(&mut c, MARK_COMPLETE).await?;
-            let _ = c.disconnect().await;
+            c.close().await;
             phases.finish();
             report.phases = phases.done;
             Ok(report)
@@ -1036,7 +1077,7 @@ pub(crate) async fn clone(
 #[allow(clippy::too_many_arguments)]
 async fn write_target(
     shared: &Arc<Shared>,
-    conns: Vec<Conn>,
+    conns: Vec<Session>,
     tgt: &Target,
     objects: &Objects,
     work: Vec<Work>,
@@ -1073,7 +1114,7 @@ async fn write_target(
     )
     .await?;
     for c in out.conns {
-        let _ = c.disconnect().await;
+        c.close().await;
     }
     report.tables = table_reports(&shared.plan, &out.parts);
 
@@ -1113,7 +1154,7 @@ async fn write_target(
                     .await
                     .map_err(db("add indexes and foreign keys"))?;
             }
-            let _ = c.disconnect().await;
+            c.close().await;
             Ok::<(), CloneError>(())
         }));
     }
@@ -1148,7 +1189,7 @@ async fn write_target(
     for tr in &objects.triggers {
         dst.query_drop(tr).await.map_err(db("create trigger"))?;
     }
-    let _ = dst.disconnect().await;
+    dst.close().await;
 
     phases.start("leak scan");
     opts.progress.phase("leak scan");
@@ -1234,7 +1275,7 @@ async fn scan_target(
                     }
                 }
             }
-            let _ = c.disconnect().await;
+            c.close().await;
             Ok::<ScanTally, CloneError>(tally)
         }));
     }
