@@ -445,3 +445,57 @@ async fn unclassified_column_and_unreachable_target_leave_nothing() {
         0
     );
 }
+
+/// A `SQL_ASCII` database stores whatever bytes it was given. A name that is not valid UTF-8
+/// cannot pass unseen: the server refuses to send it to valet's UTF-8 session, and the clone
+/// fails with that reason and leaves no target behind.
+#[tokio::test]
+async fn text_that_is_not_utf8_fails_the_clone_closed() {
+    let Some(src) = TestDb::postgres("pgascii").await else {
+        return;
+    };
+    let dst = src.sibling("pgasciid").await;
+    let admin = client(&valet_testkit::pg_admin_url()).await;
+    for db in [&src.name, &dst.name] {
+        for q in [
+            format!("DROP DATABASE \"{db}\""),
+            format!(
+                "CREATE DATABASE \"{db}\" ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' \
+                 TEMPLATE template0"
+            ),
+        ] {
+            admin.batch_execute(&q).await.unwrap();
+        }
+    }
+    // 'J\xfcrgen': "Jürgen" in Latin-1, not UTF-8, in a masked and in a kept column.
+    client(&src.url)
+        .await
+        .batch_execute(
+            r"CREATE TABLE people (id int PRIMARY KEY, first_name text, remark text);
+              INSERT INTO people VALUES (1, E'J\xfcrgen', E'Met J\xfcrgen today.'),
+                                        (2, 'Olivia', 'Nothing to add.');",
+        )
+        .await
+        .unwrap();
+    let mut o = options(&src, &dst);
+    o.policy = Policy::from_toml_str(
+        "version = 1\n[tables.people]\nsubject = \"id\"\n[tables.people.columns]\n\
+         id = \"keep\"\nfirst_name = \"first_name\"\nremark = \"keep\"\n",
+        "ascii.toml",
+    )
+    .unwrap();
+    let err = clone_database(&o).await.unwrap_err().to_string();
+    assert!(
+        err.contains("invalid byte sequence") && err.contains("convert the database to UTF8"),
+        "{err}"
+    );
+    let n = admin
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&dst.name],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(n, 0, "target dropped");
+}

@@ -42,6 +42,13 @@ fn pgerr(e: &tokio_postgres::Error) -> String {
             if let Some(detail) = d.detail() {
                 m.push_str(&format!(" ({detail})"));
             }
+            if *d.code() == tokio_postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE {
+                m.push_str(
+                    " — text that is not valid UTF-8 (a SQL_ASCII database holding Latin-1 \
+                     bytes, for one) or has no place in the other database's encoding; valet \
+                     moves text as UTF-8: fix those values, or convert the database to UTF8 first",
+                );
+            }
             m
         }
         None => {
@@ -664,6 +671,8 @@ async fn copy_part(
         } else {
             while let Some(tuple) = reader.next_tuple(&mut fields).map_err(terr)? {
                 rows += 1;
+                // Text arrives as UTF-8: the server converts it for the session and refuses
+                // what is not valid (test `text_that_is_not_utf8_fails_the_clone_closed`).
                 let field_str = |k: usize| -> Option<&str> {
                     fields
                         .get(k)
