@@ -141,6 +141,19 @@ fn options(src: &TestDb, dst: &TestDb) -> CloneOptions {
     o
 }
 
+async fn database_exists(name: &str) -> bool {
+    client(&valet_testkit::pg_admin_url())
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        > 0
+}
+
 async fn text(c: &Client, q: &str) -> Option<String> {
     c.query_one(q, &[])
         .await
@@ -306,16 +319,7 @@ async fn leak_in_a_kept_column_drops_the_target() {
     .unwrap();
     let err = clone_database(&o).await.unwrap_err();
     assert!(matches!(err, CloneError::Leak { .. }), "{err}");
-    let admin = client(&valet_testkit::pg_admin_url()).await;
-    let n = admin
-        .query_one(
-            "SELECT count(*) FROM pg_database WHERE datname = $1",
-            &[&dst.name],
-        )
-        .await
-        .unwrap()
-        .get::<_, i64>(0);
-    assert_eq!(n, 0, "target dropped");
+    assert!(!database_exists(&dst.name).await, "target dropped");
 }
 
 /// Written text is scanned in flight; arrays (not plain text on the wire) are read back from the
@@ -347,16 +351,7 @@ async fn leaks_in_kept_text_and_kept_arrays_are_both_found() {
         summary.contains("volunteers.tags holds values of volunteers.last_name"),
         "{summary}"
     );
-    let admin = client(&valet_testkit::pg_admin_url()).await;
-    let n: i64 = admin
-        .query_one(
-            "SELECT count(*) FROM pg_database WHERE datname = $1",
-            &[&dst.name],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 0, "target dropped");
+    assert!(!database_exists(&dst.name).await, "target dropped");
 }
 
 #[tokio::test]
@@ -489,13 +484,5 @@ async fn text_that_is_not_utf8_fails_the_clone_closed() {
         err.contains("invalid byte sequence") && err.contains("convert the database to UTF8"),
         "{err}"
     );
-    let n = admin
-        .query_one(
-            "SELECT count(*) FROM pg_database WHERE datname = $1",
-            &[&dst.name],
-        )
-        .await
-        .unwrap()
-        .get::<_, i64>(0);
-    assert_eq!(n, 0, "target dropped");
+    assert!(!database_exists(&dst.name).await, "target dropped");
 }
