@@ -370,38 +370,37 @@ impl SeenTable {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
+        let i = self.probe(h);
+        let slot = &mut self.slots[i];
+        if slot.0 == h {
+            slot.1.count = slot.1.count.saturating_add(s.count);
+            return false;
+        }
+        *slot = (h, s);
+        self.len += 1;
+        true
+    }
+
+    /// The slot holding `h` (non-zero), or the empty slot where it goes.
+    fn probe(&self, h: u64) -> usize {
         let mask = self.slots.len() - 1;
         let mut i = self.home(h);
-        loop {
-            let slot = &mut self.slots[i];
-            if slot.0 == h {
-                slot.1.count = slot.1.count.saturating_add(s.count);
-                return false;
-            }
-            if slot.0 == 0 {
-                *slot = (h, s);
-                self.len += 1;
-                return true;
-            }
+        while self.slots[i].0 != h && self.slots[i].0 != 0 {
             i = (i + 1) & mask;
         }
+        i
     }
 
     fn grow(&mut self) {
         self.bits = (self.bits + 1).max(Self::MIN_BITS);
-        let size = 1 << self.bits;
-        let old = std::mem::replace(&mut self.slots, vec![(0, Seen::default()); size]);
-        let mask = size - 1;
+        let old = std::mem::replace(&mut self.slots, vec![(0, Seen::default()); 1 << self.bits]);
         for (h, s) in old.into_iter().filter(|(h, _)| *h != 0) {
-            let mut i = self.home(h);
-            while self.slots[i].0 != 0 {
-                i = (i + 1) & mask;
-            }
+            let i = self.probe(h);
             self.slots[i] = (h, s);
         }
     }
 
-    /// Every value once, in slot order (by the low bits of the hash).
+    /// Every value once, in slot order.
     fn iter(&self) -> impl Iterator<Item = (u64, Seen)> + '_ {
         self.zero
             .map(|s| (0, s))
@@ -451,6 +450,7 @@ impl Collector {
         let mut ascii = true;
         for k in 0..n {
             let t = self.buf.token(k);
+            // Words joined by single spaces, as `Scratch::hash_range` and the lookups hash runs.
             if k > 0 {
                 h.write(b" ");
             }
