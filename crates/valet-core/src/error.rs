@@ -22,6 +22,32 @@ pub enum CoreError {
     Forbidden { role: String, action: String },
     #[error("{field}: {why}")]
     Invalid { field: &'static str, why: String },
+    /// Several fields of one input are wrong; every one is listed so a form can mark them all.
+    #[error("{}", FieldError::join(.0))]
+    Fields(Vec<FieldError>),
+}
+
+/// One wrong field of an input: which, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn join(all: &[FieldError]) -> String {
+        all.iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
 }
 
 impl CoreError {

@@ -13,10 +13,12 @@ mod machine;
 pub mod release;
 pub mod request;
 pub mod role;
+pub mod signature;
+pub mod val;
 
 pub use customer::{Customer, CustomerName, Zone};
 pub use environment::{EnvRole, EnvState, Tier};
-pub use error::CoreError;
+pub use error::{CoreError, FieldError};
 pub use release::{Build, ReleaseKind, Version};
 pub use request::{RequestKind, RequestState};
 pub use role::{Actor, Permission, Role};

@@ -52,6 +52,8 @@ pub enum RequestState {
     Rejected,
     Cancelled,
     OnHold,
+    /// The request's run failed; a retry (after a fix) schedules it again.
+    Failed,
 }
 string_enum!(RequestState, "request state", {
     Draft => "draft",
@@ -64,6 +66,7 @@ string_enum!(RequestState, "request state", {
     Rejected => "rejected",
     Cancelled => "cancelled",
     OnHold => "on_hold",
+    Failed => "failed",
 });
 
 impl RequestState {
@@ -77,7 +80,8 @@ impl RequestState {
             Triaged => &[Approved, Rejected, Cancelled, OnHold],
             Approved => &[Scheduled, Cancelled, OnHold],
             Scheduled => &[InProgress, Approved, Cancelled, OnHold],
-            InProgress => &[Done, OnHold],
+            InProgress => &[Done, OnHold, Failed],
+            Failed => &[Scheduled, Cancelled],
             OnHold => &[
                 Submitted, Triaged, Approved, Scheduled, InProgress, Cancelled,
             ],
@@ -96,9 +100,11 @@ impl RequestState {
         match (self, to) {
             (Draft, Submitted) => &[FileRequest, Triage],
             (_, Cancelled) => &[FileRequest, Triage],
-            (Scheduled, InProgress) | (InProgress, Done) | (InProgress, OnHold) => {
-                &[RunJobs, Triage]
-            }
+            (Scheduled, InProgress)
+            | (InProgress, Done)
+            | (InProgress, OnHold)
+            | (InProgress, Failed)
+            | (Failed, Scheduled) => &[RunJobs, Triage],
             _ => &[Triage],
         }
     }

@@ -12,11 +12,17 @@
 
 pub mod audit;
 pub mod customers;
+pub mod documents;
 pub mod environments;
 mod error;
+pub mod findings;
 mod migrate;
+pub mod notifications;
 pub mod queue;
 pub mod releases;
+pub mod requests;
+pub mod runs;
+pub mod signatures;
 pub mod users;
 
 use std::sync::Arc;

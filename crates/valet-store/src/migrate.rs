@@ -46,10 +46,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0003_sessions.sql"),
         postgres: include_str!("../migrations/0003_sessions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "requests",
+        sqlite: include_str!("../migrations/0004_requests.sql"),
+        postgres: include_str!("../migrations/0004_requests.sql"),
+    },
 ];
 
 /// The schema version this build of valet expects.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const LOCK_KEY: i64 = 0x7661_6c65_745f_6d67; // "valet_mg"
 

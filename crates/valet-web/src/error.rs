@@ -15,6 +15,9 @@ use valet_store::StoreError;
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// Bad input in named fields: a 400 whose body lists each field and its message.
+    #[error("{}", valet_core::CoreError::Fields(.0.clone()))]
+    Fields(Vec<valet_core::FieldError>),
     #[error("sign in: send `Authorization: Bearer <API token>` or HTTP basic credentials")]
     Unauthenticated,
     #[error("{0}")]
@@ -48,6 +51,7 @@ impl From<CoreError> for ApiError {
             CoreError::Parse { .. } | CoreError::Invalid { .. } => {
                 ApiError::BadRequest(e.to_string())
             }
+            CoreError::Fields(f) => ApiError::Fields(f),
         }
     }
 }
@@ -55,7 +59,9 @@ impl From<CoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::BadRequest(_) | ApiError::Fields(_) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
             ApiError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -67,6 +73,9 @@ impl IntoResponse for ApiError {
                 let id = uuid::Uuid::new_v4().simple().to_string();
                 tracing::error!(correlation_id = %id, error = %detail, "request failed");
                 json!({ "error": code, "message": format!("internal error; quote {id} when reporting it"), "correlation_id": id })
+            }
+            ApiError::Fields(f) => {
+                json!({ "error": code, "message": self.to_string(), "fields": f })
             }
             other => json!({ "error": code, "message": other.to_string() }),
         };
