@@ -25,6 +25,14 @@ pub enum OpsError {
     Store(#[from] valet_store::StoreError),
     #[error("job payload: {0}")]
     Payload(String),
+    #[error(transparent)]
+    Core(#[from] valet_core::CoreError),
+}
+
+impl From<sqlx::Error> for OpsError {
+    fn from(e: sqlx::Error) -> Self {
+        OpsError::Store(e.into())
+    }
 }
 
 pub type Result<T, E = OpsError> = std::result::Result<T, E>;

@@ -5,7 +5,10 @@
 pub mod documents;
 pub mod driver;
 mod error;
+pub mod lifecycle;
+pub mod outbox;
 pub mod profile;
+pub mod val;
 pub mod worker;
 
 pub use error::{OpsError, Result};

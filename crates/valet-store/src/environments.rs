@@ -23,6 +23,8 @@ pub struct Environment {
     pub database: Option<String>,
     pub base_url: Option<String>,
     pub expires_at: Option<jiff::Timestamp>,
+    /// The VAL request that provisioned this environment.
+    pub request_id: Option<String>,
     pub created_at: jiff::Timestamp,
     pub updated_at: jiff::Timestamp,
 }
@@ -53,6 +55,11 @@ pub struct NewPair {
     pub main: MemberSpec,
     #[serde(default)]
     pub test: MemberSpec,
+    /// The VAL request a VAL pair is provisioned for.
+    #[serde(default)]
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<jiff::Timestamp>,
 }
 
 /// The two environments of a pair.
@@ -64,7 +71,7 @@ pub struct Pair {
 }
 
 const COLUMNS: &str = "id, customer_id, pair_id, name, tier, role, state, current_build, \
-                       database_url, base_url, expires_at, created_at, updated_at";
+                       database_url, base_url, expires_at, created_at, updated_at, request_id";
 
 fn ts(micros: i64) -> Result<jiff::Timestamp> {
     jiff::Timestamp::from_microsecond(micros)
@@ -90,6 +97,7 @@ fn from_row(row: &AnyRow) -> Result<Environment> {
         database: db.map(|u| redact(&u)),
         base_url: row.try_get("base_url")?,
         expires_at: expires.map(ts).transpose()?,
+        request_id: row.try_get("request_id")?,
         created_at: ts(row.try_get("created_at")?)?,
         updated_at: ts(row.try_get("updated_at")?)?,
     })
@@ -149,7 +157,7 @@ pub async fn create_pair(store: &Store, actor: &Actor, new: NewPair) -> Result<P
         let id = new_id();
         sqlx::query(&format!(
             "INSERT INTO environments ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&id)
         .bind(&customer.id)
@@ -161,9 +169,10 @@ pub async fn create_pair(store: &Store, actor: &Actor, new: NewPair) -> Result<P
         .bind(build.map(|b| b.to_string()))
         .bind(spec.database_url.clone())
         .bind(spec.base_url.clone())
-        .bind(None::<i64>)
+        .bind(new.expires_at.map(|t| t.as_microsecond()))
         .bind(now.as_microsecond())
         .bind(now.as_microsecond())
+        .bind(new.request_id.clone())
         .execute(&mut *tx)
         .await?;
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
@@ -357,4 +366,136 @@ pub async fn record_start(
         updated_at: now,
         ..before
     })
+}
+
+/// Changes to a (VAL) environment's record made while operating it.
+#[derive(Debug, Clone, Default)]
+pub struct EnvUpdate {
+    pub build: Option<Build>,
+    /// The full URL (with credentials); stored, shown only redacted.
+    pub database_url: Option<String>,
+    pub base_url: Option<String>,
+    /// How the deployment driver runs it (JSON; no secrets).
+    pub deploy: Option<serde_json::Value>,
+    pub expires_at: Option<jiff::Timestamp>,
+}
+
+/// Applies `u` to environment `id`, audited (the database URL only redacted).
+pub async fn update(
+    store: &Store,
+    actor: &Actor,
+    id: &str,
+    u: EnvUpdate,
+    reason: Option<&str>,
+) -> Result<Environment> {
+    actor.require(Permission::ManageEnvironments, "change environments")?;
+    let now = store.now();
+    let mut tx = store.write().await?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM environments WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("environment", id))?;
+    let before = from_row(&row)?;
+    if !actor.sees_tenant(&before.customer_id) {
+        return Err(StoreError::not_found("environment", id));
+    }
+    let mut after = json!({});
+    if let Some(b) = u.build {
+        sqlx::query("UPDATE environments SET current_build = $1 WHERE id = $2")
+            .bind(b.to_string())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        after["current_build"] = json!(b);
+    }
+    if let Some(d) = &u.database_url {
+        sqlx::query("UPDATE environments SET database_url = $1 WHERE id = $2")
+            .bind(d)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        after["database"] = json!(redact(d));
+    }
+    if let Some(b) = &u.base_url {
+        sqlx::query("UPDATE environments SET base_url = $1 WHERE id = $2")
+            .bind(b)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        after["base_url"] = json!(b);
+    }
+    if let Some(d) = &u.deploy {
+        sqlx::query("UPDATE environments SET deploy_json = $1 WHERE id = $2")
+            .bind(d.to_string())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        after["deploy"] = d.clone();
+    }
+    if let Some(e) = u.expires_at {
+        sqlx::query("UPDATE environments SET expires_at = $1 WHERE id = $2")
+            .bind(e.as_microsecond())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        after["expires_at"] = json!(e);
+    }
+    sqlx::query("UPDATE environments SET updated_at = $1 WHERE id = $2")
+        .bind(now.as_microsecond())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor,
+            action: "environment.update",
+            object_type: "environment",
+            object_id: id,
+            customer_id: Some(&before.customer_id),
+            before: None,
+            after: Some(after),
+            reason,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(store, actor, id).await
+}
+
+/// How the deployment driver runs an environment, as recorded by [`update`].
+pub async fn deploy_spec(store: &Store, id: &str) -> Result<Option<serde_json::Value>> {
+    let d: Option<Option<String>> =
+        sqlx::query_scalar("SELECT deploy_json FROM environments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(store.pool())
+            .await?;
+    d.flatten()
+        .map(|t| {
+            serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("deploy spec: {e}")))
+        })
+        .transpose()
+}
+
+/// The two members of a pair (Main first) the actor may see.
+pub async fn pair(store: &Store, actor: &Actor, pair_id: &str) -> Result<Pair> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM environments WHERE pair_id = $1 ORDER BY role"
+    ))
+    .bind(pair_id)
+    .fetch_all(store.pool())
+    .await?;
+    let envs: Vec<Environment> = rows.iter().map(from_row).collect::<Result<_>>()?;
+    let main = envs.iter().find(|e| e.role == EnvRole::Main).cloned();
+    let test = envs.iter().find(|e| e.role == EnvRole::Test).cloned();
+    match (main, test) {
+        (Some(main), Some(test)) if actor.sees_tenant(&main.customer_id) => Ok(Pair {
+            pair_id: pair_id.to_string(),
+            main,
+            test,
+        }),
+        _ => Err(StoreError::not_found("pair", pair_id)),
+    }
 }

@@ -387,3 +387,14 @@ pub async fn end_session(store: &Store, secret: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Enabled users of one role (e.g. every `vendor_pm`, told of new requests and failures).
+pub async fn with_role(store: &Store, role: Role) -> Result<Vec<User>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM users WHERE role = $1 AND disabled = 0 ORDER BY username"
+    ))
+    .bind(role.as_str())
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}

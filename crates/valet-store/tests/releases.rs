@@ -270,6 +270,8 @@ async fn version_lag_counts_releases_days_and_hotfixes_per_environment() {
                     state: None,
                     main: MemberSpec::default(),
                     test: MemberSpec::default(),
+                    request_id: None,
+                    expires_at: None,
                 },
             )
             .await

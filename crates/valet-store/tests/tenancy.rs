@@ -18,6 +18,8 @@ fn pair(customer_id: &str) -> NewPair {
             base_url: Some("http://127.0.0.1:9001".into()),
         },
         test: MemberSpec::default(),
+        request_id: None,
+        expires_at: None,
     }
 }
 

@@ -43,6 +43,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<valet_ops::OpsError> for ApiError {
+    fn from(e: valet_ops::OpsError) -> Self {
+        match e {
+            valet_ops::OpsError::Store(s) => s.into(),
+            valet_ops::OpsError::Core(c) => c.into(),
+            valet_ops::OpsError::Payload(m) => ApiError::BadRequest(m),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {

@@ -125,6 +125,8 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
                         database_url: db("prod-test"),
                         base_url: None,
                     },
+                    request_id: None,
+                    expires_at: None,
                 },
             )
             .await?;

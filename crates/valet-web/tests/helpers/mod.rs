@@ -86,6 +86,8 @@ async fn tenant(store: &Store, admin: &Actor, name: &str) -> Tenant {
             state: None,
             main: MemberSpec::default(),
             test: MemberSpec::default(),
+            request_id: None,
+            expires_at: None,
         },
     )
     .await

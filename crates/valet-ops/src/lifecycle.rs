@@ -1,0 +1,53 @@
+//! A VAL pair's life after provisioning: reminders to the watchers 7 days and 1 day before
+//! validation ends, and closure at the end (or 14 days after the PROD upgrade). Each is a job
+//! with a `run_at`; a job whose date no longer matches the request (an extension moved the
+//! end) does nothing, and the extension queues new ones.
+
+use serde_json::json;
+use valet_store::queue::{self, NewJob};
+use valet_store::requests::Request;
+use valet_store::Store;
+
+use crate::error::Result;
+
+/// Job kind string of a closure.
+pub const CLOSE_JOB: &str = "val.close";
+/// Job kind string of an expiry reminder.
+pub const REMIND_JOB: &str = "val.remind";
+
+/// Days before the end of validation at which watchers are reminded.
+pub const REMIND_DAYS: [i64; 2] = [7, 1];
+
+/// Queues the reminders and the closure at the end of `request`'s validation period.
+pub async fn schedule_expiry(store: &Store, request: &Request) -> Result<()> {
+    let val = request.val()?;
+    let Ok(end) = val
+        .end
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+    else {
+        return Ok(());
+    };
+    for days in REMIND_DAYS {
+        let at = end
+            .checked_sub(jiff::SignedDuration::from_hours(days * 24))
+            .unwrap_or(end);
+        let mut job = NewJob::new(
+            REMIND_JOB,
+            json!({ "request": request.key, "end": val.end, "days": days }),
+        );
+        job.customer_id = Some(request.customer_id.clone());
+        job.dedupe_key = Some(format!("remind:{}:{}:{days}", request.key, val.end));
+        job.run_at = Some(at);
+        queue::enqueue(store, job).await?;
+    }
+    let mut job = NewJob::new(
+        CLOSE_JOB,
+        json!({ "request": request.key, "end": val.end, "reason": "validation period ended" }),
+    );
+    job.customer_id = Some(request.customer_id.clone());
+    job.dedupe_key = Some(format!("close:{}:{}", request.key, val.end));
+    job.run_at = Some(end);
+    queue::enqueue(store, job).await?;
+    Ok(())
+}
