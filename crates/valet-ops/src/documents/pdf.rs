@@ -427,6 +427,49 @@ impl Flow {
         });
     }
 
+    /// A verdict in a tinted box with a coloured bar: green when `ok`, red otherwise.
+    pub fn callout(&mut self, text: &str, ok: bool) {
+        let size = Style::Bold.size();
+        let line_h = pt_to_mm(size) * 1.35;
+        let lines = wrap_to(&latin1(text), CONTENT_W - 8.0, |s| {
+            text_width(Face::Bold, size, s)
+        });
+        let height = lines.len() as f32 * line_h + 3.0;
+        self.ensure(height + 2.0);
+        let top = self.y - 1.0;
+        let (tint, bar, ink) = if ok {
+            (
+                Rgb::new(0.92, 0.97, 0.92, None),
+                Rgb::new(0.18, 0.49, 0.2, None),
+                Rgb::new(0.1, 0.35, 0.12, None),
+            )
+        } else {
+            (
+                Rgb::new(1.0, 0.93, 0.93, None),
+                Rgb::new(0.64, 0.0, 0.0, None),
+                Rgb::new(0.64, 0.0, 0.0, None),
+            )
+        };
+        let fill = printpdf::path::PaintMode::Fill;
+        self.layer.set_fill_color(Color::Rgb(tint));
+        self.layer.add_rect(
+            Rect::new(Mm(MARGIN), Mm(top - height), Mm(PAGE_W - MARGIN), Mm(top)).with_mode(fill),
+        );
+        self.layer.set_fill_color(Color::Rgb(bar));
+        self.layer.add_rect(
+            Rect::new(Mm(MARGIN), Mm(top - height), Mm(MARGIN + 1.2), Mm(top)).with_mode(fill),
+        );
+        self.layer.set_fill_color(Color::Rgb(ink));
+        let mut y = top - 1.3;
+        for line in lines {
+            y -= line_h;
+            self.layer
+                .use_text(line, size, Mm(MARGIN + 4.0), Mm(y + 0.6), &self.bold);
+        }
+        self.layer.set_fill_color(grey(0.0));
+        self.y = top - height - 2.0;
+    }
+
     /// Blank lines to be signed by hand, one per label, side by side, kept on one page.
     pub fn sign_here(&mut self, labels: &[&str]) {
         self.ensure(16.0);
