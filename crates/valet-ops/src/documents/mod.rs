@@ -1,5 +1,7 @@
-//! Documents valet produces for people: release notes now; IQ reports later. Each renders
-//! the same content as Markdown, HTML, CSV (where tabular) and PDF.
+//! Documents valet produces for people: release notes and installation qualification (IQ)
+//! reports. Each renders the same content in every format it offers (Markdown, HTML, CSV where
+//! tabular, PDF).
 
+pub mod iq;
 pub mod pdf;
 pub mod release_notes;
