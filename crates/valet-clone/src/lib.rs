@@ -19,7 +19,7 @@ mod report;
 pub mod suggest;
 pub mod transform;
 
-pub use engine::{clone_database, redact_url, CloneOptions, DbUrl};
+pub use engine::{clone_database, drop_database, redact_url, CloneOptions, DbUrl};
 pub use error::CloneError;
 pub use key::RunKey;
 pub use policy::{ColumnRule, LeakScanSettings, Policy, TableRule};

@@ -8,6 +8,7 @@ mod error;
 pub mod lifecycle;
 pub mod outbox;
 pub mod profile;
+pub mod provision;
 pub mod val;
 pub mod worker;
 

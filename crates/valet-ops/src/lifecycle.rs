@@ -51,3 +51,62 @@ pub async fn schedule_expiry(store: &Store, request: &Request) -> Result<()> {
     queue::enqueue(store, job).await?;
     Ok(())
 }
+
+/// The actor of changes valet makes on its own schedule (expiry).
+fn scheduler() -> valet_core::Actor {
+    valet_core::Actor {
+        user_id: "system".into(),
+        username: "valet scheduler".into(),
+        role: valet_core::Role::Admin,
+        customer_id: None,
+    }
+}
+
+/// Whether a scheduled job still applies: the request is live and its end date is the one
+/// the job was queued for (an extension queues new jobs).
+async fn still_due(store: &Store, payload: &serde_json::Value) -> Result<Option<Request>> {
+    let Some(key) = payload["request"].as_str() else {
+        return Ok(None);
+    };
+    let r = valet_store::requests::get(store, &scheduler(), key).await?;
+    if r.state != valet_core::RequestState::InProgress || r.details.get("closing").is_some() {
+        return Ok(None);
+    }
+    if let Some(end) = payload.get("end") {
+        if r.details["end"] != *end {
+            return Ok(None);
+        }
+    }
+    Ok(Some(r))
+}
+
+/// Closes a VAL whose time has come (end of validation, or 14 days after the PROD upgrade).
+pub async fn close_due(store: &Store, payload: &serde_json::Value) -> Result<()> {
+    if let Some(r) = still_due(store, payload).await? {
+        let reason = payload["reason"]
+            .as_str()
+            .unwrap_or("validation period ended");
+        crate::val::close(store, &scheduler(), &r.key, reason).await?;
+    }
+    Ok(())
+}
+
+/// Reminds the watchers that validation ends soon.
+pub async fn remind(store: &Store, payload: &serde_json::Value) -> Result<()> {
+    if let Some(r) = still_due(store, payload).await? {
+        let days = payload["days"].as_i64().unwrap_or(0);
+        crate::outbox::announce(
+            store,
+            &r,
+            "request.expiring",
+            &format!("{}: validation ends in {days} day(s)", r.key),
+            &format!(
+                "Validation of {} ends on {}; the VAL pair is then torn down. Ask for an extension on the request if you need longer.",
+                r.key, r.details["end"]
+            ),
+            false,
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -33,6 +33,17 @@ pub struct AppProfile {
     pub version: Option<Endpoint>,
     #[serde(default)]
     pub activity: Option<toml::Value>,
+    /// The app's configuration tables, carried over by a VAL refresh.
+    #[serde(default)]
+    pub configuration: Option<ConfigurationSection>,
+}
+
+/// `[configuration]`: what a VAL refresh carries over from the old VAL.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigurationSection {
+    /// Tables copied whole from the old VAL into the fresh clone (plain SQL identifiers).
+    pub tables: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

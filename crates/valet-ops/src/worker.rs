@@ -190,6 +190,21 @@ impl Supervisor {
             .map(|r| r.banner.clone())
     }
 
+    /// The process id of the instance of `env_id`, if it runs here.
+    pub async fn pid(&self, env_id: &str) -> Option<u32> {
+        self.running.lock().await.get(env_id).map(|r| r.pid)
+    }
+
+    /// Stops the instance of `env_id` if it runs here (graceful, then forced).
+    pub async fn stop(&self, env_id: &str) {
+        let old = self.running.lock().await.remove(env_id);
+        if let Some(mut r) = old {
+            if let Err(e) = self.driver.stop(&mut r).await {
+                tracing::warn!(env = %r.name, error = %e, "stopping instance failed");
+            }
+        }
+    }
+
     /// Stops every instance (graceful, then forced).
     pub async fn stop_all(&self) {
         let mut all = self.running.lock().await;

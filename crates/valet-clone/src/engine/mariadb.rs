@@ -1289,6 +1289,26 @@ async fn scan_target(
     Ok(tally)
 }
 
+/// Drops the database of `url`; `false` if it did not exist.
+pub(crate) async fn drop_database(url: &str) -> Result<bool, CloneError> {
+    let t = Target::new(url);
+    let mut c = connect(&t.server_url, "target").await?;
+    let existed: Option<String> = c
+        .exec_first(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
+            (t.name.clone(),),
+        )
+        .await
+        .map_err(db("look the database up"))?;
+    let r = c
+        .query_drop(format!("DROP DATABASE IF EXISTS {}", bq(&t.name)))
+        .await
+        .map_err(db("drop the database"));
+    c.close().await;
+    r?;
+    Ok(existed.is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -152,6 +152,28 @@ impl CloneOptions {
     }
 }
 
+/// Drops the database at `url` (a SQLite file and its `-wal`/`-shm` companions); `false` if
+/// there was none. Used to tear down clones; refuses nothing, so callers pass only URLs of
+/// databases they made.
+pub async fn drop_database(url: &str) -> Result<bool, CloneError> {
+    match DbUrl::parse(url)? {
+        DbUrl::Sqlite(p) => {
+            let existed = p.exists();
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let f = PathBuf::from(format!("{}{suffix}", p.display()));
+                match std::fs::remove_file(&f) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(CloneError::io(format!("remove {}", f.display()), e)),
+                }
+            }
+            Ok(existed)
+        }
+        DbUrl::Postgres(u) => postgres::drop_database(&u).await,
+        DbUrl::MySql(u) => mariadb::drop_database(&u).await,
+    }
+}
+
 /// Clone `opts.from` into `opts.to`, masking through the policy, then leak-scan the target.
 /// On any error after the target was touched, the target is dropped.
 pub async fn clone_database(opts: &CloneOptions) -> Result<CloneReport, CloneError> {

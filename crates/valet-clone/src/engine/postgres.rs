@@ -1798,6 +1798,25 @@ async fn scan_target(
     Ok(tally)
 }
 
+/// Drops the database of `url` (forcing other sessions off); `false` if it did not exist.
+pub(crate) async fn drop_database(url: &str) -> Result<bool, CloneError> {
+    let t = Target::parse(url)?;
+    let admin = connect(&t.admin_url, "target").await?;
+    let existed = admin
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&t.name])
+        .await
+        .map_err(db("look the database up"))?
+        .is_some();
+    admin
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            dq(&t.name)
+        ))
+        .await
+        .map_err(db("drop the database"))?;
+    Ok(existed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
