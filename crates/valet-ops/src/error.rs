@@ -27,6 +27,16 @@ pub enum OpsError {
     Payload(String),
     #[error(transparent)]
     Core(#[from] valet_core::CoreError),
+    /// Bad SMTP settings (the URL or environment variable); the message says how to fix it.
+    #[error("SMTP settings: {0}")]
+    SmtpConfig(String),
+    /// An e-mail was not delivered to the SMTP server `server` (`host:port`).
+    #[error("e-mail via {server}: {why}")]
+    Email { server: String, why: String },
+    /// A webhook was not delivered; `origin` is `scheme://host:port` only, because the rest
+    /// of a webhook URL often carries a token.
+    #[error("webhook to {origin}: {why}")]
+    Webhook { origin: String, why: String },
 }
 
 impl From<sqlx::Error> for OpsError {

@@ -1,11 +1,13 @@
 //! Operations on environments: app profiles, deployment drivers (the local `process` driver
-//! first), and the worker that runs queued jobs. Later: provisioning and upgrade runs,
-//! notifications and documents. Knows the store and the domain; knows nothing about HTTP.
+//! first), the worker that runs queued jobs, delivery of notifications (e-mail over SMTP,
+//! signed webhooks) and documents. Later: provisioning and upgrade runs. Knows the store and
+//! the domain; knows nothing about HTTP.
 
 pub mod documents;
 pub mod driver;
 mod error;
 pub mod lifecycle;
+pub mod notify;
 pub mod outbox;
 pub mod profile;
 pub mod provision;
