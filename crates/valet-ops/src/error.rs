@@ -25,6 +25,12 @@ pub enum OpsError {
     Store(#[from] valet_store::StoreError),
     #[error("job payload: {0}")]
     Payload(String),
+    #[error("unknown job kind `{0}`; this valet knows {known}", known = crate::jobs::known_kinds())]
+    UnknownJobKind(String),
+    #[error("no handler for job kind `{0}` in this worker")]
+    NoHandler(crate::jobs::JobKind),
+    #[error("job {job}: its lease was lost to another worker; stopped working on it")]
+    LeaseLost { job: String },
 }
 
 pub type Result<T, E = OpsError> = std::result::Result<T, E>;

@@ -5,6 +5,7 @@
 pub mod documents;
 pub mod driver;
 mod error;
+pub mod jobs;
 pub mod profile;
 pub mod worker;
 
