@@ -472,3 +472,48 @@ async fn app_that_exits_at_start_is_reported_with_its_log() {
         "log tail is in the error: {err}"
     );
 }
+
+#[tokio::test]
+async fn handler_is_cancelled_when_heartbeats_cannot_reach_the_database_and_job_reruns_after() {
+    let Some(db) = TestDb::postgres("worker_unconfirmed").await else {
+        return;
+    };
+    let store = Store::open(&db.url).await.unwrap();
+    let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+    let (stopped_tx, mut stopped) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(store.clone(), "w1")
+        .with_policy(short_lease(), Duration::from_millis(20))
+        .handle(JobKind::Provision, move |job, ctx: JobContext| {
+            let (started_tx, stopped_tx) = (started_tx.clone(), stopped_tx.clone());
+            async move {
+                if job.attempts == 1 {
+                    started_tx.send(()).unwrap();
+                    ctx.cancel.cancelled().await;
+                    stopped_tx.send(()).unwrap();
+                }
+                Ok(())
+            }
+        });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(worker.run(rx));
+
+    let job = enqueue(&store, JobKind::Provision, json!({})).await;
+    tokio::time::timeout(Duration::from_secs(10), started.recv())
+        .await
+        .expect("the handler starts")
+        .unwrap();
+    take_down(&db).await;
+    tokio::time::timeout(Duration::from_secs(10), stopped.recv())
+        .await
+        .expect("the handler is cancelled before its lease can run out")
+        .unwrap();
+    assert_store_is_down(&store).await;
+    bring_back(&db).await;
+    // Nothing was recorded for the cancelled run; the job is reclaimed once its lease ran out.
+    let done = wait_for(&store, &job.id, JobState::Done).await;
+    assert_eq!(done.attempts, 2);
+    assert_eq!(done.last_error, None);
+
+    tx.send(true).unwrap();
+    handle.await.unwrap().unwrap();
+}
