@@ -37,6 +37,12 @@ pub enum OpsError {
     /// of a webhook URL often carries a token.
     #[error("webhook to {origin}: {why}")]
     Webhook { origin: String, why: String },
+    #[error("unknown job kind `{0}`; this valet knows {known}", known = crate::jobs::known_kinds())]
+    UnknownJobKind(String),
+    #[error("no handler for job kind `{0}` in this worker")]
+    NoHandler(crate::jobs::JobKind),
+    #[error("job {job}: its lease was lost to another worker; stopped working on it")]
+    LeaseLost { job: String },
 }
 
 impl From<sqlx::Error> for OpsError {

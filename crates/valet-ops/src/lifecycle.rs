@@ -4,16 +4,10 @@
 //! end) does nothing, and the extension queues new ones.
 
 use serde_json::json;
-use valet_store::queue::{self, NewJob};
 use valet_store::requests::Request;
 use valet_store::Store;
 
 use crate::error::Result;
-
-/// Job kind string of a closure.
-pub const CLOSE_JOB: &str = "val.close";
-/// Job kind string of an expiry reminder.
-pub const REMIND_JOB: &str = "val.remind";
 
 /// Days before the end of validation at which watchers are reminded.
 pub const REMIND_DAYS: [i64; 2] = [7, 1];
@@ -32,23 +26,31 @@ pub async fn schedule_expiry(store: &Store, request: &Request) -> Result<()> {
         let at = end
             .checked_sub(jiff::SignedDuration::from_hours(days * 24))
             .unwrap_or(end);
-        let mut job = NewJob::new(
-            REMIND_JOB,
-            json!({ "request": request.key, "end": val.end, "days": days }),
-        );
-        job.customer_id = Some(request.customer_id.clone());
-        job.dedupe_key = Some(format!("remind:{}:{}:{days}", request.key, val.end));
-        job.run_at = Some(at);
-        queue::enqueue(store, job).await?;
+        crate::jobs::enqueue(
+            store,
+            crate::jobs::JobKind::Remind,
+            &json!({ "request": request.key, "end": val.end, "days": days }),
+            crate::jobs::EnqueueOptions {
+                customer_id: Some(request.customer_id.clone()),
+                dedupe_key: Some(format!("remind:{}:{}:{days}", request.key, val.end)),
+                run_at: Some(at),
+                ..Default::default()
+            },
+        )
+        .await?;
     }
-    let mut job = NewJob::new(
-        CLOSE_JOB,
-        json!({ "request": request.key, "end": val.end, "reason": "validation period ended" }),
-    );
-    job.customer_id = Some(request.customer_id.clone());
-    job.dedupe_key = Some(format!("close:{}:{}", request.key, val.end));
-    job.run_at = Some(end);
-    queue::enqueue(store, job).await?;
+    crate::jobs::enqueue(
+        store,
+        crate::jobs::JobKind::Close,
+        &json!({ "request": request.key, "end": val.end, "reason": "validation period ended" }),
+        crate::jobs::EnqueueOptions {
+            customer_id: Some(request.customer_id.clone()),
+            dedupe_key: Some(format!("close:{}:{}", request.key, val.end)),
+            run_at: Some(end),
+            ..Default::default()
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -7,14 +7,10 @@ use std::collections::BTreeSet;
 use serde_json::json;
 use valet_core::Role;
 use valet_store::notifications;
-use valet_store::queue::{self, NewJob};
 use valet_store::requests::{self, Request};
 use valet_store::{users, Store};
 
 use crate::error::Result;
-
-/// Job kind string of one delivery.
-pub const DELIVER_JOB: &str = "notify.deliver";
 
 /// Tells the request's watchers (and, with `tell_pms`, every vendor PM) and the customer's
 /// webhooks about `event`. Returns the notification ids queued.
@@ -69,11 +65,78 @@ pub async fn announce(
         );
     }
     for id in &ids {
-        let mut job = NewJob::new(DELIVER_JOB, json!({ "notification_id": id }));
-        job.customer_id = Some(request.customer_id.clone());
-        job.dedupe_key = Some(format!("notify:{id}"));
-        job.max_attempts = 8;
-        queue::enqueue(store, job).await?;
+        crate::jobs::enqueue(
+            store,
+            crate::jobs::JobKind::Notify,
+            &json!({ "notification_id": id }),
+            crate::jobs::EnqueueOptions {
+                customer_id: Some(request.customer_id.clone()),
+                dedupe_key: Some(format!("notify:{id}")),
+                max_attempts: 8,
+                ..Default::default()
+            },
+        )
+        .await?;
     }
     Ok(ids)
+}
+
+/// Delivers one outbox row: an e-mail through `smtp`, or a signed webhook. A failure is
+/// recorded on the row and returned, so the job queue retries it with backoff; a row already
+/// sent is not sent again.
+pub async fn deliver(
+    store: &Store,
+    id: &str,
+    smtp: Option<&crate::notify::SmtpConfig>,
+) -> Result<()> {
+    let n = notifications::get(store, id).await?;
+    if n.state == "sent" {
+        return Ok(());
+    }
+    let outcome = match n.channel.as_str() {
+        "email" => match smtp {
+            Some(cfg) => {
+                crate::notify::send_email(
+                    cfg,
+                    &crate::notify::Email {
+                        to: vec![n.recipient.clone()],
+                        subject: format!("[valet] {}", n.subject),
+                        text_body: n.body.clone(),
+                        html_body: None,
+                    },
+                )
+                .await
+            }
+            None => Err(crate::error::OpsError::SmtpConfig(
+                "no SMTP server configured; set VALET_SMTP_URL=smtp://host:port?from=valet@example.com".into(),
+            )),
+        },
+        "webhook" => {
+            let (url, secret) = notifications::webhook_secret(store, &n.recipient).await?;
+            let mut event: serde_json::Value =
+                serde_json::from_str(&n.body).unwrap_or_else(|_| json!({ "subject": n.subject }));
+            event["id"] = json!(n.id);
+            crate::notify::deliver_webhook(
+                &url,
+                secret.as_bytes(),
+                &event,
+                store.now().as_second(),
+            )
+            .await
+            .map(|_| ())
+        }
+        other => Err(crate::error::OpsError::Payload(format!(
+            "unknown notification channel `{other}`"
+        ))),
+    };
+    match outcome {
+        Ok(()) => {
+            notifications::mark(store, id, Ok(())).await?;
+            Ok(())
+        }
+        Err(e) => {
+            notifications::mark(store, id, Err(&e.to_string())).await?;
+            Err(e)
+        }
+    }
 }

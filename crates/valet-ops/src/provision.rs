@@ -1154,41 +1154,55 @@ impl Provisioner {
 }
 
 /// Registers the VAL cycle's job handlers on `worker`: provisioning and teardown runs,
-/// closure at expiry and expiry reminders.
-pub fn register(worker: crate::worker::Worker, prov: Provisioner) -> crate::worker::Worker {
+/// closure at expiry, expiry reminders and notification delivery (e-mail through `smtp` when
+/// configured; without it e-mails stay in the outbox as `failed` with the reason).
+pub fn register(
+    worker: crate::worker::Worker,
+    prov: Provisioner,
+    smtp: Option<crate::notify::SmtpConfig>,
+) -> crate::worker::Worker {
+    use crate::jobs::JobKind;
+    use crate::worker::JobContext;
     use valet_store::queue::Job;
-    let p1 = prov.clone();
-    let p2 = prov.clone();
-    let p3 = prov.clone();
-    let p4 = prov;
+    let (p1, p2, p3, p4, p5) = (prov.clone(), prov.clone(), prov.clone(), prov.clone(), prov);
+    let smtp = Arc::new(smtp);
+    let run_id = |job: &Job| -> Result<String> {
+        job.payload["run_id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| OpsError::Payload(format!("{} needs run_id", job.kind)))
+    };
     worker
-        .handle(crate::val::PROVISION_JOB, move |job: Job| {
+        .handle(JobKind::Provision, move |job: Job, ctx: JobContext| {
             let p = p1.clone();
             async move {
-                let run_id = job.payload["run_id"]
-                    .as_str()
-                    .ok_or_else(|| OpsError::Payload("run.provision needs run_id".into()))?
-                    .to_string();
-                p.provision(&run_id, &|| false).await
+                let id = run_id(&job)?;
+                p.provision(&id, &|| ctx.cancel.is_cancelled()).await
             }
         })
-        .handle(crate::val::TEARDOWN_JOB, move |job: Job| {
+        .handle(JobKind::Teardown, move |job: Job, _ctx: JobContext| {
             let p = p2.clone();
-            async move {
-                let run_id = job.payload["run_id"]
-                    .as_str()
-                    .ok_or_else(|| OpsError::Payload("run.teardown needs run_id".into()))?
-                    .to_string();
-                p.teardown(&run_id).await
-            }
+            async move { p.teardown(&run_id(&job)?).await }
         })
-        .handle(crate::lifecycle::CLOSE_JOB, move |job: Job| {
+        .handle(JobKind::Close, move |job: Job, _ctx: JobContext| {
             let p = p3.clone();
             async move { crate::lifecycle::close_due(&p.store, &job.payload).await }
         })
-        .handle(crate::lifecycle::REMIND_JOB, move |job: Job| {
+        .handle(JobKind::Remind, move |job: Job, _ctx: JobContext| {
             let p = p4.clone();
             async move { crate::lifecycle::remind(&p.store, &job.payload).await }
+        })
+        .handle(JobKind::Notify, move |job: Job, _ctx: JobContext| {
+            let (p, smtp) = (p5.clone(), smtp.clone());
+            async move {
+                let id = job.payload["notification_id"]
+                    .as_str()
+                    .ok_or_else(|| {
+                        OpsError::Payload("notify.deliver needs notification_id".into())
+                    })?
+                    .to_string();
+                crate::outbox::deliver(&p.store, &id, smtp.as_ref().as_ref()).await
+            }
         })
 }
 

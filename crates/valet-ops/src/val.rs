@@ -18,11 +18,6 @@ use valet_store::{documents, Store, StoreError};
 use crate::error::{OpsError, Result};
 use crate::outbox::announce;
 
-/// Job kind string of a provisioning run.
-pub const PROVISION_JOB: &str = "run.provision";
-/// Job kind string of a teardown run.
-pub const TEARDOWN_JOB: &str = "run.teardown";
-
 /// The steps of a provisioning run, in order. `carry_over` steps exist only for a refresh.
 pub fn provisioning_steps(refresh: bool) -> Vec<NewStep> {
     let mut s = Vec::new();
@@ -220,11 +215,18 @@ pub async fn schedule_provisioning(store: &Store, actor: &Actor, key: &str) -> R
             id
         }
     };
-    let mut job = valet_store::queue::NewJob::new(PROVISION_JOB, json!({ "run_id": run_id }));
-    job.customer_id = Some(r.customer_id.clone());
-    job.dedupe_key = Some(format!("run:{run_id}"));
-    job.max_attempts = 3;
-    let job = valet_store::queue::enqueue(store, job).await?;
+    let job = crate::jobs::enqueue(
+        store,
+        crate::jobs::JobKind::Provision,
+        &json!({ "run_id": run_id }),
+        crate::jobs::EnqueueOptions {
+            customer_id: Some(r.customer_id.clone()),
+            dedupe_key: Some(format!("run:{run_id}")),
+            max_attempts: 3,
+            ..Default::default()
+        },
+    )
+    .await?;
     runs::set_job(store, &run_id, &job.id).await?;
     let _ = pair;
     Ok(requests::get(store, actor, key).await?)
@@ -581,14 +583,18 @@ async fn queue_teardown(store: &Store, actor: &Actor, r: &Request, pair_id: &str
     let mut tx = store.write().await?;
     let run_id = runs::create_in(&mut tx, now, actor, r, "teardown", &teardown_steps()).await?;
     tx.commit().await?;
-    let mut job = valet_store::queue::NewJob::new(
-        TEARDOWN_JOB,
-        json!({ "run_id": run_id, "pair_id": pair_id }),
-    );
-    job.customer_id = Some(r.customer_id.clone());
-    job.dedupe_key = Some(format!("run:{run_id}"));
-    job.max_attempts = 5;
-    let job = valet_store::queue::enqueue(store, job).await?;
+    let job = crate::jobs::enqueue(
+        store,
+        crate::jobs::JobKind::Teardown,
+        &json!({ "run_id": run_id, "pair_id": pair_id }),
+        crate::jobs::EnqueueOptions {
+            customer_id: Some(r.customer_id.clone()),
+            dedupe_key: Some(format!("run:{run_id}")),
+            max_attempts: 5,
+            ..Default::default()
+        },
+    )
+    .await?;
     runs::set_job(store, &run_id, &job.id).await?;
     Ok(())
 }
@@ -696,14 +702,18 @@ pub async fn prod_upgraded(
         )
         .await?;
         tx.commit().await?;
-        let mut job = valet_store::queue::NewJob::new(
-            crate::lifecycle::CLOSE_JOB,
-            json!({ "request": r.key, "reason": "14 days after the PROD upgrade" }),
-        );
-        job.customer_id = Some(r.customer_id.clone());
-        job.dedupe_key = Some(format!("close:{}:{}", r.key, close_at.as_second()));
-        job.run_at = Some(close_at);
-        valet_store::queue::enqueue(store, job).await?;
+        crate::jobs::enqueue(
+            store,
+            crate::jobs::JobKind::Close,
+            &json!({ "request": r.key, "reason": "14 days after the PROD upgrade" }),
+            crate::jobs::EnqueueOptions {
+                customer_id: Some(r.customer_id.clone()),
+                dedupe_key: Some(format!("close:{}:{}", r.key, close_at.as_second())),
+                run_at: Some(close_at),
+                ..Default::default()
+            },
+        )
+        .await?;
         out.push(r.key);
     }
     Ok(out)

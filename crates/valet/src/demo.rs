@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use valet_core::{Actor, Role, Tier};
+use valet_ops::jobs::{self, EnqueueOptions, JobKind};
 use valet_ops::worker::{StartInstance, Supervisor};
 use valet_store::environments::{self, Environment, MemberSpec, NewPair};
-use valet_store::queue::{self, JobState, NewJob};
+use valet_store::queue::{self, JobState};
 use valet_store::users::{self, NewUser};
 use valet_store::{customers, Store};
 
@@ -136,7 +137,7 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
 
     let profile = clinic_profile(&data)?;
     let exe = std::env::current_exe().context("locating the valet executable")?;
-    let mut jobs = Vec::new();
+    let mut queued = Vec::new();
     let mut urls = Vec::new();
     for env in [&main, &test] {
         let port = valet_ops::driver::free_port()?;
@@ -161,10 +162,12 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
             state_dir: env_dir.join("state"),
             log_path: env_dir.join("app.log"),
         };
-        let mut job = NewJob::new("env.start", serde_json::to_value(&start)?);
-        job.customer_id = Some(customer.id.clone());
-        job.max_attempts = 1;
-        jobs.push(queue::enqueue(&store, job).await?);
+        let opts = EnqueueOptions {
+            customer_id: Some(customer.id.clone()),
+            max_attempts: 1,
+            ..EnqueueOptions::default()
+        };
+        queued.push(jobs::enqueue(&store, JobKind::EnvStart, &start, opts).await?);
         urls.push((env.name.clone(), format!("http://{listen}")));
     }
 
@@ -184,7 +187,7 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
         },
     ));
 
-    let started = wait_jobs(&store, &jobs).await;
+    let started = wait_jobs(&store, &queued).await;
     if let Err(e) = started {
         let _ = stop_tx.send(true);
         let _ = worker_task.await;
