@@ -2,6 +2,7 @@
 //! crates; no domain logic lives here.
 
 mod admin;
+mod client;
 mod config;
 mod demo;
 mod release;
@@ -86,6 +87,9 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// The workflow commands: clients of a valet server's API.
+    #[command(flatten)]
+    Workflow(client::Workflow),
     /// Run the embedded clinic sample app (what the demo's instances run).
     #[command(hide = true)]
     Clinic {
@@ -117,8 +121,10 @@ fn init_logging(default: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The clinic and the standalone clone tool need no valet configuration or state.
+    // The clinic, the standalone clone tool and the API clients need no valet configuration
+    // or state.
     match cli.command {
+        Command::Workflow(w) => return client::main(w),
         Command::Clinic { command } => {
             return run_standalone("clinic=info,warn", clinic::cli::run(command))
         }
@@ -245,6 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             valet_clone::cli::run_suggest(args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Workflow(w) => client::run(w).await,
     }
 }
 
