@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use valet_core::{Actor, Role, Tier};
 use valet_ops::jobs::{self, EnqueueOptions, JobKind};
-use valet_ops::worker::{StartInstance, Supervisor};
+use valet_ops::worker::StartInstance;
 use valet_store::environments::{self, Environment, MemberSpec, NewPair};
 use valet_store::queue::{self, JobState};
 use valet_store::users::{self, NewUser};
@@ -68,11 +68,37 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
         .context("opening the state database")?;
     let system = Actor::system();
 
-    let (admin_password, admin_token) = admin_login(&store, &data).await?;
+    let (admin_password, admin_token) = login(
+        &store,
+        &data,
+        "admin",
+        "Demo Administrator",
+        Role::Admin,
+        None,
+    )
+    .await?;
     let customer = match customers::find_by_name(&store, &system, CUSTOMER).await? {
         Some(c) => c,
         None => customers::create(&store, &system, CUSTOMER, ZONE).await?,
     };
+    let (pm_password, pm_token) = login(
+        &store,
+        &data,
+        "pm",
+        "Petra Project-Manager",
+        Role::VendorPm,
+        None,
+    )
+    .await?;
+    let (cust_password, cust_token) = login(
+        &store,
+        &data,
+        "acme-admin",
+        "Carla Validation-Lead",
+        Role::CustomerAdmin,
+        Some(&customer.id),
+    )
+    .await?;
     import_catalog(&store, &system).await?;
     // PROD runs the hotfix release, one feature release behind: the situation a VAL cycle
     // and an upgrade to 24.3 start from.
@@ -172,8 +198,7 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
     }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let supervisor = Supervisor::default();
-    let worker = supervisor.worker(store.clone(), "demo-worker");
+    let (worker, supervisor) = crate::worker::build(store.clone(), "demo-worker", &data)?;
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let server_url = format!("http://{}", listener.local_addr()?);
     let mut server_stop = stop_rx.clone();
@@ -201,6 +226,9 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
     println!("  web/API   {server_url}   (GET /healthz, /api/v1/...)");
     println!("  login     admin / {admin_password}");
     println!("  API token {admin_token}");
+    println!("  PM        pm / {pm_password}   token {pm_token}");
+    println!("  customer  acme-admin / {cust_password}   token {cust_token}");
+    println!("  PROD pair {CUSTOMER}/PROD   (pair id {})", main.pair_id);
     for (name, url) in &urls {
         println!("  {CUSTOMER} {name:<9} {url}/health");
     }
@@ -228,12 +256,19 @@ fn find(envs: &[Environment], name: &str) -> Option<Environment> {
     envs.iter().find(|e| e.name == name).cloned()
 }
 
-/// The admin login: created on first run with a random password kept in the data
-/// directory (mode 0600) so later runs can print it again.
-async fn admin_login(store: &Store, data: &Path) -> anyhow::Result<(String, String)> {
-    let file = data.join("admin-password");
+/// A demo login: created on first run with a random password kept in the data directory
+/// (mode 0600) so later runs can print it again; a fresh API token at every start.
+async fn login(
+    store: &Store,
+    data: &Path,
+    username: &str,
+    display_name: &str,
+    role: Role,
+    customer_id: Option<&str>,
+) -> anyhow::Result<(String, String)> {
+    let file = data.join(format!("{username}-password"));
     let system = Actor::system();
-    let user = match users::find_by_username(store, "admin").await? {
+    let user = match users::find_by_username(store, username).await? {
         Some(u) => u,
         None => {
             let password = crate::admin::generate_password();
@@ -241,11 +276,11 @@ async fn admin_login(store: &Store, data: &Path) -> anyhow::Result<(String, Stri
                 store,
                 &system,
                 NewUser {
-                    username: "admin".into(),
-                    display_name: "Demo Administrator".into(),
-                    email: None,
-                    role: Role::Admin,
-                    customer_id: None,
+                    username: username.into(),
+                    display_name: display_name.into(),
+                    email: Some(format!("{username}@example.com")),
+                    role,
+                    customer_id: customer_id.map(str::to_string),
                     password: password.clone(),
                 },
             )
@@ -258,7 +293,7 @@ async fn admin_login(store: &Store, data: &Path) -> anyhow::Result<(String, Stri
         .map(|s| s.trim().to_string())
         .with_context(|| {
             format!(
-                "the admin password file {} is missing; remove {} to start the demo afresh",
+                "the password file {} is missing; remove {} to start the demo afresh",
                 file.display(),
                 data.display()
             )

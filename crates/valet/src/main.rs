@@ -6,6 +6,7 @@ mod client;
 mod config;
 mod demo;
 mod release;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -209,13 +210,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker { name } => {
             let store = open().await?;
             let name = name.unwrap_or_else(default_worker_name);
-            let sup = valet_ops::worker::Supervisor::default();
+            let (w, sup) = worker::build(store, &name, &settings.data_dir)?;
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 shutdown_signal().await;
                 let _ = tx.send(true);
             });
-            sup.worker(store, &name).run(rx).await?;
+            w.run(rx).await?;
             sup.stop_all().await;
             Ok(ExitCode::SUCCESS)
         }
