@@ -305,6 +305,13 @@ pub async fn request_extension(
     reason: &str,
 ) -> Result<Request> {
     let r = requests::get(store, actor, key).await?;
+    if !(actor.role.may(Permission::FileRequest) || actor.role.may(Permission::Triage)) {
+        return Err(CoreError::Forbidden {
+            role: actor.role.to_string(),
+            action: "ask for an extension (a customer admin does)".into(),
+        }
+        .into());
+    }
     let val = r.val()?;
     let end: jiff::civil::Date = new_end.trim().parse().map_err(|_| CoreError::Invalid {
         field: "end",

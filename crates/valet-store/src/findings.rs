@@ -80,6 +80,16 @@ pub async fn create(
     request_key: &str,
     new: NewFinding,
 ) -> Result<Finding> {
+    if !(actor.role.may(Permission::FileRequest)
+        || actor.role.may(Permission::Triage)
+        || actor.role.may(Permission::RunJobs))
+    {
+        return Err(CoreError::Forbidden {
+            role: actor.role.to_string(),
+            action: "file a finding (a customer admin or the vendor does)".into(),
+        }
+        .into());
+    }
     let mut errs = Vec::new();
     let title = new.title.trim();
     if title.is_empty() || title.chars().count() > 200 {

@@ -56,12 +56,24 @@ impl Request {
     }
 }
 
-/// Details without what valet itself adds while working (the provisioned pair's id).
+/// Keys of `details` that valet writes while working on a request (bookkeeping, not what the
+/// requester asked for): a signature stays valid when they change.
+const BOOKKEEPING: [&str; 6] = [
+    "val_pair_id",
+    "signed_off",
+    "provisioned",
+    "extension_requested",
+    "closing",
+    "close_after_prod_upgrade",
+];
+
+/// Details without valet's bookkeeping.
 fn content_details(d: &Value) -> Value {
     let mut d = d.clone();
     if let Some(o) = d.as_object_mut() {
-        o.remove("val_pair_id");
-        o.remove("signed_off");
+        for k in BOOKKEEPING {
+            o.remove(k);
+        }
     }
     d
 }
@@ -815,4 +827,43 @@ pub async fn history(store: &Store, actor: &Actor, key: &str) -> Result<Vec<audi
     let mut ev = audit::list(store, actor, Some(("request", &r.key)), 1000).await?;
     ev.reverse();
     Ok(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(details: Value) -> Request {
+        Request {
+            id: "r1".into(),
+            key: "VAL-1".into(),
+            kind: RequestKind::Val,
+            customer_id: "c1".into(),
+            customer_name: "Alpha".into(),
+            state: RequestState::Submitted,
+            held_from: None,
+            title: "VAL".into(),
+            details,
+            created_by: "u1".into(),
+            created_by_name: "U".into(),
+            created_at: jiff::Timestamp::UNIX_EPOCH,
+            updated_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn bookkeeping_does_not_change_the_signed_content_but_the_end_date_does() {
+        let signed = request(json!({ "build": "24.3.0.1300", "end": "2027-03-01" }));
+        let worked = request(json!({
+            "build": "24.3.0.1300",
+            "end": "2027-03-01",
+            "val_pair_id": "p1",
+            "provisioned": true,
+            "extension_requested": null,
+            "closing": { "by": "pm" },
+        }));
+        assert_eq!(signed.content_sha256(), worked.content_sha256());
+        let extended = request(json!({ "build": "24.3.0.1300", "end": "2027-04-01" }));
+        assert_ne!(signed.content_sha256(), extended.content_sha256());
+    }
 }

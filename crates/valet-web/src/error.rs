@@ -2,7 +2,7 @@
 //!
 //! 400 for bad input (with the field and how to fix it), 401, 403, 404 (also for another
 //! tenant's objects, indistinguishable from missing ones), 409 for conflicts and illegal state
-//! changes, 500 with a correlation id and no internals.
+//! changes, 413 for bodies over a limit, 500 with a correlation id and no internals.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +26,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A body over the endpoint's size limit (413).
+    #[error("{0}")]
+    TooLarge(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -59,8 +62,9 @@ impl From<CoreError> for ApiError {
         match e {
             CoreError::Forbidden { .. } => ApiError::Forbidden(e.to_string()),
             CoreError::IllegalTransition { .. } => ApiError::Conflict(e.to_string()),
-            CoreError::Parse { .. } | CoreError::Invalid { .. } => {
-                ApiError::BadRequest(e.to_string())
+            CoreError::Parse { .. } => ApiError::BadRequest(e.to_string()),
+            CoreError::Invalid { field, why } => {
+                ApiError::Fields(vec![valet_core::FieldError::new(field, why)])
             }
             CoreError::Fields(f) => ApiError::Fields(f),
         }
@@ -77,6 +81,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         let body = match &self {

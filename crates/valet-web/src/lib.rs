@@ -16,12 +16,25 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tower_http::trace::TraceLayer;
+use valet_core::val::ValRules;
 use valet_store::Store;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub store: Store,
+    /// Limits a VAL request is checked against (longest validation period).
+    pub val_rules: ValRules,
+}
+
+impl AppState {
+    /// State over `store` with the default rules.
+    pub fn new(store: Store) -> AppState {
+        AppState {
+            store,
+            val_rules: ValRules::default(),
+        }
+    }
 }
 
 /// The whole application: `/healthz` and `/api/v1`.

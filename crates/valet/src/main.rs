@@ -288,7 +288,7 @@ fn default_worker_name() -> String {
 async fn serve(store: Store, listen: &str) -> anyhow::Result<()> {
     let listener = bind(listen).await?;
     tracing::info!("valet listening on http://{}", listener.local_addr()?);
-    valet_web::serve(listener, valet_web::AppState { store }, shutdown_signal()).await?;
+    valet_web::serve(listener, valet_web::AppState::new(store), shutdown_signal()).await?;
     Ok(())
 }
 

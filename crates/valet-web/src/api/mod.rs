@@ -2,11 +2,17 @@
 
 mod audit;
 mod customers;
+mod documents;
 mod environments;
+mod findings;
 mod releases;
+mod requests;
+mod runs;
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
@@ -34,6 +40,50 @@ pub fn router() -> Router<AppState> {
         .route("/release-notes/search", get(releases::search))
         .route("/version-lag", get(releases::lag))
         .route("/version-lag/{customer_id}", get(releases::lag_of))
+        .route("/requests", get(requests::list))
+        .route("/requests/val", post(requests::create_val))
+        .route("/requests/{key}", get(requests::get))
+        .route("/requests/{key}/approve", post(requests::approve))
+        .route("/requests/{key}/reject", post(requests::reject))
+        .route("/requests/{key}/cancel", post(requests::cancel))
+        .route("/requests/{key}/close", post(requests::close))
+        .route("/requests/{key}/retry", post(requests::retry))
+        .route("/requests/{key}/extension", post(requests::extension))
+        .route(
+            "/requests/{key}/extension/approve",
+            post(requests::approve_extension),
+        )
+        .route("/requests/{key}/signatures", post(requests::sign))
+        .route(
+            "/requests/{key}/comments",
+            get(requests::comments).post(requests::comment),
+        )
+        .route("/requests/{key}/watchers", post(requests::watch))
+        .route(
+            "/requests/{key}/attachments",
+            get(requests::attachments)
+                .post(requests::attach)
+                .layer(DefaultBodyLimit::max(requests::ATTACHMENT_BODY_LIMIT)),
+        )
+        .route(
+            "/requests/{key}/attachments/{id}",
+            get(requests::attachment),
+        )
+        .route("/requests/{key}/history", get(requests::history))
+        .route(
+            "/requests/{key}/findings",
+            get(findings::of_request).post(findings::file),
+        )
+        .route("/requests/{key}/runs", get(runs::of_request))
+        .route("/requests/{key}/events", get(runs::events))
+        .route("/requests/{key}/documents", get(documents::of_request))
+        .route("/findings/{key}", get(findings::get))
+        .route("/findings/{key}/answer", post(findings::answer))
+        .route("/findings/{key}/resolve", post(findings::resolve))
+        .route("/findings/{key}/accept", post(findings::accept))
+        .route("/findings/{key}/reopen", post(findings::reopen))
+        .route("/runs/{id}", get(runs::get))
+        .route("/documents/{id}", get(documents::download))
 }
 
 async fn me(Authed(actor): Authed) -> Json<serde_json::Value> {
@@ -43,6 +93,33 @@ async fn me(Authed(actor): Authed) -> Json<serde_json::Value> {
         "role": actor.role,
         "customer_id": actor.customer_id,
     }))
+}
+
+/// A JSON body that may be left out (taken as `T::default()`): a call without one gets the
+/// field errors of an empty body ("signing needs your password") rather than a content-type
+/// complaint.
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrEmpty<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge(format!(
+                    "the request body is larger than this endpoint accepts ({e})"
+                ))
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonOrEmpty(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonOrEmpty)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not the JSON expected: {e}")))
+    }
 }
 
 /// A JSON body whose parse errors become a 400 saying what was wrong.
@@ -56,6 +133,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(e @ JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest(
                 format!("{e}; send the body as JSON with `Content-Type: application/json`"),
+            )),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge(
+                format!("the request body is larger than this endpoint accepts ({e})"),
             )),
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }

@@ -124,9 +124,7 @@ pub async fn spawn_app() -> TestApp {
     let beta = tenant(&store, &admin.actor(), "Beta").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState {
-        store: store.clone(),
-    };
+    let state = AppState::new(store.clone());
     tokio::spawn(valet_web::serve(listener, state, std::future::pending()));
     TestApp {
         base,

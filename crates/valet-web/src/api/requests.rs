@@ -1,0 +1,444 @@
+//! Requests (VAL first): filing, the request page's data, the workflow steps (each through
+//! `valet_ops::val`, which tells the watchers), signatures, comments, watchers, attachments and
+//! history.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Json;
+use base64::Engine;
+use serde::Deserialize;
+use valet_core::signature::{Meaning, Signature};
+use valet_core::val::ValRequestInput;
+use valet_core::{Actor, FieldError, RequestKind, RequestState};
+use valet_ops::val::{self, RequestView};
+use valet_ops::OpsError;
+use valet_store::audit::AuditEvent;
+use valet_store::requests::{self, Attachment, Comment, Filter, Request, MAX_ATTACHMENT};
+use valet_store::StoreError;
+
+use super::documents::file_response;
+use super::{ApiJson, JsonOrEmpty};
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Largest request body of an attachment upload: the file's base64 (4/3 of its size) plus
+/// room for the name and content type.
+pub const ATTACHMENT_BODY_LIMIT: usize = MAX_ATTACHMENT.div_ceil(3) * 4 + 64 * 1024;
+
+/// The request if the caller may see it. Every action on a request starts here, so another
+/// tenant's request is a 404 before any permission check could say more.
+pub(super) async fn visible(st: &AppState, actor: &Actor, key: &str) -> Result<Request, ApiError> {
+    Ok(requests::get(&st.store, actor, key).await?)
+}
+
+/// The password a signature needs; missing or empty is a 400 naming the field.
+fn signing_password(password: &Option<String>) -> Result<&str, FieldError> {
+    match password.as_deref() {
+        Some(p) if !p.is_empty() => Ok(p),
+        _ => Err(FieldError::new(
+            "password",
+            "signing needs your password entered again: send `password` in the body",
+        )),
+    }
+}
+
+/// A signing call's error. A wrong password is a 403 saying nothing was signed: the caller is
+/// signed in; it is the signature's re-authentication that failed.
+fn signing(e: OpsError) -> ApiError {
+    match e {
+        OpsError::Store(StoreError::Unauthenticated) => ApiError::Forbidden(
+            "the password is wrong: nothing was signed; enter your own password to sign".into(),
+        ),
+        e => e.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    kind: Option<String>,
+    state: Option<String>,
+    customer: Option<String>,
+}
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Requests the caller may see, newest first.
+pub async fn list(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<Request>>, ApiError> {
+    let mut errs = Vec::new();
+    let kind = given(&q.kind).and_then(|k| {
+        k.parse::<RequestKind>()
+            .map_err(|e| errs.push(FieldError::new("kind", e.to_string())))
+            .ok()
+    });
+    let state = given(&q.state).and_then(|s| {
+        s.parse::<RequestState>()
+            .map_err(|e| errs.push(FieldError::new("state", e.to_string())))
+            .ok()
+    });
+    if !errs.is_empty() {
+        return Err(ApiError::Fields(errs));
+    }
+    let filter = Filter {
+        kind,
+        state,
+        customer_id: given(&q.customer).map(str::to_string),
+    };
+    Ok(Json(requests::list(&st.store, &actor, &filter).await?))
+}
+
+/// Files a VAL request: 201, or a 400 naming every wrong field, or 409 for a duplicate.
+pub async fn create_val(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(input): ApiJson<ValRequestInput>,
+) -> Result<(StatusCode, Json<Request>), ApiError> {
+    let r = val::file(&st.store, &actor, input, st.val_rules).await?;
+    Ok((StatusCode::CREATED, Json(r)))
+}
+
+/// Everything about one request.
+pub async fn get(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(val::view(&st.store, &actor, &key).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ApproveBody {
+    password: Option<String>,
+    comment: Option<String>,
+}
+
+/// The PM's approval, e-signed: the request is approved and its provisioning scheduled.
+pub async fn approve(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<ApproveBody>,
+) -> Result<Json<Request>, ApiError> {
+    visible(&st, &actor, &key).await?;
+    let password = signing_password(&body.password).map_err(|e| ApiError::Fields(vec![e]))?;
+    let comment = given(&body.comment);
+    let r = val::approve(&st.store, &actor, &key, password, comment)
+        .await
+        .map_err(signing)?;
+    Ok(Json(r))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReasonBody {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn reject(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<ReasonBody>,
+) -> Result<Json<Request>, ApiError> {
+    visible(&st, &actor, &key).await?;
+    Ok(Json(
+        val::reject(&st.store, &actor, &key, &body.reason).await?,
+    ))
+}
+
+pub async fn cancel(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<ReasonBody>,
+) -> Result<Json<Request>, ApiError> {
+    visible(&st, &actor, &key).await?;
+    Ok(Json(
+        val::cancel(&st.store, &actor, &key, &body.reason).await?,
+    ))
+}
+
+/// Closes a VAL: its pair is torn down.
+pub async fn close(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<ReasonBody>,
+) -> Result<Json<Request>, ApiError> {
+    visible(&st, &actor, &key).await?;
+    Ok(Json(
+        val::close(&st.store, &actor, &key, &body.reason).await?,
+    ))
+}
+
+/// A failed provisioning is queued again as a new run.
+pub async fn retry(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<Request>, ApiError> {
+    visible(&st, &actor, &key).await?;
+    Ok(Json(val::retry(&st.store, &actor, &key).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ExtensionBody {
+    #[serde(default)]
+    end: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// A customer asks for a later end of validation (pending until a PM approves it).
+pub async fn extension(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<ExtensionBody>,
+) -> Result<Json<Request>, ApiError> {
+    visible(&st, &actor, &key).await?;
+    Ok(Json(
+        val::request_extension(&st.store, &actor, &key, &body.end, &body.reason).await?,
+    ))
+}
+
+/// The PM approves the pending extension.
+pub async fn approve_extension(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<Request>, ApiError> {
+    visible(&st, &actor, &key).await?;
+    Ok(Json(val::approve_extension(&st.store, &actor, &key).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SignBody {
+    password: Option<String>,
+    meaning: Option<String>,
+    reason: Option<String>,
+}
+
+/// Signs the request (`meaning: validated` is the validation sign-off); 201 with the signature.
+pub async fn sign(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<SignBody>,
+) -> Result<(StatusCode, Json<Signature>), ApiError> {
+    visible(&st, &actor, &key).await?;
+    let mut errs = Vec::new();
+    let password = signing_password(&body.password)
+        .map_err(|e| errs.push(e))
+        .ok();
+    let meaning = match given(&body.meaning) {
+        None => {
+            errs.push(FieldError::new(
+                "meaning",
+                "say what the signature means: approved, validated, reviewed, responsibility, \
+                 accepted or declined",
+            ));
+            None
+        }
+        Some(m) => m
+            .parse::<Meaning>()
+            .map_err(|e| errs.push(FieldError::new("meaning", e.to_string())))
+            .ok(),
+    };
+    let (Some(password), Some(meaning)) = (password, meaning) else {
+        return Err(ApiError::Fields(errs));
+    };
+    let s = val::sign(
+        &st.store,
+        &actor,
+        &key,
+        password,
+        meaning,
+        given(&body.reason),
+    )
+    .await
+    .map_err(signing)?;
+    Ok((StatusCode::CREATED, Json(s)))
+}
+
+pub async fn comments(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<Comment>>, ApiError> {
+    Ok(Json(requests::comments(&st.store, &actor, &key).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct CommentBody {
+    #[serde(default)]
+    body: String,
+}
+
+/// Comments on the request; 201 with the comment.
+pub async fn comment(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<CommentBody>,
+) -> Result<(StatusCode, Json<Comment>), ApiError> {
+    visible(&st, &actor, &key).await?;
+    let c = val::comment(&st.store, &actor, &key, &body.body).await?;
+    Ok((StatusCode::CREATED, Json(c)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WatchBody {
+    user_id: Option<String>,
+    watch: Option<bool>,
+}
+
+/// Starts (default) or stops watching; the caller itself unless `user_id` names someone.
+pub async fn watch(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    JsonOrEmpty(body): JsonOrEmpty<WatchBody>,
+) -> Result<StatusCode, ApiError> {
+    visible(&st, &actor, &key).await?;
+    let user = given(&body.user_id).unwrap_or(&actor.user_id).to_string();
+    requests::set_watch(&st.store, &actor, &key, &user, body.watch.unwrap_or(true)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn attachments(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<Attachment>>, ApiError> {
+    Ok(Json(requests::attachments(&st.store, &actor, &key).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewAttachment {
+    #[serde(default)]
+    name: String,
+    content_type: Option<String>,
+    #[serde(default)]
+    content_base64: String,
+}
+
+fn too_large() -> ApiError {
+    ApiError::TooLarge(format!(
+        "the file is larger than {} MiB, the most an attachment may hold; attach a smaller \
+         file or split it",
+        MAX_ATTACHMENT / (1024 * 1024)
+    ))
+}
+
+/// Attaches a file sent as JSON with base64 content; 201 with its record.
+pub async fn attach(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    body: Result<ApiJson<NewAttachment>, ApiError>,
+) -> Result<(StatusCode, Json<Attachment>), ApiError> {
+    visible(&st, &actor, &key).await?;
+    let ApiJson(body) = body.map_err(|e| match e {
+        ApiError::TooLarge(_) => too_large(),
+        e => e,
+    })?;
+    let content_type = given(&body.content_type).unwrap_or("application/octet-stream");
+    if !is_media_type(content_type) {
+        return Err(ApiError::Fields(vec![FieldError::new(
+            "content_type",
+            format!("`{content_type}` is not a media type; write e.g. `application/pdf`"),
+        )]));
+    }
+    let content = base64::engine::general_purpose::STANDARD
+        .decode(body.content_base64.trim())
+        .map_err(|e| {
+            ApiError::Fields(vec![FieldError::new(
+                "content_base64",
+                format!("not standard base64 ({e}); send the file's bytes base64-encoded"),
+            )])
+        })?;
+    if content.len() > MAX_ATTACHMENT {
+        return Err(too_large());
+    }
+    let a = requests::attach(&st.store, &actor, &key, &body.name, content_type, &content).await?;
+    Ok((StatusCode::CREATED, Json(a)))
+}
+
+/// `type/subtype` with optional parameters, printable ASCII only (it becomes a header).
+fn is_media_type(s: &str) -> bool {
+    let essence = s.split(';').next().unwrap_or("").trim();
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    s.len() <= 200
+        && s.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && essence
+            .split_once('/')
+            .is_some_and(|(t, sub)| token(t) && token(sub))
+}
+
+/// An attachment's bytes, as a download.
+pub async fn attachment(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path((key, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (a, bytes) = requests::attachment_content(&st.store, &actor, &key, &id).await?;
+    let content_type = if is_media_type(&a.content_type) {
+        a.content_type.as_str()
+    } else {
+        "application/octet-stream"
+    };
+    Ok(file_response(bytes, content_type, &a.name))
+}
+
+/// The request's audit events, oldest first.
+pub async fn history(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    Ok(Json(requests::history(&st.store, &actor, &key).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_that_may_become_a_header() {
+        for ok in [
+            "application/pdf",
+            "text/plain; charset=utf-8",
+            "image/svg+xml",
+        ] {
+            assert!(is_media_type(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "pdf",
+            "text/",
+            "/plain",
+            "text/plain\r\nX: y",
+            "täxt/plain",
+        ] {
+            assert!(!is_media_type(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn attachment_body_limit_holds_the_largest_file_in_base64() {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(vec![0u8; MAX_ATTACHMENT]);
+        assert!(b64.len() < ATTACHMENT_BODY_LIMIT);
+    }
+}
