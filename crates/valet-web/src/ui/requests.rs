@@ -392,6 +392,32 @@ fn field_rows(d: &serde_json::Value) -> Vec<Value> {
         .collect()
 }
 
+/// One line saying what an event changed: a state move, a signature's meaning, a finding.
+fn change_of(e: &valet_store::audit::AuditEvent) -> Option<String> {
+    let after = e.after.as_ref()?;
+    let before = e.before.as_ref();
+    let state = |v: &serde_json::Value| v["state"].as_str().map(|s| s.replace('_', " "));
+    let finding = after["finding"].as_str().map(|f| format!("{f}: "));
+    let prefix = match (&finding, after["step"].as_i64(), after["run"].is_string()) {
+        (Some(f), _, _) => f.clone(),
+        (None, Some(n), _) => format!("step {n} {}: ", after["name"].as_str().unwrap_or("")),
+        (None, None, true) => "run: ".to_string(),
+        _ => String::new(),
+    };
+    if let Some(to) = state(after) {
+        return Some(match before.and_then(state) {
+            Some(from) => format!("{prefix}{from} → {to}"),
+            None => format!("{prefix}{to}"),
+        });
+    }
+    if let Some(m) = after["meaning"].as_str() {
+        return Some(format!("meaning: {m}"));
+    }
+    finding
+        .zip(after["answer"].as_str())
+        .map(|(f, a)| format!("{f}{a}"))
+}
+
 async fn detail(
     st: &AppState,
     u: &UiUser,
@@ -484,7 +510,7 @@ async fn detail(
         .map(|e| {
             context! {
                 at => utc(e.at), actor => e.actor_name, role => e.actor_role,
-                action => e.action, reason => e.reason,
+                action => e.action, reason => e.reason, change => change_of(e),
             }
         })
         .collect();
