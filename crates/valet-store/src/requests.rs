@@ -56,12 +56,22 @@ impl Request {
     }
 }
 
-/// Details without what valet itself adds while working (the provisioned pair's id).
+/// Details without what valet itself adds while working: the provisioned pair's id and
+/// flag, the sign-off, a pending extension or closure. A signature must not read as "changed
+/// after signing" because the run it approved succeeded.
 fn content_details(d: &Value) -> Value {
     let mut d = d.clone();
     if let Some(o) = d.as_object_mut() {
-        o.remove("val_pair_id");
-        o.remove("signed_off");
+        for k in [
+            "val_pair_id",
+            "provisioned",
+            "signed_off",
+            "extension_requested",
+            "closing",
+            "close_after_prod_upgrade",
+        ] {
+            o.remove(k);
+        }
     }
     d
 }
@@ -815,4 +825,41 @@ pub async fn history(store: &Store, actor: &Actor, key: &str) -> Result<Vec<audi
     let mut ev = audit::list(store, actor, Some(("request", &r.key)), 1000).await?;
     ev.reverse();
     Ok(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(details: Value) -> Request {
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        Request {
+            id: "r1".into(),
+            key: "VAL-1".into(),
+            kind: RequestKind::Val,
+            customer_id: "c1".into(),
+            customer_name: "Acme".into(),
+            state: RequestState::Submitted,
+            held_from: None,
+            title: "VAL".into(),
+            details,
+            created_by: "u1".into(),
+            created_by_name: "U".into(),
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn bookkeeping_does_not_change_the_signed_content_but_the_fields_do() {
+        let signed = request(json!({ "build": "24.3.0.1300", "end": "2027-01-29" }));
+        let worked = request(json!({
+            "build": "24.3.0.1300", "end": "2027-01-29", "val_pair_id": "p2",
+            "provisioned": true, "signed_off": { "by": "A" },
+            "extension_requested": { "end": "2027-03-01" },
+        }));
+        assert_eq!(signed.content_sha256(), worked.content_sha256());
+        let extended = request(json!({ "build": "24.3.0.1300", "end": "2027-03-01" }));
+        assert_ne!(signed.content_sha256(), extended.content_sha256());
+    }
 }
