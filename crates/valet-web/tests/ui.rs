@@ -549,3 +549,251 @@ async fn pm_approves_through_the_signature_dialog_and_a_wrong_password_signs_not
     );
     assert!(!detail.contains("Changed after signing"), "{detail}");
 }
+
+/// What the provisioning handler does to a request, done through the store: the run's steps
+/// end `done`, the run succeeds, the request is `in_progress` with `provisioned`.
+async fn pretend_provisioned(app: &TestApp, key: &str) {
+    use valet_store::runs::{self, RunState, StepState};
+    let system = valet_core::Actor::system();
+    let r = valet_store::requests::get(&app.store, &system, key)
+        .await
+        .unwrap();
+    let run = runs::of_request(&app.store, &system, &r)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    runs::start(&app.store, &system, &run.id).await.unwrap();
+    for s in &run.steps {
+        runs::begin_step(&app.store, &run.id, s.seq).await.unwrap();
+        runs::end_step(
+            &app.store,
+            &system,
+            &run.id,
+            s.seq,
+            StepState::Done,
+            &format!("{} <ok> {}", s.name, s.env.as_deref().unwrap_or("")),
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    }
+    runs::finish(&app.store, &system, &run.id, RunState::Succeeded, None)
+        .await
+        .unwrap();
+    valet_store::requests::transition(
+        &app.store,
+        &system,
+        key,
+        valet_core::RequestState::InProgress,
+        None,
+    )
+    .await
+    .unwrap();
+    let now = app.store.now();
+    let mut tx = app.store.write().await.unwrap();
+    valet_store::requests::update_details_in(
+        &mut tx,
+        now,
+        &system,
+        key,
+        serde_json::json!({ "provisioned": true }),
+        "request.provisioned",
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Saves a page for a look in a browser when `VALET_UI_OUT` names a directory.
+fn keep(name: &str, html: &str) {
+    if let Some(dir) = std::env::var_os("VALET_UI_OUT") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(name), html).unwrap();
+    }
+}
+
+async fn post_form(
+    c: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let r = c.post(app.url(path)).form(form).send().await.unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        r.text()
+            .await
+            .unwrap()
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&"),
+    )
+}
+
+#[tokio::test]
+async fn findings_block_sign_off_until_resolved_and_a_later_change_marks_signatures() {
+    let app = spawn_app().await;
+    publish_releases(&app).await;
+    create_pm(&app).await;
+    let customer = sign_in(&app, "alpha.user", "a long test password").await;
+    let token = form_token(&customer, &app, "/requests/new").await;
+    let pair = pair_of(&app, &app.alpha.env_id).await;
+    let r = customer
+        .post(app.url("/requests/new"))
+        .multipart(val_form(
+            &token,
+            &pair,
+            "24.3.0.1300",
+            &day(7),
+            "validate 24.3",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let pm = sign_in(&app, "pat.pm", "pm password 1234").await;
+    let pm_token = form_token(&pm, &app, "/requests/VAL-1").await;
+    let (status, _) = post_form(
+        &pm,
+        &app,
+        "/requests/VAL-1/sign",
+        &[
+            ("csrf", &pm_token),
+            ("meaning", "approved"),
+            ("password", "pm password 1234"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    pretend_provisioned(&app, "VAL-1").await;
+
+    let (_, detail) = page(&customer, &app, "/requests/VAL-1").await;
+    assert!(detail.contains("VAL pair provisioned"), "{detail}");
+    assert!(
+        detail.contains("clone &lt;ok&gt; MAIN"),
+        "step logs shown, escaped: {detail}"
+    );
+    assert!(
+        detail.contains("/requests/VAL-1/sign?meaning=validated"),
+        "{detail}"
+    );
+    // A finding with a missing title: the error is under the field, the steps are kept.
+    let (status, body) = post_form(
+        &customer,
+        &app,
+        "/requests/VAL-1/findings",
+        &[
+            ("csrf", &token),
+            ("title", ""),
+            ("severity", "major"),
+            ("area", "integration"),
+            ("steps", "open the lab feed"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("give a short title") && body.contains("open the lab feed"),
+        "{body}"
+    );
+    let (status, _) = post_form(
+        &customer,
+        &app,
+        "/requests/VAL-1/findings",
+        &[
+            ("csrf", &token),
+            ("title", "Lab feed silent"),
+            ("severity", "major"),
+            ("area", "integration"),
+            ("steps", "open the lab feed"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, detail) = page(&customer, &app, "/requests/VAL-1").await;
+    assert!(
+        detail.contains("Open findings block the sign-off: F-1"),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("/requests/VAL-1/sign?meaning=validated"),
+        "no sign-off yet"
+    );
+    assert!(
+        !detail.contains("/findings/F-1/resolve"),
+        "customers do not resolve"
+    );
+    // Signing off anyway is refused and signs nothing.
+    let (status, body) = post_form(
+        &customer,
+        &app,
+        "/requests/VAL-1/sign",
+        &[
+            ("csrf", &token),
+            ("meaning", "validated"),
+            ("password", "a long test password"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("F-1"), "{body}");
+
+    let (_, detail) = page(&pm, &app, "/requests/VAL-1").await;
+    assert!(detail.contains("/findings/F-1/resolve"), "{detail}");
+    let (status, _) = post_form(
+        &pm,
+        &app,
+        "/findings/F-1/resolve",
+        &[("csrf", &pm_token), ("text", "feed re-pointed")],
+    )
+    .await;
+    assert_eq!(status, 303);
+
+    let (status, _) = post_form(
+        &customer,
+        &app,
+        "/requests/VAL-1/sign",
+        &[
+            ("csrf", &token),
+            ("meaning", "validated"),
+            ("password", "a long test password"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, detail) = page(&customer, &app, "/requests/VAL-1").await;
+    assert!(detail.contains("validation signed off"), "{detail}");
+    assert!(detail.contains("I confirm that validation of this record is complete."));
+    assert!(!detail.contains("Changed after signing"), "{detail}");
+
+    // An extension moves the end date: both signatures now say the record changed.
+    let (status, _) = post_form(
+        &customer,
+        &app,
+        "/requests/VAL-1/extension",
+        &[
+            ("csrf", &token),
+            ("end", &day(90)),
+            ("reason", "more time for the lab tests"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (status, _) = post_form(
+        &pm,
+        &app,
+        "/requests/VAL-1/extension/approve",
+        &[("csrf", &pm_token)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, detail) = page(&customer, &app, "/requests/VAL-1").await;
+    assert_eq!(
+        detail.matches("Changed after signing:").count(),
+        2,
+        "{detail}"
+    );
+    keep("request-done.html", &detail);
+}
