@@ -276,7 +276,8 @@ async fn val_cycle_from_request_to_sign_off_in_chromium() {
             while !provision_handler_missing(&app).await {
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             }
-            tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+            // Time for the checks before the wait for the run (SSE rendering) to finish.
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         },
     )
     .await;
@@ -292,6 +293,7 @@ async fn val_cycle_from_request_to_sign_off_in_chromium() {
         "ok: the customer admin filed VAL-1",
         "ok: the signature dialog shows the record, its hash and the meaning",
         "ok: the PM approved VAL-1 with an e-signature",
+        "ok: the steps table is re-rendered from the run events",
     ] {
         assert!(stdout.contains(step), "{step}\n{stdout}\n{stderr}");
     }

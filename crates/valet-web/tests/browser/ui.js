@@ -138,6 +138,29 @@ async function journey(base, out, customer, customerPassword, pm, pmPassword) {
       'the PM approved VAL-1 with an e-signature');
     await page.screenshot({ path: `${out}/request-approved.png`, fullPage: true });
 
+    // The steps table follows the run's server-sent events. The events are stubbed here so
+    // that the renderer is checked on its own (escaping, durations, states).
+    const events = `${base}/api/v1/requests/VAL-1/events`;
+    await page.route(events, (route) => route.fulfill({
+      status: 200,
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+      body: `event: run\ndata: ${JSON.stringify({
+        id: 'stub', state: 'running', error: null,
+        steps: [
+          { seq: 1, name: 'clone', env: 'MAIN', state: 'done', attempts: 1, duration_ms: 1500, log: 'copied <volunteers> & events' },
+          { seq: 2, name: 'clone', env: 'TEST', state: 'running', attempts: 2, duration_ms: null, log: '' },
+        ],
+      })}\n\n`,
+    }));
+    await page.goto(`${base}/requests/VAL-1`);
+    await page.waitForSelector('#steps tr[data-seq="2"] .pill.state-running');
+    const first = await page.textContent('#steps tr[data-seq="1"]');
+    check(first.includes('1.5 s') && first.includes('copied <volunteers> & events')
+      && (await page.$$('#steps tbody tr')).length === 2
+      && await page.textContent('#run-state') === 'running',
+      'the steps table is re-rendered from the run events');
+    await page.unroute(events);
+
     // The run: the page follows it live; reload until the VAL pair is provisioned (≤ 120 s).
     const deadline = Date.now() + 120000;
     for (;;) {
