@@ -458,6 +458,7 @@ async fn filing_shows_each_error_under_its_field_and_keeps_what_was_typed() {
     assert!(detail.contains("request.create"), "timeline: {detail}");
     let (_, list) = page(&c, &app, "/requests?state=submitted").await;
     assert!(list.contains("VAL-1"), "{list}");
+    keep("requests.html", &list);
     let (_, list) = page(&c, &app, "/requests?state=done").await;
     assert!(!list.contains("VAL-1"), "{list}");
     // Another tenant neither lists nor opens it.
