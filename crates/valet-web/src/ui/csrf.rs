@@ -29,8 +29,8 @@ use super::SESSION_COOKIE;
 pub const FIELD: &str = "csrf";
 /// The sign-in form's double-submit cookie.
 pub const LOGIN_COOKIE: &str = "valet_login_csrf";
-/// Largest form body the guard reads (an IdP metadata upload is a few kB).
-pub const MAX_FORM: usize = 4 * 1024 * 1024;
+/// Largest form body the guard reads: axum's default body limit (IdP metadata is a few kB).
+pub const MAX_FORM: usize = 2 * 1024 * 1024;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -120,7 +120,7 @@ pub async fn guard(req: Request, next: Next) -> Response {
         Err(_) => {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "form too large: uploads are limited to 4 MiB",
+                "form too large: uploads are limited to 2 MiB",
             )
                 .into_response()
         }
