@@ -11,17 +11,50 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// The CSRF token of the form on `path` (the sign-in page sets its cookie beside it).
+async fn form_token(c: &reqwest::Client, app: &TestApp, path: &str) -> String {
+    let body = c
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    token_in(&body)
+}
+
+fn token_in(body: &str) -> String {
+    let at = body
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("no CSRF field: {body}"));
+    let rest = &body[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
 async fn sign_in(app: &TestApp, user: &str, password: &str) -> reqwest::Client {
     let c = browser();
+    let token = form_token(&c, app, "/login").await;
     let r = c
         .post(app.url("/login"))
-        .form(&[("username", user), ("password", password), ("next", "/")])
+        .form(&[
+            ("username", user),
+            ("password", password),
+            ("next", "/"),
+            ("csrf", &token),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 303, "signed in");
     assert_eq!(r.headers()["location"], "/");
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("valet_session="))
+        .expect("a session cookie");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
@@ -55,9 +88,15 @@ async fn pages_redirect_to_sign_in_and_back() {
 #[tokio::test]
 async fn wrong_password_shows_the_form_again_without_saying_which_part_was_wrong() {
     let app = spawn_app().await;
-    let r = browser()
+    let c = browser();
+    let token = form_token(&c, &app, "/login").await;
+    let r = c
         .post(app.url("/login"))
-        .form(&[("username", "alpha.user"), ("password", "nope")])
+        .form(&[
+            ("username", "alpha.user"),
+            ("password", "nope"),
+            ("csrf", &token),
+        ])
         .send()
         .await
         .unwrap();
@@ -70,12 +109,15 @@ async fn wrong_password_shows_the_form_again_without_saying_which_part_was_wrong
 #[tokio::test]
 async fn sign_in_never_redirects_off_site() {
     let app = spawn_app().await;
-    let r = browser()
+    let c = browser();
+    let token = form_token(&c, &app, "/login").await;
+    let r = c
         .post(app.url("/login"))
         .form(&[
             ("username", "alpha.user"),
             ("password", "a long test password"),
             ("next", "//evil.example/phish"),
+            ("csrf", &token),
         ])
         .send()
         .await
@@ -166,7 +208,13 @@ async fn signing_out_ends_the_session() {
     let app = spawn_app().await;
     let c = sign_in(&app, "alpha.user", "a long test password").await;
     assert_eq!(page(&c, &app, "/").await.0, 200);
-    let r = c.post(app.url("/logout")).send().await.unwrap();
+    let token = form_token(&c, &app, "/").await;
+    let r = c
+        .post(app.url("/logout"))
+        .form(&[("csrf", &token)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(page(&c, &app, "/").await.0, 303);
 }
@@ -187,4 +235,566 @@ async fn audit_page_shows_own_tenant_events_and_the_chain_state_to_vendors() {
     let (_, body) = page(&admin, &app, "/audit").await;
     assert!(body.contains("chain intact"), "{body}");
     assert!(body.contains("customer.create"));
+}
+
+async fn publish_releases(app: &TestApp) {
+    let dir = format!(
+        "{}/../../examples/clinic/releases",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for (v, build) in [
+        ("24.1", "24.1.0.1042"),
+        ("24.2", "24.2.0.1187"),
+        ("24.3", "24.3.0.1300"),
+    ] {
+        let r = app
+            .client
+            .post(app.url(&format!("/api/v1/releases?file={v}.toml")))
+            .bearer_auth(&app.admin_token)
+            .body(std::fs::read_to_string(format!("{dir}/{v}.toml")).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        app.client
+            .post(app.url(&format!("/api/v1/releases/{build}/publish")))
+            .bearer_auth(&app.admin_token)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn pair_of(app: &TestApp, env_id: &str) -> String {
+    valet_store::environments::get(&app.store, &valet_core::Actor::system(), env_id)
+        .await
+        .unwrap()
+        .pair_id
+}
+
+fn day(offset: i64) -> String {
+    jiff::Zoned::now()
+        .date()
+        .checked_add(jiff::Span::new().days(offset))
+        .unwrap()
+        .to_string()
+}
+
+fn val_form(
+    token: &str,
+    pair: &str,
+    build: &str,
+    begin: &str,
+    purpose: &str,
+) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("csrf", token.to_string())
+        .text("pair", pair.to_string())
+        .text("build", build.to_string())
+        .text("begin", begin.to_string())
+        .text("end", day(60))
+        .text("lab", "")
+        .text("purpose", purpose.to_string())
+        .text("refresh", "")
+}
+
+async fn requests_in_store(app: &TestApp) -> usize {
+    valet_store::requests::list(
+        &app.store,
+        &valet_core::Actor::system(),
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .len()
+}
+
+async fn create_pm(app: &TestApp) {
+    valet_store::users::create(
+        &app.store,
+        &valet_core::Actor::system(),
+        valet_store::users::NewUser {
+            username: "pat.pm".into(),
+            display_name: "Pat Example-PM".into(),
+            email: None,
+            role: valet_core::Role::VendorPm,
+            customer_id: None,
+            password: "pm password 1234".into(),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    // Sign-in: the double-submit cookie is there, the field is not.
+    let c = browser();
+    let _ = form_token(&c, &app, "/login").await;
+    let r = c
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "alpha.user"),
+            ("password", "a long test password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "no session started"
+    );
+    // Another browser's sign-in token does not fit this browser's cookie.
+    let other = form_token(&browser(), &app, "/login").await;
+    let r = c
+        .post(app.url("/login"))
+        .form(&[
+            ("username", "alpha.user"),
+            ("password", "a long test password"),
+            ("csrf", &other),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    let alpha = sign_in(&app, "alpha.user", "a long test password").await;
+    let beta = sign_in(&app, "beta.user", "a long test password").await;
+    let beta_token = form_token(&beta, &app, "/").await;
+    // Sign-out without a token, or with another session's, keeps the session.
+    for token in [None, Some(beta_token.as_str())] {
+        let mut req = alpha.post(app.url("/logout"));
+        if let Some(t) = token {
+            req = req.form(&[("csrf", t)]);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 403);
+        assert_eq!(page(&alpha, &app, "/").await.0, 200, "still signed in");
+    }
+    // Filing without a token files nothing.
+    publish_releases(&app).await;
+    let pair = pair_of(&app, &app.alpha.env_id).await;
+    let form = val_form("", &pair, "24.3.0.1300", &day(7), "no token");
+    let r = alpha
+        .post(app.url("/requests/new"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let form = val_form(&beta_token, &pair, "24.3.0.1300", &day(7), "wrong token");
+    let r = alpha
+        .post(app.url("/requests/new"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(requests_in_store(&app).await, 0, "nothing was filed");
+}
+
+#[tokio::test]
+async fn filing_shows_each_error_under_its_field_and_keeps_what_was_typed() {
+    let app = spawn_app().await;
+    publish_releases(&app).await;
+    let c = sign_in(&app, "alpha.user", "a long test password").await;
+    let (status, list) = page(&c, &app, "/requests").await;
+    assert_eq!(status, 200);
+    assert!(list.contains("New VAL request"), "{list}");
+    let (status, form) = page(&c, &app, "/requests/new").await;
+    assert_eq!(status, 200);
+    assert!(
+        form.contains("24.3.0.1300") && form.contains("PROD"),
+        "{form}"
+    );
+    let token = token_in(&form);
+    let pair = pair_of(&app, &app.alpha.env_id).await;
+    let r = c
+        .post(app.url("/requests/new"))
+        .multipart(val_form(
+            &token,
+            &pair,
+            "",
+            "2020-01-01",
+            "keep this purpose",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("id=\"build-error\""), "{body}");
+    assert!(
+        body.contains("id=\"begin-error\"") && body.contains("is in the past"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("id=\"pair-error\""),
+        "the pair was right: {body}"
+    );
+    assert!(body.contains("keep this purpose"), "typed values kept");
+    assert_eq!(requests_in_store(&app).await, 0);
+    let r = c
+        .post(app.url("/requests/new"))
+        .multipart(val_form(
+            &token,
+            &pair,
+            "24.3.0.1300",
+            &day(7),
+            "validate 24.3",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/requests/VAL-1");
+    let (status, detail) = page(&c, &app, "/requests/VAL-1").await;
+    assert_eq!(status, 200);
+    assert!(
+        detail.contains("submitted") && detail.contains("validate 24.3"),
+        "{detail}"
+    );
+    assert!(detail.contains("request.create"), "timeline: {detail}");
+    let (_, list) = page(&c, &app, "/requests?state=submitted").await;
+    assert!(list.contains("VAL-1"), "{list}");
+    keep("requests.html", &list);
+    let (_, list) = page(&c, &app, "/requests?state=done").await;
+    assert!(!list.contains("VAL-1"), "{list}");
+    // Another tenant neither lists nor opens it.
+    let beta = sign_in(&app, "beta.user", "a long test password").await;
+    assert!(!page(&beta, &app, "/requests").await.1.contains("VAL-1"));
+    assert_eq!(page(&beta, &app, "/requests/VAL-1").await.0, 404);
+}
+
+#[tokio::test]
+async fn pm_approves_through_the_signature_dialog_and_a_wrong_password_signs_nothing() {
+    let app = spawn_app().await;
+    publish_releases(&app).await;
+    create_pm(&app).await;
+    let c = sign_in(&app, "alpha.user", "a long test password").await;
+    let token = form_token(&c, &app, "/requests/new").await;
+    let pair = pair_of(&app, &app.alpha.env_id).await;
+    let r = c
+        .post(app.url("/requests/new"))
+        .multipart(val_form(
+            &token,
+            &pair,
+            "24.3.0.1300",
+            &day(7),
+            "validate 24.3",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, detail) = page(&c, &app, "/requests/VAL-1").await;
+    assert!(
+        !detail.contains("Approve (e-sign)"),
+        "customers do not approve"
+    );
+
+    let pm = sign_in(&app, "pat.pm", "pm password 1234").await;
+    let (_, detail) = page(&pm, &app, "/requests/VAL-1").await;
+    assert!(
+        detail.contains("/requests/VAL-1/sign?meaning=approved"),
+        "{detail}"
+    );
+    let (status, dialog) = page(&pm, &app, "/requests/VAL-1/sign?meaning=approved").await;
+    assert_eq!(status, 200);
+    let sha = valet_store::requests::get(&app.store, &valet_core::Actor::system(), "VAL-1")
+        .await
+        .unwrap()
+        .content_sha256();
+    assert!(
+        dialog.contains(&sha),
+        "the record's hash is shown: {dialog}"
+    );
+    assert!(dialog.contains("I approve this record."), "{dialog}");
+    let token = token_in(&dialog);
+    let r = pm
+        .post(app.url("/requests/VAL-1/sign"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("meaning", "approved"),
+            ("password", "wrong password!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("nothing was signed"));
+    let (_, detail) = page(&pm, &app, "/requests/VAL-1").await;
+    assert!(detail.contains("Not signed yet."), "{detail}");
+    let r = pm
+        .post(app.url("/requests/VAL-1/sign"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("meaning", "approved"),
+            ("password", "pm password 1234"),
+            ("reason", "fits the schedule"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, detail) = page(&pm, &app, "/requests/VAL-1").await;
+    assert!(
+        detail.contains("Pat Example-PM") && detail.contains("I approve this record."),
+        "{detail}"
+    );
+    assert!(detail.contains("state-scheduled"), "{detail}");
+    assert!(
+        detail.contains("id=\"steps\"") && detail.contains("clone"),
+        "run shown: {detail}"
+    );
+    assert!(!detail.contains("Changed after signing"), "{detail}");
+}
+
+/// What the provisioning handler does to a request, done through the store: the run's steps
+/// end `done`, the run succeeds, the request is `in_progress` with `provisioned`.
+async fn pretend_provisioned(app: &TestApp, key: &str) {
+    use valet_store::runs::{self, RunState, StepState};
+    let system = valet_core::Actor::system();
+    let r = valet_store::requests::get(&app.store, &system, key)
+        .await
+        .unwrap();
+    let run = runs::of_request(&app.store, &system, &r)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    runs::start(&app.store, &system, &run.id).await.unwrap();
+    for s in &run.steps {
+        runs::begin_step(&app.store, &run.id, s.seq).await.unwrap();
+        runs::end_step(
+            &app.store,
+            &system,
+            &run.id,
+            s.seq,
+            StepState::Done,
+            &format!("{} <ok> {}", s.name, s.env.as_deref().unwrap_or("")),
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    }
+    runs::finish(&app.store, &system, &run.id, RunState::Succeeded, None)
+        .await
+        .unwrap();
+    valet_store::requests::transition(
+        &app.store,
+        &system,
+        key,
+        valet_core::RequestState::InProgress,
+        None,
+    )
+    .await
+    .unwrap();
+    let now = app.store.now();
+    let mut tx = app.store.write().await.unwrap();
+    valet_store::requests::update_details_in(
+        &mut tx,
+        now,
+        &system,
+        key,
+        serde_json::json!({ "provisioned": true }),
+        "request.provisioned",
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Saves a page for a look in a browser when `VALET_UI_OUT` names a directory.
+fn keep(name: &str, html: &str) {
+    if let Some(dir) = std::env::var_os("VALET_UI_OUT") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join(name), html).unwrap();
+    }
+}
+
+async fn post_form(
+    c: &reqwest::Client,
+    app: &TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let r = c.post(app.url(path)).form(form).send().await.unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        r.text()
+            .await
+            .unwrap()
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&"),
+    )
+}
+
+#[tokio::test]
+async fn findings_block_sign_off_until_resolved_and_a_later_change_marks_signatures() {
+    let app = spawn_app().await;
+    publish_releases(&app).await;
+    create_pm(&app).await;
+    let customer = sign_in(&app, "alpha.user", "a long test password").await;
+    let token = form_token(&customer, &app, "/requests/new").await;
+    let pair = pair_of(&app, &app.alpha.env_id).await;
+    let r = customer
+        .post(app.url("/requests/new"))
+        .multipart(val_form(
+            &token,
+            &pair,
+            "24.3.0.1300",
+            &day(7),
+            "validate 24.3",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let pm = sign_in(&app, "pat.pm", "pm password 1234").await;
+    let pm_token = form_token(&pm, &app, "/requests/VAL-1").await;
+    let (status, _) = post_form(
+        &pm,
+        &app,
+        "/requests/VAL-1/sign",
+        &[
+            ("csrf", &pm_token),
+            ("meaning", "approved"),
+            ("password", "pm password 1234"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    pretend_provisioned(&app, "VAL-1").await;
+
+    let (_, detail) = page(&customer, &app, "/requests/VAL-1").await;
+    assert!(detail.contains("VAL pair provisioned"), "{detail}");
+    assert!(
+        detail.contains("clone &lt;ok&gt; MAIN"),
+        "step logs shown, escaped: {detail}"
+    );
+    assert!(
+        detail.contains("/requests/VAL-1/sign?meaning=validated"),
+        "{detail}"
+    );
+    // A finding with a missing title: the error is under the field, the steps are kept.
+    let (status, body) = post_form(
+        &customer,
+        &app,
+        "/requests/VAL-1/findings",
+        &[
+            ("csrf", &token),
+            ("title", ""),
+            ("severity", "major"),
+            ("area", "integration"),
+            ("steps", "open the lab feed"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("give a short title") && body.contains("open the lab feed"),
+        "{body}"
+    );
+    let (status, _) = post_form(
+        &customer,
+        &app,
+        "/requests/VAL-1/findings",
+        &[
+            ("csrf", &token),
+            ("title", "Lab feed silent"),
+            ("severity", "major"),
+            ("area", "integration"),
+            ("steps", "open the lab feed"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, detail) = page(&customer, &app, "/requests/VAL-1").await;
+    assert!(
+        detail.contains("Open findings block the sign-off: F-1"),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("/requests/VAL-1/sign?meaning=validated"),
+        "no sign-off yet"
+    );
+    assert!(
+        !detail.contains("/findings/F-1/resolve"),
+        "customers do not resolve"
+    );
+    // Signing off anyway is refused and signs nothing.
+    let (status, body) = post_form(
+        &customer,
+        &app,
+        "/requests/VAL-1/sign",
+        &[
+            ("csrf", &token),
+            ("meaning", "validated"),
+            ("password", "a long test password"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("F-1"), "{body}");
+
+    let (_, detail) = page(&pm, &app, "/requests/VAL-1").await;
+    assert!(detail.contains("/findings/F-1/resolve"), "{detail}");
+    let (status, _) = post_form(
+        &pm,
+        &app,
+        "/findings/F-1/resolve",
+        &[("csrf", &pm_token), ("text", "feed re-pointed")],
+    )
+    .await;
+    assert_eq!(status, 303);
+
+    let (status, _) = post_form(
+        &customer,
+        &app,
+        "/requests/VAL-1/sign",
+        &[
+            ("csrf", &token),
+            ("meaning", "validated"),
+            ("password", "a long test password"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, detail) = page(&customer, &app, "/requests/VAL-1").await;
+    assert!(detail.contains("validation signed off"), "{detail}");
+    assert!(detail.contains("I confirm that validation of this record is complete."));
+    assert!(!detail.contains("Changed after signing"), "{detail}");
+
+    // An extension moves the end date: both signatures now say the record changed.
+    let (status, _) = post_form(
+        &customer,
+        &app,
+        "/requests/VAL-1/extension",
+        &[
+            ("csrf", &token),
+            ("end", &day(90)),
+            ("reason", "more time for the lab tests"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (status, _) = post_form(
+        &pm,
+        &app,
+        "/requests/VAL-1/extension/approve",
+        &[("csrf", &pm_token)],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, detail) = page(&customer, &app, "/requests/VAL-1").await;
+    assert_eq!(
+        detail.matches("Changed after signing:").count(),
+        2,
+        "{detail}"
+    );
+    keep("request-done.html", &detail);
 }

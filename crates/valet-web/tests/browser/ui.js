@@ -1,9 +1,14 @@
-// Signs in as a customer user and walks the UI the way a validation lead would, checking
-// what each page shows and saving a screenshot of each. Usage:
+// Drives the UI in chromium, checking what each page shows and saving a screenshot of each.
 //   node ui.js BASE_URL USERNAME PASSWORD OUT_DIR OTHER_TENANT_NAME
+//     a customer user walks environments, releases and notes the way a validation lead would;
+//   node ui.js journey BASE_URL OUT_DIR CUSTOMER_ADMIN PASSWORD PM PM_PASSWORD
+//     the VAL cycle: the customer admin files a VAL request (first with a wrong field), the PM
+//     approves it with the signature dialog, the provisioning run completes, the customer files
+//     a finding, the PM resolves it, the customer admin signs off.
 // Exits non-zero with a message on the first failed check.
 const { chromium } = require('playwright-core');
 
+const journeyMode = process.argv[2] === 'journey';
 const [base, username, password, out, otherTenant] = process.argv.slice(2);
 
 function check(cond, what) {
@@ -13,12 +18,16 @@ function check(cond, what) {
   console.log(`ok: ${what}`);
 }
 
-(async () => {
-  const browser = await chromium.launch({
+function launch() {
+  return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+async function walk() {
+  const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(`${base}/releases`);
@@ -63,7 +72,151 @@ function check(cond, what) {
   } finally {
     await browser.close();
   }
-})().catch((e) => {
+}
+
+function isoDay(offset) {
+  const d = new Date(Date.now() + offset * 86400000);
+  return d.toISOString().slice(0, 10);
+}
+
+async function journey(base, out, customer, customerPassword, pm, pmPassword) {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const signIn = async (user, pass, next) => {
+      await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+      await page.fill('#username', user);
+      await page.fill('#password', pass);
+      await page.click('button[type=submit]');
+      await page.waitForURL(`${base}${next}`);
+    };
+    const signOut = async () => {
+      await page.click('button:has-text("Sign out")');
+      await page.waitForURL(/\/login/);
+    };
+
+    // The customer admin files a VAL request; a date in the past is refused under its field.
+    await signIn(customer, customerPassword, '/requests');
+    await page.click('text=New VAL request');
+    await page.waitForSelector('h1:has-text("New VAL request")');
+    await page.selectOption('#pair', { index: 1 });
+    await page.selectOption('#build', '24.3.0.1300');
+    await page.fill('#begin', '2020-01-01');
+    await page.fill('#end', isoDay(60));
+    await page.fill('#purpose', 'Validation of 24.3 before the PROD upgrade');
+    await page.click('button:has-text("File VAL request")');
+    await page.waitForSelector('#begin-error');
+    const beginError = await page.textContent('#begin-error');
+    check(beginError.includes('in the past')
+      && await page.inputValue('#purpose') === 'Validation of 24.3 before the PROD upgrade'
+      && await page.inputValue('#build') === '24.3.0.1300',
+      'a wrong field is shown under the field, with the typed values kept');
+    await page.screenshot({ path: `${out}/request-new-errors.png`, fullPage: true });
+    await page.fill('#begin', isoDay(7));
+    await page.click('button:has-text("File VAL request")');
+    await page.waitForURL(`${base}/requests/VAL-1`);
+    check((await page.textContent('#request-state')).includes('submitted'), 'the customer admin filed VAL-1');
+    await page.screenshot({ path: `${out}/request-filed.png`, fullPage: true });
+    await signOut();
+
+    // The PM approves it, e-signed: the dialog shows the record and asks for the password.
+    await signIn(pm, pmPassword, '/requests/VAL-1');
+    await page.click('text=Approve (e-sign)');
+    await page.waitForSelector('h1:has-text("Electronic signature")');
+    const sha = (await page.textContent('#record-sha')).trim();
+    check(/^[0-9a-f]{64}$/.test(sha) && (await page.textContent('#statement')).includes('I approve this record.'),
+      'the signature dialog shows the record, its hash and the meaning');
+    await page.screenshot({ path: `${out}/sign-dialog.png`, fullPage: true });
+    await page.fill('#sign-password', 'not my password');
+    await page.click('button:has-text("Sign: approved")');
+    check(await page.isVisible('text=nothing was signed'), 'a wrong password signs nothing');
+    await page.fill('#sign-password', pmPassword);
+    await page.click('button:has-text("Sign: approved")');
+    await page.waitForURL(`${base}/requests/VAL-1#signatures`);
+    const sigs = await page.textContent('aside');
+    check(sigs.includes('Pat Example-PM') && sigs.includes('I approve this record.'),
+      'the PM approved VAL-1 with an e-signature');
+    await page.screenshot({ path: `${out}/request-approved.png`, fullPage: true });
+
+    // The steps table follows the run's server-sent events. The events are stubbed here so
+    // that the renderer is checked on its own (escaping, durations, states).
+    const events = `${base}/api/v1/requests/VAL-1/events`;
+    await page.route(events, (route) => route.fulfill({
+      status: 200,
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+      body: `event: run\ndata: ${JSON.stringify({
+        id: 'stub', state: 'running', error: null,
+        steps: [
+          { seq: 1, name: 'clone', env: 'MAIN', state: 'done', attempts: 1, duration_ms: 1500, log: 'copied <volunteers> & events' },
+          { seq: 2, name: 'clone', env: 'TEST', state: 'running', attempts: 2, duration_ms: null, log: '' },
+        ],
+      })}\n\n`,
+    }));
+    await page.goto(`${base}/requests/VAL-1`);
+    await page.waitForSelector('#steps tr[data-seq="2"] .pill.state-running');
+    const first = await page.textContent('#steps tr[data-seq="1"]');
+    check(first.includes('1.5 s') && first.includes('copied <volunteers> & events')
+      && (await page.$$('#steps tbody tr')).length === 2
+      && await page.textContent('#run-state') === 'running',
+      'the steps table is re-rendered from the run events');
+    await page.unroute(events);
+
+    // The run: the page follows it live; reload until the VAL pair is provisioned (≤ 120 s).
+    const deadline = Date.now() + 120000;
+    for (;;) {
+      await page.goto(`${base}/requests/VAL-1`);
+      const state = await page.textContent('#request-state');
+      const run = await page.$('#run-state') ? await page.textContent('#run-state') : '';
+      if (await page.isVisible('text=VAL pair provisioned')) break;
+      if (run.includes('failed')) {
+        throw new Error(`check failed: the provisioning run failed: ${await page.textContent('#run-card')}`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`check failed: the provisioning run did not finish in 120 s (request ${state.trim()}, run ${run.trim()})`);
+      }
+      await page.waitForTimeout(2000);
+    }
+    check(true, 'the provisioning run succeeded');
+    await page.screenshot({ path: `${out}/request-provisioned.png`, fullPage: true });
+    await signOut();
+
+    // The customer files a finding.
+    await signIn(customer, customerPassword, '/requests/VAL-1');
+    await page.click('summary:has-text("File a finding")');
+    await page.fill('#finding-title', 'Dashboard "Screening" shows no data');
+    await page.selectOption('#finding-severity', 'major');
+    await page.selectOption('#finding-area', 'configuration_item');
+    await page.fill('#finding-steps', 'Open the Screening dashboard. Expected: this week\'s visits. Actual: empty.');
+    await page.click('button:has-text("File finding")');
+    await page.waitForSelector('#finding-F-1');
+    check((await page.textContent('#finding-F-1')).includes('open'), 'the customer filed finding F-1');
+    check(!(await page.isVisible('text=Sign off validation')), 'sign-off waits for the open finding');
+    await signOut();
+
+    // The PM resolves it.
+    await signIn(pm, pmPassword, '/requests/VAL-1');
+    await page.fill('#resolve-F-1', 'Dashboard filter fixed in the VAL configuration');
+    await page.click('#finding-F-1 button:has-text("Resolve")');
+    await page.waitForSelector('#finding-F-1 .pill.state-resolved');
+    check(true, 'the PM resolved F-1');
+    await signOut();
+
+    // The customer admin signs off, e-signed.
+    await signIn(customer, customerPassword, '/requests/VAL-1');
+    await page.click('text=Sign off validation');
+    await page.waitForSelector('h1:has-text("Electronic signature")');
+    check((await page.textContent('#statement')).includes('validation of this record is complete'), 'the sign-off dialog states its meaning');
+    await page.fill('#sign-password', customerPassword);
+    await page.click('button:has-text("Sign: validated")');
+    await page.waitForURL(`${base}/requests/VAL-1#signatures`);
+    check(await page.isVisible('text=validation signed off'), 'the customer admin signed off VAL-1');
+    await page.screenshot({ path: `${out}/request-signed-off.png`, fullPage: true });
+  } finally {
+    await browser.close();
+  }
+}
+
+(journeyMode ? journey(...process.argv.slice(3)) : walk()).catch((e) => {
   console.error(e.message || e);
   process.exit(1);
 });

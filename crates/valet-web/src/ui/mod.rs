@@ -1,7 +1,13 @@
 //! The HTML UI: server-rendered pages over the same store calls as the API, signed in with a
 //! session cookie. Pages for environments (with version lag and instance health), the release
 //! catalog with search, one release, and cumulative notes (rendered by the API's HTML format,
-//! with PDF / Markdown / CSV downloads).
+//! with PDF / Markdown / CSV downloads), and the VAL cycle's requests (`requests`): list,
+//! filing, the request page with its live run, findings and e-signatures.
+//!
+//! Every form posts a CSRF token, checked by [`csrf::guard`] before any handler runs.
+
+pub mod csrf;
+mod requests;
 
 use std::sync::OnceLock;
 
@@ -29,14 +35,27 @@ fn templates() -> &'static Environment<'static> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
         for (name, src) in [
-            ("base.html", include_str!("../templates/base.html")),
-            ("login.html", include_str!("../templates/login.html")),
-            ("home.html", include_str!("../templates/home.html")),
-            ("releases.html", include_str!("../templates/releases.html")),
-            ("release.html", include_str!("../templates/release.html")),
-            ("notes.html", include_str!("../templates/notes.html")),
-            ("error.html", include_str!("../templates/error.html")),
-            ("audit.html", include_str!("../templates/audit.html")),
+            ("base.html", include_str!("../../templates/base.html")),
+            ("login.html", include_str!("../../templates/login.html")),
+            ("home.html", include_str!("../../templates/home.html")),
+            (
+                "releases.html",
+                include_str!("../../templates/releases.html"),
+            ),
+            ("release.html", include_str!("../../templates/release.html")),
+            ("notes.html", include_str!("../../templates/notes.html")),
+            ("error.html", include_str!("../../templates/error.html")),
+            ("audit.html", include_str!("../../templates/audit.html")),
+            (
+                "requests.html",
+                include_str!("../../templates/requests.html"),
+            ),
+            (
+                "request_new.html",
+                include_str!("../../templates/request_new.html"),
+            ),
+            ("request.html", include_str!("../../templates/request.html")),
+            ("sign.html", include_str!("../../templates/sign.html")),
         ] {
             env.add_template(name, src).expect("templates are valid");
         }
@@ -82,7 +101,7 @@ impl IntoResponse for UiError {
     }
 }
 
-fn render(name: &str, ctx: Value) -> Result<Html<String>, UiError> {
+pub(crate) fn render(name: &str, ctx: Value) -> Result<Html<String>, UiError> {
     templates()
         .get_template(name)
         .and_then(|t| t.render(ctx))
@@ -99,12 +118,16 @@ pub fn router() -> Router<AppState> {
         .route("/releases/{build}", get(release_page))
         .route("/notes", get(notes_page))
         .route("/audit", get(audit_page))
+        .merge(requests::router())
+        .route_layer(axum::middleware::from_fn(csrf::guard))
 }
 
 /// The signed-in user of a page; without a session, a redirect to the sign-in page.
 pub struct UiUser {
     pub user: User,
     pub tenant: Option<String>,
+    /// The session's form token (see [`csrf`]).
+    pub csrf: String,
 }
 
 impl FromRequestParts<AppState> for UiUser {
@@ -134,11 +157,15 @@ impl FromRequestParts<AppState> for UiUser {
                 .map(|c| c.name.to_string()),
             None => None,
         };
-        Ok(UiUser { user, tenant })
+        Ok(UiUser {
+            user,
+            tenant,
+            csrf: csrf::session_token(c.value()),
+        })
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
@@ -155,11 +182,16 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-async fn login_form(Query(q): Query<NextQuery>) -> Result<Html<String>, UiError> {
-    render(
+async fn login_form(jar: CookieJar, Query(q): Query<NextQuery>) -> Result<Response, UiError> {
+    let (token, cookie) = csrf::login_cookie();
+    let page = render(
         "login.html",
-        context! { next => safe_next(q.next.as_deref()), username => "", error => None::<String> },
-    )
+        context! {
+            next => safe_next(q.next.as_deref()), username => "", error => None::<String>,
+            csrf => token,
+        },
+    )?;
+    Ok((jar.add(cookie), page).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -183,17 +215,22 @@ async fn login(
                 .same_site(SameSite::Strict)
                 .path("/")
                 .build();
-            Ok((jar.add(cookie), Redirect::to(&next)).into_response())
+            let jar = jar
+                .add(cookie)
+                .remove(Cookie::build(csrf::LOGIN_COOKIE).path("/login").build());
+            Ok((jar, Redirect::to(&next)).into_response())
         }
         Err(valet_store::StoreError::Unauthenticated) => {
+            let (token, cookie) = csrf::login_cookie();
             let page = render(
                 "login.html",
                 context! {
                     next => next, username => f.username,
                     error => "Unknown username or wrong password.",
+                    csrf => token,
                 },
             )?;
-            Ok((StatusCode::UNAUTHORIZED, page).into_response())
+            Ok((StatusCode::UNAUTHORIZED, jar.add(cookie), page).into_response())
         }
         Err(e) => Err(ApiError::from(e).into()),
     }
@@ -207,11 +244,12 @@ async fn logout(State(st): State<AppState>, jar: CookieJar) -> Result<Response, 
     Ok((jar, Redirect::to("/login")).into_response())
 }
 
-fn base(u: &UiUser, page: &str) -> Value {
+pub(crate) fn base(u: &UiUser, page: &str) -> Value {
     context! {
         user => context! { display_name => u.user.display_name, role => u.user.role },
         tenant => u.tenant,
         page => page,
+        csrf => u.csrf,
     }
 }
 
