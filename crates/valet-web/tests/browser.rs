@@ -205,28 +205,21 @@ async fn clinic_databases(app: &TestApp, dir: &Path) {
     }
 }
 
-/// Whether the provisioning job failed only because no worker handles `run.provision` yet.
-async fn provision_handler_missing(app: &TestApp) -> bool {
-    let system = Actor::system();
-    let Ok(r) = valet_store::requests::get(&app.store, &system, "VAL-1").await else {
-        return false;
-    };
-    let runs = valet_store::runs::of_request(&app.store, &system, &r)
-        .await
-        .unwrap_or_default();
-    for run in runs {
-        if let Some(job) = run.job_id {
-            if let Ok(j) = valet_store::queue::get(&app.store, &job).await {
-                if j.last_error
-                    .as_deref()
-                    .is_some_and(|e| e.contains("no handler for job kind `run.provision`"))
-                {
-                    return true;
-                }
-            }
-        }
+/// The clinic sample app's binary (what `{bin}` runs), built beside this test; built now
+/// when this test runs alone.
+fn clinic_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("clinic");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = std::process::Command::new(cargo)
+            .args(["build", "-p", "clinic", "--bin", "clinic"])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "building the clinic binary");
     }
-    false
+    bin
 }
 
 #[tokio::test]
@@ -253,10 +246,26 @@ async fn val_cycle_from_request_to_sign_off_in_chromium() {
 
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let supervisor = valet_ops::worker::Supervisor::default();
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let prov = valet_ops::provision::Provisioner::new(
+        app.store.clone(),
+        valet_ops::provision::OpsConfig {
+            data_dir: data.path().join("ops"),
+            profile: repo.join("examples/clinic/valet-app.toml"),
+            policy: repo.join("examples/clinic/policy.toml"),
+            bin: vec![clinic_bin().display().to_string()],
+            clone_jobs: 2,
+        },
+        supervisor.clone(),
+        "browser-test",
+    );
     let worker = tokio::spawn(
-        supervisor
-            .worker(app.store.clone(), "browser-test")
-            .run(stop_rx),
+        valet_ops::provision::register(
+            supervisor.worker(app.store.clone(), "browser-test"),
+            prov,
+            None,
+        )
+        .run(stop_rx),
     );
 
     let (out, _keep) = shots_dir();
@@ -271,14 +280,7 @@ async fn val_cycle_from_request_to_sign_off_in_chromium() {
             "pat.pm".into(),
             "pm password 1234".into(),
         ],
-        async {
-            // No need to wait out the journey's two minutes for a run no worker can execute.
-            while !provision_handler_missing(&app).await {
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            }
-            // Time for the checks before the wait for the run (SSE rendering) to finish.
-            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-        },
+        tokio::time::sleep(std::time::Duration::from_secs(300)),
     )
     .await;
     let _ = stop.send(true);
@@ -306,17 +308,6 @@ async fn val_cycle_from_request_to_sign_off_in_chromium() {
             "request-approved.png",
         ],
     );
-    // Provisioning needs the worker's `run.provision` handler (`valet_ops::provision`, being
-    // written). Until it is registered on `Supervisor::worker`, the journey stops after the
-    // approval; this is the one failure tolerated, and only while that handler is missing.
-    if !result.status.success() && provision_handler_missing(&app).await {
-        eprintln!(
-            "\n!!!!!!!! PENDING: the journey stopped after the approval: no worker handles \
-             `run.provision` yet (valet_ops::provision). The run, finding, resolution and \
-             sign-off part runs once it is registered on Supervisor::worker.\n{stdout}\n"
-        );
-        return;
-    }
     assert!(result.status.success(), "{stdout}\n{stderr}");
     for step in [
         "ok: the provisioning run succeeded",
