@@ -39,7 +39,9 @@ pub enum Command {
         #[arg(long)]
         release: Option<String>,
     },
-    /// Apply the forward migrations up to a release.
+    /// Apply the forward migrations up to a release. Prints one line per migration applied,
+    /// `migrated: VERSION (BUILD) in N ms`, or `up to date: VERSION (BUILD)` when there is
+    /// nothing to do, then `schema: BEFORE -> AFTER`.
     Migrate {
         #[arg(long, env = "CLINIC_DB")]
         db: String,
@@ -109,10 +111,23 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Migrate { db, to } => {
             let before = schema::current_release(&db).await?;
-            schema::migrate(&db, &to).await?;
+            let applied = schema::migrate_reporting(&db, &to, |a| {
+                println!(
+                    "migrated: {} ({}) in {} ms",
+                    a.release.version,
+                    a.release.build,
+                    a.elapsed.as_millis()
+                );
+            })
+            .await?;
             let after = schema::current_release(&db).await?;
+            if applied.is_empty() {
+                if let Some(r) = after.as_deref().and_then(release::find) {
+                    println!("up to date: {} ({})", r.version, r.build);
+                }
+            }
             println!(
-                "migrated: {} -> {}",
+                "schema: {} -> {}",
                 before.as_deref().unwrap_or("(empty)"),
                 after.as_deref().unwrap_or("(empty)")
             );

@@ -130,7 +130,7 @@ pub async fn generate(url: &str, opts: &GenOptions) -> anyhow::Result<GenReport>
         .into());
     }
     let applied_at = jiff::Timestamp::from_second(GENERATED_AT)?;
-    schema::migrate_conn(db.engine, &mut conn, release, applied_at)
+    schema::migrate_conn(db.engine, &mut conn, release, applied_at, &mut |_| {})
         .await
         .with_context(|| format!("creating the {} schema", release.version))?;
 
