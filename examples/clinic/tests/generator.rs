@@ -64,10 +64,13 @@ async fn same_seed_same_rows(on: On) {
         [
             "clinic_schema_version",
             "consents",
+            "dashboard_definitions",
             "enrolments",
             "events",
+            "report_definitions",
             "staff",
             "studies",
+            "system_settings",
             "volunteer_audit",
             "volunteers"
         ]
