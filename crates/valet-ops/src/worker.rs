@@ -392,6 +392,7 @@ impl Supervisor {
                 release: s.release,
                 env_name: s.env_name,
                 state_dir: s.state_dir.display().to_string(),
+                ..Vars::default()
             },
             base_url: format!("http://{}", s.listen),
             log_path: s.log_path,

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::gen::GenOptions;
-use crate::{maintenance, release, schema, server};
+use crate::{configuration, maintenance, release, schema, server};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,13 +39,36 @@ pub enum Command {
         #[arg(long)]
         release: Option<String>,
     },
-    /// Apply the forward migrations up to a release.
+    /// Apply the forward migrations up to a release. Prints one line per migration applied,
+    /// `migrated: VERSION (BUILD) in N ms`, or `up to date: VERSION (BUILD)` when there is
+    /// nothing to do, then `schema: BEFORE -> AFTER`.
     Migrate {
         #[arg(long, env = "CLINIC_DB")]
         db: String,
         /// Target release (version like 24.2.1 or build like 24.2.1.1201).
         #[arg(long)]
         to: String,
+    },
+    /// Write the environment's settings (idempotent: each run replaces them all, so an
+    /// option left out is removed) and print the configuration report as `key: value` lines.
+    Configure {
+        #[arg(long, env = "CLINIC_DB")]
+        db: String,
+        /// Environment name, e.g. VAL-ACME.
+        #[arg(long)]
+        env_name: String,
+        /// Banner text shown after the environment name on every page (default by the
+        /// name: `VAL…` "VAL — not for clinical use", `PROD…` "production", else "test
+        /// environment — not for clinical use").
+        #[arg(long)]
+        banner: Option<String>,
+        /// SSO identity provider metadata: a file (its SHA-256 is recorded) or an
+        /// http(s):// URL. Without it SSO is off.
+        #[arg(long, value_name = "PATH_OR_URL")]
+        sso_metadata: Option<String>,
+        /// Lab system endpoint, e.g. an HL7 host:port or URL.
+        #[arg(long)]
+        lab: Option<String>,
     },
     /// Print the latest release and its build.
     Version {
@@ -109,13 +132,42 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Migrate { db, to } => {
             let before = schema::current_release(&db).await?;
-            schema::migrate(&db, &to).await?;
+            let applied = schema::migrate_reporting(&db, &to, |a| {
+                println!(
+                    "migrated: {} ({}) in {} ms",
+                    a.release.version,
+                    a.release.build,
+                    a.elapsed.as_millis()
+                );
+            })
+            .await?;
             let after = schema::current_release(&db).await?;
+            if applied.is_empty() {
+                if let Some(r) = after.as_deref().and_then(release::find) {
+                    println!("up to date: {} ({})", r.version, r.build);
+                }
+            }
             println!(
-                "migrated: {} -> {}",
+                "schema: {} -> {}",
                 before.as_deref().unwrap_or("(empty)"),
                 after.as_deref().unwrap_or("(empty)")
             );
+        }
+        Command::Configure {
+            db,
+            env_name,
+            banner,
+            sso_metadata,
+            lab,
+        } => {
+            let settings = configuration::Settings {
+                env_name,
+                banner,
+                sso_metadata,
+                lab,
+            };
+            let report = configuration::configure(&db, &settings).await?;
+            println!("{report}");
         }
         Command::Version { all } => {
             let latest = release::latest();

@@ -2,6 +2,8 @@
 //! `examples/clinic/migrations/<engine>/<version>.sql`), and the `clinic_schema_version`
 //! table that records which releases were applied.
 
+use std::time::{Duration, Instant};
+
 use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::{AnyConnection, Connection, Executor};
@@ -47,23 +49,46 @@ impl Migration {
     }
 }
 
+/// One migration applied: the release it brought the schema to and how long it took
+/// (its SQL and the `clinic_schema_version` row, committed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub release: &'static ReleaseInfo,
+    pub elapsed: Duration,
+}
+
 /// Applies the forward migrations from the database's current release (none for an empty
 /// database) up to release `to` (a version like `24.2.1` or a build like `24.2.1.1201`).
 /// Migrating to the release the database is already at does nothing; an older release is
-/// refused with [`Error::Downgrade`].
-pub async fn migrate(url: &str, to: &str) -> anyhow::Result<()> {
+/// refused with [`Error::Downgrade`]. Returns the migrations applied, oldest first.
+pub async fn migrate(url: &str, to: &str) -> anyhow::Result<Vec<Applied>> {
+    migrate_reporting(url, to, |_| {}).await
+}
+
+/// Like [`migrate`], calling `on_applied` as soon as each migration is committed, so that a
+/// caller can report the ones that succeeded before a later one fails.
+pub async fn migrate_reporting(
+    url: &str,
+    to: &str,
+    mut on_applied: impl FnMut(&Applied),
+) -> anyhow::Result<Vec<Applied>> {
     let db = DbUrl::parse(url)?;
     let target = release::require(to)?;
     let mut conn = db.connect().await?;
     let now = Timestamp::from_second(Timestamp::now().as_second())?;
-    let applied = migrate_conn(db.engine, &mut conn, target, now)
+    let applied = migrate_conn(db.engine, &mut conn, target, now, &mut on_applied)
         .await
         .with_context(|| format!("migrating {} to {}", db.redacted(), target.version))?;
-    for r in applied {
-        tracing::info!(release = r.version, build = r.build, "applied migration");
+    for a in &applied {
+        tracing::info!(
+            release = a.release.version,
+            build = a.release.build,
+            ms = a.elapsed.as_millis() as u64,
+            "applied migration"
+        );
     }
     conn.close().await.ok();
-    Ok(())
+    Ok(applied)
 }
 
 /// The release the database schema is at (its version, e.g. `24.2.1`), or `None` for an
@@ -122,13 +147,15 @@ pub(crate) async fn current_on(
 }
 
 /// Applies the migrations after the current release up to `target`, recording each in
-/// `clinic_schema_version` with `applied_at`. Returns the releases applied, oldest first.
+/// `clinic_schema_version` with `applied_at`, and timing each. Returns the migrations
+/// applied, oldest first, after passing each to `on_applied`.
 pub(crate) async fn migrate_conn(
     engine: Engine,
     conn: &mut AnyConnection,
     target: &'static ReleaseInfo,
     applied_at: Timestamp,
-) -> anyhow::Result<Vec<&'static ReleaseInfo>> {
+    on_applied: &mut dyn FnMut(&Applied),
+) -> anyhow::Result<Vec<Applied>> {
     let current = current_on(engine, conn).await?;
     if let Some(current) = current {
         if current.position() > target.position() {
@@ -147,6 +174,7 @@ pub(crate) async fn migrate_conn(
         .take(target.position() + 1)
         .skip(first)
     {
+        let started = Instant::now();
         apply(engine, conn, release, migration, applied_at)
             .await
             .with_context(|| {
@@ -157,7 +185,12 @@ pub(crate) async fn migrate_conn(
                     engine.name()
                 )
             })?;
-        applied.push(release);
+        let done = Applied {
+            release,
+            elapsed: started.elapsed(),
+        };
+        on_applied(&done);
+        applied.push(done);
     }
     Ok(applied)
 }

@@ -21,7 +21,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::db::{self, DbUrl, Engine};
 use crate::release::{self, ReleaseInfo};
-use crate::{maintenance, schema, Error};
+use crate::{configuration, maintenance, schema, Error};
 
 /// How to run the server.
 #[derive(Debug, Clone)]
@@ -79,6 +79,13 @@ pub async fn serve(
         Some(_) => {}
     }
     let db_version = db::server_version(db.engine, &pool).await?;
+    let banner_text = {
+        let mut conn = pool.acquire().await?;
+        configuration::banner_setting(db.engine, &mut conn)
+            .await
+            .with_context(|| format!("reading the banner setting of {}", db.redacted()))?
+            .unwrap_or_else(|| configuration::default_banner(&config.env_name).to_string())
+    };
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| {
@@ -109,6 +116,7 @@ pub async fn serve(
         ("db_engine", db.engine.name().to_string()),
         ("db_version", db_version),
         ("env", config.env_name.clone()),
+        ("banner", banner_text),
         ("listen", local.to_string()),
         ("pid", std::process::id().to_string()),
         ("state_dir", config.state_dir.display().to_string()),
@@ -162,8 +170,10 @@ async fn maintenance_guard(State(state): State<Shared>, req: Request, next: Next
         )
             .into_response();
     }
+    let banner = banner_setting(&state).await;
     let body = page(
         &state,
+        banner.as_deref(),
         "Down for maintenance",
         &format!("<div class=\"maintenance\">{}</div>", escape(&text)),
     );
@@ -224,7 +234,8 @@ async fn home(State(state): State<Shared>) -> Result<Html<String>, AppError> {
         state.release.build,
         state.engine.name()
     );
-    Ok(Html(page(&state, "Clinic", &body)))
+    let banner = banner_setting(&state).await;
+    Ok(Html(page(&state, banner.as_deref(), "Clinic", &body)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,24 +298,43 @@ async fn not_found() -> Response {
         .into_response()
 }
 
-/// The environment banner: red for validation environments (name starts with `VAL`), green
-/// for production (`PROD…`), amber for anything else.
-fn env_banner(env: &str) -> String {
-    let upper = env.to_uppercase();
-    let (class, text) = if upper.starts_with("VAL") {
-        ("val", format!("{env}: VAL — not for clinical use"))
-    } else if upper.starts_with("PROD") {
-        ("prod", format!("{env}: production"))
-    } else {
-        (
-            "test",
-            format!("{env}: test environment — not for clinical use"),
-        )
+/// The `banner` setting of `clinic configure`, read on every page so a change shows without a
+/// restart. A database that cannot say (an error is logged) gets the default banner, which for
+/// a VAL environment already warns "not for clinical use".
+async fn banner_setting(state: &AppState) -> Option<String> {
+    let read = async {
+        let mut conn = state.pool.acquire().await?;
+        configuration::banner_setting(state.engine, &mut conn).await
     };
-    format!("<div class=\"env env-{class}\">{}</div>", escape(&text))
+    match read.await {
+        Ok(banner) => banner,
+        Err(e) => {
+            tracing::warn!(error = format!("{e:#}"), "cannot read the banner setting");
+            None
+        }
+    }
 }
 
-fn page(state: &AppState, title: &str, body: &str) -> String {
+/// The environment banner: red for validation environments (name starts with `VAL`), green
+/// for production (`PROD…`), amber for anything else. The colour follows the name; the text
+/// after the name is the `banner` setting when set, else the default of the kind.
+fn env_banner(env: &str, setting: Option<&str>) -> String {
+    let upper = env.to_uppercase();
+    let class = if upper.starts_with("VAL") {
+        "val"
+    } else if upper.starts_with("PROD") {
+        "prod"
+    } else {
+        "test"
+    };
+    let text = setting.unwrap_or_else(|| configuration::default_banner(env));
+    format!(
+        "<div class=\"env env-{class}\">{}</div>",
+        escape(&format!("{env}: {text}"))
+    )
+}
+
+fn page(state: &AppState, banner: Option<&str>, title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>{title} — {env}</title><style>\
@@ -317,7 +347,7 @@ fn page(state: &AppState, title: &str, body: &str) -> String {
          </style></head><body>{banner}<main><h1>{title}</h1>{body}</main></body></html>\n",
         title = escape(title),
         env = escape(&state.env_name),
-        banner = env_banner(&state.env_name),
+        banner = env_banner(&state.env_name, banner),
     )
 }
 
@@ -362,13 +392,24 @@ mod tests {
 
     #[test]
     fn env_banner_is_red_for_validation() {
-        let b = env_banner("VAL-ACME");
+        let b = env_banner("VAL-ACME", None);
         assert!(
-            b.contains("env-val") && b.contains("VAL — not for clinical use"),
+            b.contains("env-val") && b.contains("VAL-ACME: VAL — not for clinical use"),
             "{b}"
         );
-        assert!(env_banner("prod-eu").contains("env-prod"));
-        assert!(env_banner("dev").contains("env-test"));
-        assert!(env_banner("<x>").contains("&lt;x&gt;"));
+        assert!(env_banner("prod-eu", None).contains("env-prod"));
+        assert!(env_banner("dev", None).contains("env-test"));
+        assert!(env_banner("<x>", None).contains("&lt;x&gt;"));
+    }
+
+    #[test]
+    fn banner_setting_replaces_the_text_but_not_the_colour() {
+        let b = env_banner("VAL-ACME", Some("Validation of 24.3 <ACME>"));
+        assert!(b.contains("env-val"), "{b}");
+        assert!(
+            b.contains("VAL-ACME: Validation of 24.3 &lt;ACME&gt;"),
+            "{b}"
+        );
+        assert!(!b.contains("not for clinical use"), "{b}");
     }
 }

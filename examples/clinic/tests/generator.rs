@@ -64,10 +64,13 @@ async fn same_seed_same_rows(on: On) {
         [
             "clinic_schema_version",
             "consents",
+            "dashboard_definitions",
             "enrolments",
             "events",
+            "report_definitions",
             "staff",
             "studies",
+            "system_settings",
             "volunteer_audit",
             "volunteers"
         ]
@@ -482,6 +485,9 @@ fn profile_commands_use_only_known_placeholders() {
         "release",
         "env_name",
         "state_dir",
+        "banner",
+        "sso_metadata",
+        "lab",
     ];
     let commands = p["commands"].as_table().unwrap();
     for name in [
@@ -490,6 +496,7 @@ fn profile_commands_use_only_known_placeholders() {
         "maintenance_on",
         "maintenance_off",
         "generate",
+        "configure",
     ] {
         let argv = commands[name]
             .as_array()
@@ -526,6 +533,10 @@ fn profile_commands_run_against_the_real_binary() {
                     .replace("{db_url}", &db_url)
                     .replace("{release}", "24.2")
                     .replace("{state_dir}", &state.display().to_string())
+                    .replace("{env_name}", "VAL-ACME")
+                    .replace("{banner}", "Validation of 24.2")
+                    .replace("{sso_metadata}", "https://idp.example/metadata")
+                    .replace("{lab}", "hl7.lab.example:2575")
             })
             .collect()
     };
@@ -545,4 +556,28 @@ fn profile_commands_run_against_the_real_binary() {
         .contains("upgrade to 24.2 in progress"));
     run("maintenance_off");
     assert!(!state.join("maintenance").exists());
+    let out = run("configure");
+    for line in [
+        "environment_name: VAL-ACME",
+        "banner: Validation of 24.2",
+        "sso_enabled: true",
+        "sso_metadata: https://idp.example/metadata",
+        "lab_endpoint: hl7.lab.example:2575",
+        "schema_release: 24.2",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line} in:\n{out}");
+    }
+    let tables: Vec<&str> = p["configuration"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(tables, ["report_definitions", "dashboard_definitions"]);
+    for table in tables {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("{table}: "))),
+            "the configuration report counts {table}:\n{out}"
+        );
+    }
 }

@@ -314,3 +314,97 @@ async fn unsupported_url_names_the_accepted_schemes() {
         "{err}"
     );
 }
+
+/// `clinic migrate` prints one timed line per migration, so valet can record each one.
+async fn cli_prints_a_timed_line_per_migration(on: On) {
+    let Some(db) = fresh(on, "mig_cli").await else {
+        return;
+    };
+    let (ok, out, err) = common::run_clinic(&["migrate", "--db", &db.url, "--to", "24.2"]);
+    assert!(ok, "{on:?}: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    for (line, release) in lines
+        .iter()
+        .zip(["24.1 (24.1.0.1042)", "24.2 (24.2.0.1187)"])
+    {
+        let ms = line
+            .strip_prefix(&format!("migrated: {release} in "))
+            .and_then(|rest| rest.strip_suffix(" ms"))
+            .unwrap_or_else(|| panic!("{on:?}: `{line}` is not a timed line for {release}"));
+        ms.parse::<u64>()
+            .unwrap_or_else(|e| panic!("{on:?}: `{ms}` in `{line}`: {e}"));
+    }
+    assert_eq!(lines.len(), 3, "{on:?}: {out}");
+    assert_eq!(lines[2], "schema: (empty) -> 24.2");
+
+    let (ok, out, err) = common::run_clinic(&["migrate", "--db", &db.url, "--to", "24.2"]);
+    assert!(ok, "{on:?}: {err}");
+    assert_eq!(
+        out,
+        "up to date: 24.2 (24.2.0.1187)\nschema: 24.2 -> 24.2\n"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_cli_prints_a_timed_line_per_migration() {
+    cli_prints_a_timed_line_per_migration(On::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_cli_prints_a_timed_line_per_migration() {
+    cli_prints_a_timed_line_per_migration(On::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_cli_prints_a_timed_line_per_migration() {
+    cli_prints_a_timed_line_per_migration(On::MariaDb).await;
+}
+
+/// A migration that fails exits non-zero and names itself on stderr; the ones before it are
+/// reported as applied on stdout.
+async fn failing_migration_is_named(on: On) {
+    let Some(db) = fresh(on, "mig_fail").await else {
+        return;
+    };
+    migrate(&db.url, "24.2").await.unwrap();
+    // A table of the name 24.3 creates makes its migration fail.
+    let (_, mut conn) = common::connect(&db.url).await;
+    sqlx::raw_sql("CREATE TABLE consents (id INTEGER PRIMARY KEY)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let (ok, out, err) = common::run_clinic(&["migrate", "--db", &db.url, "--to", "24.3"]);
+    assert!(!ok, "{on:?}: {out}");
+    assert!(
+        out.starts_with("migrated: 24.2.1 (24.2.1.1201) in "),
+        "{on:?}: {out}"
+    );
+    assert!(!out.contains("migrated: 24.3"), "{on:?}: {out}");
+    assert!(
+        err.starts_with("error: ")
+            && err.contains("migration to 24.3 (24.3.0.1300) failed")
+            && err.contains("consents"),
+        "{on:?}: {err}"
+    );
+    assert_eq!(
+        current_release(&db.url).await.unwrap().as_deref(),
+        Some("24.2.1"),
+        "{on:?}: the schema stays at the last migration that succeeded"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_failing_migration_is_named() {
+    failing_migration_is_named(On::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_failing_migration_is_named() {
+    failing_migration_is_named(On::Postgres).await;
+}
+
+#[tokio::test]
+async fn mariadb_failing_migration_is_named() {
+    failing_migration_is_named(On::MariaDb).await;
+}

@@ -188,7 +188,17 @@ async fn starts_after_valet_migrates_the_database() {
     let db = generated("serve_upgrade", "24.2").await;
     let (ok, out, err) = run_clinic(&["migrate", "--db", &db.url, "--to", "24.3"]);
     assert!(ok, "{err}");
-    assert!(out.contains("migrated: 24.2 -> 24.3"), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with("migrated: 24.2.1 (24.2.1.1201) in ") && lines[0].ends_with(" ms"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("migrated: 24.3 (24.3.0.1300) in ") && lines[1].ends_with(" ms"),
+        "{out}"
+    );
+    assert_eq!(lines[2], "schema: 24.2 -> 24.3");
     let state = tempfile::tempdir().unwrap();
     let app = spawn_app(&db.url, "24.3", "TEST", state.path());
     let version: serde_json::Value = app.get("/version").await.json().await.unwrap();

@@ -66,3 +66,26 @@ CREATE TABLE events (
     KEY events_collected_at_idx (collected_at),
     CONSTRAINT events_enrolment_fk FOREIGN KEY (enrolment_id) REFERENCES enrolments (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Configuration the customer edits (carried over when valet refreshes a VAL environment:
+-- see [configuration] in valet-app.toml) and the environment's settings (`clinic configure`).
+-- `owner` is a staff username.
+CREATE TABLE report_definitions (
+    id         INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    name       VARCHAR(200) NOT NULL UNIQUE,
+    owner      VARCHAR(64)  NOT NULL,
+    definition TEXT         NOT NULL,
+    updated_at DATETIME     NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE dashboard_definitions (
+    id         INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    name       VARCHAR(200) NOT NULL UNIQUE,
+    layout     TEXT         NOT NULL,
+    updated_at DATETIME     NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE system_settings (
+    `key` VARCHAR(64) NOT NULL PRIMARY KEY,
+    value TEXT
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -63,3 +63,26 @@ CREATE TABLE events (
     value_text   VARCHAR(500)
 );
 CREATE INDEX events_collected_at_idx ON events (collected_at);
+
+-- Configuration the customer edits (carried over when valet refreshes a VAL environment:
+-- see [configuration] in valet-app.toml) and the environment's settings (`clinic configure`).
+-- `owner` is a staff username.
+CREATE TABLE report_definitions (
+    id         INTEGER PRIMARY KEY,
+    name       VARCHAR(200) NOT NULL UNIQUE,
+    owner      VARCHAR(64)  NOT NULL,
+    definition TEXT         NOT NULL,
+    updated_at TIMESTAMP    NOT NULL
+);
+
+CREATE TABLE dashboard_definitions (
+    id         INTEGER PRIMARY KEY,
+    name       VARCHAR(200) NOT NULL UNIQUE,
+    layout     TEXT         NOT NULL,
+    updated_at TIMESTAMP    NOT NULL
+);
+
+CREATE TABLE system_settings (
+    "key" VARCHAR(64) NOT NULL PRIMARY KEY,
+    value TEXT
+);

@@ -61,6 +61,10 @@ pub struct GenReport {
     /// Zero before 24.3 (the table does not exist yet).
     pub consents: u64,
     pub events: u64,
+    /// Saved reports (customer configuration).
+    pub report_definitions: u64,
+    /// Dashboards (customer configuration).
+    pub dashboard_definitions: u64,
 }
 
 impl GenReport {
@@ -80,6 +84,8 @@ impl GenReport {
             t.push(("volunteer_audit", self.volunteer_audit));
         }
         t.push(("events", self.events));
+        t.push(("report_definitions", self.report_definitions));
+        t.push(("dashboard_definitions", self.dashboard_definitions));
         t
     }
 
@@ -130,7 +136,7 @@ pub async fn generate(url: &str, opts: &GenOptions) -> anyhow::Result<GenReport>
         .into());
     }
     let applied_at = jiff::Timestamp::from_second(GENERATED_AT)?;
-    schema::migrate_conn(db.engine, &mut conn, release, applied_at)
+    schema::migrate_conn(db.engine, &mut conn, release, applied_at, &mut |_| {})
         .await
         .with_context(|| format!("creating the {} schema", release.version))?;
 
@@ -417,6 +423,7 @@ impl Plan {
         let audit_rows = audit.map(TableWriter::finish).transpose()?.unwrap_or(0);
 
         let event_rows = self.produce_events(&staff, enrolment_rows, tx)?;
+        let (report_rows, dashboard_rows) = self.produce_configuration(&staff, tx)?;
 
         Ok(GenReport {
             release: self.release.version.into(),
@@ -429,7 +436,45 @@ impl Plan {
             volunteer_audit: audit_rows,
             consents: consent_rows,
             events: event_rows,
+            report_definitions: report_rows,
+            dashboard_definitions: dashboard_rows,
         })
+    }
+
+    /// The saved reports and dashboards; returns how many of each were written.
+    fn produce_configuration(
+        &self,
+        staff: &[model::Staff],
+        tx: &mpsc::Sender<Batch>,
+    ) -> anyhow::Result<(u64, u64)> {
+        let (reports, dashboards) = model::configuration(self.seed, staff);
+        let mut w = self.writer(
+            "report_definitions",
+            &["id", "name", "owner", "definition", "updated_at"],
+            tx,
+        );
+        for r in &reports {
+            w.int(r.id as i64)
+                .text(r.name)
+                .text(&r.owner)
+                .text(r.definition)
+                .ts(r.updated_at);
+            w.end_row()?;
+        }
+        let report_rows = w.finish()?;
+        let mut w = self.writer(
+            "dashboard_definitions",
+            &["id", "name", "layout", "updated_at"],
+            tx,
+        );
+        for d in &dashboards {
+            w.int(d.id as i64)
+                .text(d.name)
+                .text(&d.layout)
+                .ts(d.updated_at);
+            w.end_row()?;
+        }
+        Ok((report_rows, w.finish()?))
     }
 
     /// Events hour by hour through the window, in time order, so ids follow time.

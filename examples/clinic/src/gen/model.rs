@@ -24,6 +24,7 @@ pub enum Stream {
     Enrolment = 4,
     Audit = 5,
     Events = 6,
+    Configuration = 7,
 }
 
 /// The random stream of one record: ChaCha8 keyed by (seed, stream, id).
@@ -506,6 +507,73 @@ pub fn audits(seed: u64, v: &Volunteer, staff: &[Staff]) -> Vec<Audit> {
     out
 }
 
+/// A saved report (customer configuration; its owner is a staff username, no other
+/// personal data).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportDefinition {
+    pub id: u64,
+    pub name: &'static str,
+    pub owner: String,
+    /// JSON text.
+    pub definition: &'static str,
+    pub updated_at: i64,
+}
+
+/// A dashboard (customer configuration): a grid of report widgets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardDefinition {
+    pub id: u64,
+    pub name: &'static str,
+    /// JSON text naming the reports shown.
+    pub layout: String,
+    pub updated_at: i64,
+}
+
+/// The clinic's saved reports (4 to 6 of [`vocab::REPORTS`]) and dashboards (2 or 3 of
+/// [`vocab::DASHBOARDS`], showing some of those reports), drawn from the seed alone.
+pub fn configuration(
+    seed: u64,
+    staff: &[Staff],
+) -> (Vec<ReportDefinition>, Vec<DashboardDefinition>) {
+    let mut rng = rng(seed, Stream::Configuration, 0);
+    let window = (midnight(2023, 6, 1), midnight(2024, 1, 1));
+    let mut reports: Vec<&(&str, &str)> = vocab::REPORTS.iter().collect();
+    reports.shuffle(&mut rng);
+    reports.truncate(rng.gen_range(4..=6));
+    let reports: Vec<ReportDefinition> = reports
+        .into_iter()
+        .zip(1..)
+        .map(|(&(name, definition), id)| ReportDefinition {
+            id,
+            name,
+            owner: pick(&mut rng, staff).username.clone(),
+            definition,
+            updated_at: between(&mut rng, window.0, window.1),
+        })
+        .collect();
+    let mut dashboards: Vec<&(&str, usize)> = vocab::DASHBOARDS.iter().collect();
+    dashboards.shuffle(&mut rng);
+    dashboards.truncate(rng.gen_range(2..=3));
+    let dashboards = dashboards
+        .into_iter()
+        .zip(1..)
+        .map(|(&(name, widgets), id)| {
+            let widgets: Vec<String> = reports
+                .choose_multiple(&mut rng, widgets)
+                .enumerate()
+                .map(|(i, r)| format!(r#"{{"report":"{}","x":{},"y":{}}}"#, r.name, i % 2, i / 2))
+                .collect();
+            DashboardDefinition {
+                id,
+                name,
+                layout: format!(r#"{{"columns":2,"widgets":[{}]}}"#, widgets.join(",")),
+                updated_at: between(&mut rng, window.0, window.1),
+            }
+        })
+        .collect();
+    (reports, dashboards)
+}
+
 /// Event kinds with their share of all events.
 pub const EVENT_KINDS: &[(&str, u32)] = &[
     ("vitals", 35),
@@ -600,6 +668,30 @@ pub fn event(rng: &mut ChaCha8Rng, collectors: usize) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configuration_depends_only_on_the_seed_and_is_owned_by_staff() {
+        let staff = staff(3, 12);
+        let (reports, dashboards) = configuration(3, &staff);
+        assert_eq!(
+            (reports.clone(), dashboards.clone()),
+            configuration(3, &staff)
+        );
+        assert!((4..=6).contains(&reports.len()) && (2..=3).contains(&dashboards.len()));
+        for r in &reports {
+            assert!(staff.iter().any(|s| s.username == r.owner), "{}", r.owner);
+        }
+        let seeds: BTreeSet<Vec<&str>> = (1..20)
+            .map(|seed| {
+                configuration(seed, &staff)
+                    .0
+                    .iter()
+                    .map(|r| r.name)
+                    .collect()
+            })
+            .collect();
+        assert!(seeds.len() > 1, "the seed chooses the reports");
+    }
 
     #[test]
     fn slugs_are_plain_ascii() {

@@ -653,6 +653,51 @@ pub const QUESTIONNAIRES: &[(&str, u32)] = &[
     ("Sleep diary", 10),
 ];
 
+/// Saved reports a clinic configures: name and definition (JSON). Configuration, not data:
+/// no names of people, only tables, fields and filters.
+pub const REPORTS: &[(&str, &str)] = &[
+    (
+        "Enrolment by study",
+        r#"{"source":"enrolments","group_by":["study"],"measures":["count"],"filter":{"status":["screening","enrolled"]}}"#,
+    ),
+    (
+        "Adverse events, last 7 days",
+        r#"{"source":"events","filter":{"kind":"adverse_event","period":"7d"},"columns":["study","collected_at","value_text"]}"#,
+    ),
+    (
+        "Vitals out of range",
+        r#"{"source":"events","filter":{"kind":"vitals","value_num":{"gt":140}},"columns":["study","collected_at","value_num"]}"#,
+    ),
+    (
+        "Blood draws per day",
+        r#"{"source":"events","filter":{"kind":"blood_draw"},"group_by":["day"],"measures":["count","sum(value_num)"]}"#,
+    ),
+    (
+        "Dosing log",
+        r#"{"source":"events","filter":{"kind":"dosing"},"columns":["study","collected_at","value_num","value_text"],"sort":"collected_at"}"#,
+    ),
+    (
+        "Questionnaire completion",
+        r#"{"source":"events","filter":{"kind":"questionnaire"},"group_by":["study","value_text"],"measures":["count"]}"#,
+    ),
+    (
+        "ECG QTcF summary",
+        r#"{"source":"events","filter":{"kind":"ecg"},"group_by":["study"],"measures":["avg(value_num)","max(value_num)"]}"#,
+    ),
+    (
+        "Screening failures",
+        r#"{"source":"enrolments","filter":{"status":"withdrawn"},"group_by":["study","arm"],"measures":["count"]}"#,
+    ),
+];
+
+/// Dashboards a clinic configures: name and the number of report widgets on it.
+pub const DASHBOARDS: &[(&str, usize)] = &[
+    ("Ward overview", 3),
+    ("Safety monitoring", 2),
+    ("Study progress", 3),
+    ("Lab workload", 2),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
