@@ -395,13 +395,28 @@ impl Provisioner {
             .ok_or_else(|| OpsError::Payload(format!("{} has no database yet", env.name)))?;
         let dir = instance_dir(&self.config.data_dir, env);
         let val = req.val()?;
+        let state_dir = dir.join("state");
+        // IdP metadata given as XML is handed to the app as a file in its state directory.
+        let sso_metadata = match &val.sso_metadata {
+            Some(m) if m.trim_start().starts_with('<') => {
+                tokio::fs::create_dir_all(&state_dir).await?;
+                let f = state_dir.join("idp-metadata.xml");
+                tokio::fs::write(&f, m.as_bytes()).await?;
+                f.display().to_string()
+            }
+            Some(url) => url.clone(),
+            None => String::new(),
+        };
         Ok(Vars {
             bin: self.config.bin.clone(),
             db_url,
             listen: String::new(),
             release: val.build.version().to_string(),
             env_name: app_env_name(env.role.as_str()),
-            state_dir: dir.join("state").display().to_string(),
+            state_dir: state_dir.display().to_string(),
+            banner: VAL_BANNER.to_string(),
+            sso_metadata,
+            lab: val.lab.clone().unwrap_or_default(),
         })
     }
 

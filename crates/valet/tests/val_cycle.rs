@@ -399,6 +399,8 @@ async fn full_cycle(engine: &str) {
                 "4e918cead8dce7755874921a0f8db01174ec8d6b37bffca0a17b33023e7b1afc",
                 "Exported and printed copies are uncontrolled",
                 &doc.id,
+                "not for clinical use",
+                "https://lab.example.com/hl7",
             ] {
                 assert!(t.contains(needle), "IQ PDF lacks `{needle}`:\n{t}");
             }
