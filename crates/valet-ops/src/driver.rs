@@ -61,6 +61,16 @@ fn command(argv: &[String]) -> Result<Command> {
         .ok_or_else(|| OpsError::Payload("empty command".into()))?;
     let mut cmd = Command::new(program);
     cmd.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    // The app dies with the worker that runs it, even when the worker is killed outright
+    // (SIGKILL runs no destructor): no orphan instance keeps a VAL database open. A restarted
+    // worker starts what should run again.
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+                .map_err(std::io::Error::from)
+        });
+    }
     Ok(cmd)
 }
 

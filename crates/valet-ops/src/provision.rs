@@ -246,7 +246,14 @@ impl Provisioner {
         }
         let steps = run.steps.clone();
         for step in steps {
-            if matches!(step.state, StepState::Done | StepState::Skipped) {
+            // An instance started by a worker that died went with it: start it again.
+            let dead_instance = step.name == "start"
+                && step.state == StepState::Done
+                && match step.env.as_deref() {
+                    Some("TEST") => self.supervisor.pid(&val_pair.test.id).await.is_none(),
+                    _ => self.supervisor.pid(&val_pair.main.id).await.is_none(),
+                };
+            if matches!(step.state, StepState::Done | StepState::Skipped) && !dead_instance {
                 continue;
             }
             if cancelled() {
@@ -996,14 +1003,6 @@ impl Provisioner {
             Some(e) => format!("step `{step}` ({e})"),
             None => format!("step `{step}`"),
         };
-        runs::finish(
-            &self.store,
-            &self.actor,
-            run_id,
-            RunState::Failed,
-            Some(&format!("{what} failed: {msg}")),
-        )
-        .await?;
         let mut cleanup = Vec::new();
         for e in [&val_pair.main, &val_pair.test] {
             self.supervisor.stop(&e.id).await;
@@ -1058,7 +1057,39 @@ impl Provisioner {
             true,
         )
         .await?;
+        // Last, so that a run seen as failed has its cleanup and notice done.
+        runs::finish(
+            &self.store,
+            &self.actor,
+            run_id,
+            RunState::Failed,
+            Some(&format!("{what} failed: {msg}")),
+        )
+        .await?;
         Ok(())
+    }
+
+    /// Starts again the VAL instances that should run but do not (their worker stopped or
+    /// died): every active VAL environment with a recorded deployment. Returns how many.
+    pub async fn reconcile(&self) -> Result<usize> {
+        let mut n = 0;
+        for env in environments::list(&self.store, &self.actor, None).await? {
+            if env.tier != valet_core::Tier::Val || env.state != EnvState::Active {
+                continue;
+            }
+            if self.supervisor.pid(&env.id).await.is_some() {
+                continue;
+            }
+            let Some(req) = &env.request_id else { continue };
+            let req = requests::get(&self.store, &self.actor, req).await?;
+            match self.start(&req, &env).await {
+                Ok(_) => n += 1,
+                Err(e) => {
+                    tracing::warn!(env = %env.name, error = %e, "could not start the instance again")
+                }
+            }
+        }
+        Ok(n)
     }
 
     /// Executes teardown run `run_id` of `pair_id`: destroys both environments, then closes

@@ -222,7 +222,8 @@ pub async fn schedule_provisioning(store: &Store, actor: &Actor, key: &str) -> R
         crate::jobs::EnqueueOptions {
             customer_id: Some(r.customer_id.clone()),
             dedupe_key: Some(format!("run:{run_id}")),
-            max_attempts: 3,
+            // A run resumes where it stopped, so a worker dying mid-run costs nothing but an attempt.
+            max_attempts: 20,
             ..Default::default()
         },
     )
@@ -597,7 +598,7 @@ async fn queue_teardown(store: &Store, actor: &Actor, r: &Request, pair_id: &str
         crate::jobs::EnqueueOptions {
             customer_id: Some(r.customer_id.clone()),
             dedupe_key: Some(format!("run:{run_id}")),
-            max_attempts: 5,
+            max_attempts: 20,
             ..Default::default()
         },
     )

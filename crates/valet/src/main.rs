@@ -210,7 +210,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker { name } => {
             let store = open().await?;
             let name = name.unwrap_or_else(default_worker_name);
-            let (w, sup) = worker::build(store, &name, &settings.data_dir)?;
+            let (w, sup) = worker::build(store.clone(), &name, &settings.data_dir)?;
+            worker::reconcile(store, &name, &settings.data_dir, &sup)?;
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 shutdown_signal().await;

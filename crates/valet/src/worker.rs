@@ -62,8 +62,27 @@ pub fn ops_config(data_dir: &Path) -> anyhow::Result<OpsConfig> {
     })
 }
 
+/// Starts again, in the background, the VAL instances a previous worker ran.
+pub fn reconcile(
+    store: Store,
+    name: &str,
+    data_dir: &Path,
+    supervisor: &Supervisor,
+) -> anyhow::Result<()> {
+    let prov = Provisioner::new(store, ops_config(data_dir)?, supervisor.clone(), name);
+    tokio::spawn(async move {
+        match prov.reconcile().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(instances = n, "VAL instances started again"),
+            Err(e) => tracing::warn!(error = %e, "starting VAL instances again failed"),
+        }
+    });
+    Ok(())
+}
+
 /// A worker with every handler: instance starts, VAL provisioning and teardown, closure,
-/// reminders and notification delivery (`VALET_SMTP_URL` for e-mail).
+/// reminders and notification delivery (`VALET_SMTP_URL` for e-mail). `VALET_LEASE_SECONDS`
+/// sets how long a silent worker's job stays its own (default 60).
 pub fn build(store: Store, name: &str, data_dir: &Path) -> anyhow::Result<(Worker, Supervisor)> {
     let supervisor = Supervisor::default();
     let config = ops_config(data_dir)?;
@@ -72,6 +91,22 @@ pub fn build(store: Store, name: &str, data_dir: &Path) -> anyhow::Result<(Worke
         tracing::info!("VALET_SMTP_URL is not set: e-mail notifications stay in the outbox");
     }
     let prov = Provisioner::new(store.clone(), config, supervisor.clone(), name);
-    let worker = valet_ops::provision::register(supervisor.worker(store, name), prov, smtp);
+    let mut policy = valet_store::queue::QueuePolicy::default();
+    if let Ok(s) = std::env::var("VALET_LEASE_SECONDS") {
+        let secs: i64 = s.trim().parse().ok().filter(|n| *n >= 1).with_context(|| {
+            format!("VALET_LEASE_SECONDS=`{s}`: give a whole number of seconds (at least 1)")
+        })?;
+        policy.lease = jiff::SignedDuration::from_secs(secs);
+    }
+    let poll = std::time::Duration::from_millis(if policy.lease.as_secs() < 10 {
+        100
+    } else {
+        500
+    });
+    let worker = valet_ops::provision::register(
+        supervisor.worker(store, name).with_policy(policy, poll),
+        prov,
+        smtp,
+    );
     Ok((worker, supervisor))
 }

@@ -517,3 +517,242 @@ async fn val_cycle_end_to_end_on_postgres() {
 async fn val_cycle_end_to_end_on_mariadb() {
     full_cycle("mariadb").await;
 }
+
+/// `valet worker` as its own process on the world's state database and data directory.
+fn worker_process(w: &World, name: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_valet"))
+        .args([
+            "worker",
+            "--name",
+            name,
+            "--data-dir",
+            &w.config.data_dir.display().to_string(),
+            "--database-url",
+            &format!("sqlite://{}/valet.db", w.data.path().display()),
+        ])
+        .env("VALET_APP_PROFILE", &w.config.profile)
+        .env("VALET_MASKING_POLICY", &w.config.policy)
+        .env("VALET_LEASE_SECONDS", "2")
+        .env("VALET_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Processes whose command line mentions `needle` (the instances of this test's data dir).
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .filter(|pid| {
+            // Zombies (already dead, not yet reaped) hold nothing open.
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn worker_killed_in_each_step_is_resumed_and_the_run_completes() {
+    let Some(w) = world("sqlite").await else {
+        return;
+    };
+    let key = w.file_and_approve(w.input()).await;
+    let system = Actor::system();
+    let r = requests::get(&w.store, &system, &key).await.unwrap();
+    let steps = valet_store::runs::of_request(&w.store, &system, &r)
+        .await
+        .unwrap()[0]
+        .steps
+        .len();
+    let needle = w.config.data_dir.display().to_string();
+    let mut killed_running = 0;
+    for target in 0..steps {
+        let mut child = worker_process(&w, &format!("w{target}"));
+        let mut running = false;
+        for _ in 0..600 {
+            let r = requests::get(&w.store, &system, &key).await.unwrap();
+            let run = &valet_store::runs::of_request(&w.store, &system, &r)
+                .await
+                .unwrap()[0];
+            let s = &run.steps[target];
+            if s.state == valet_store::runs::StepState::Running {
+                running = true;
+                break;
+            }
+            if s.state == valet_store::runs::StepState::Done || run.state.is_final() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        child.wait().unwrap();
+        killed_running += running as usize;
+        // The instances a killed worker started die with it: no orphan.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            processes_mentioning(&needle).is_empty(),
+            "orphans after killing the worker in step {target}: {:?}",
+            processes_mentioning(&needle)
+        );
+    }
+    assert!(killed_running > 0, "at least one kill landed inside a step");
+    let mut last = worker_process(&w, "final");
+    assert_eq!(
+        w.wait_run(&key, "provision").await,
+        RunState::Succeeded,
+        "{}",
+        run_log(&w, &key).await
+    );
+    // The instances died with the killed workers; the last one runs them again (resumed
+    // start steps, or its start-up reconciliation when the run had already finished).
+    let pair_id = valet_ops::val::view(&w.store, &w.pm, &key)
+        .await
+        .unwrap()
+        .val_pair
+        .unwrap()
+        .pair_id;
+    let mut answered = 0;
+    for _ in 0..600 {
+        let pair = environments::pair(&w.store, &w.pm, &pair_id).await.unwrap();
+        answered = 0;
+        for env in [&pair.main, &pair.test] {
+            let url = format!("{}/version", env.base_url.clone().unwrap());
+            if let Ok(r) = reqwest::get(&url).await {
+                let v: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(v["build"], "24.3.0.1300");
+                answered += 1;
+            }
+        }
+        if answered == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answered, 2, "both VAL instances run again under the last worker");
+    assert_eq!(
+        documents::of_request(&w.store, &w.pm, &key)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "one IQ report however often the run was resumed"
+    );
+    assert!(matches!(
+        valet_store::audit::verify(&w.store).await.unwrap(),
+        valet_store::audit::Verdict::Ok { .. }
+    ));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(last.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    last.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        processes_mentioning(&needle).is_empty(),
+        "instances stop with their worker"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn broken_migration_fails_the_run_cleanly_and_a_retry_after_the_fix_succeeds() {
+    let Some(mut w) = world("sqlite").await else {
+        return;
+    };
+    // A profile whose migrate command cannot work: the "broken bundle".
+    let broken = w.data.path().join("broken-app.toml");
+    let text = std::fs::read_to_string(&w.config.profile).unwrap();
+    let text = text.replacen(
+        "migrate = [\"{bin}\", \"migrate\"",
+        "migrate = [\"{bin}\", \"migrate-broken\"",
+        1,
+    );
+    assert!(
+        text.contains("migrate-broken"),
+        "profile has the migrate command"
+    );
+    std::fs::write(&broken, text).unwrap();
+    let good = std::mem::replace(&mut w.config.profile, broken);
+    let (stop, sup) = w.worker("w1");
+    let key = w.file_and_approve(w.input()).await;
+    assert_eq!(w.wait_run(&key, "provision").await, RunState::Failed);
+    let view = valet_ops::val::view(&w.store, &w.pm, &key).await.unwrap();
+    let job = valet_store::queue::get(&w.store, view.runs[0].job_id.as_ref().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        view.request.state,
+        valet_core::RequestState::Failed,
+        "{:?}",
+        job.last_error
+    );
+    let failed = view.runs[0]
+        .steps
+        .iter()
+        .find(|s| s.state == valet_store::runs::StepState::Failed)
+        .expect("a failed step");
+    assert_eq!(failed.name, "migrate");
+    assert!(
+        failed.log.contains("migrate-broken"),
+        "the step's log says what failed: {}",
+        failed.log
+    );
+    let pair = view.val_pair.unwrap();
+    for env in [&pair.main, &pair.test] {
+        assert_eq!(env.state, valet_core::EnvState::Failed);
+        if let Some(url) = environments::database_url(&w.store, &Actor::system(), &env.id)
+            .await
+            .unwrap()
+        {
+            assert!(!database_exists(&url), "{url} dropped after the failure");
+        }
+    }
+    let notes = valet_store::notifications::of_request(&w.store, &w.pm, &view.request)
+        .await
+        .unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.event == "request.failed" && n.recipient == "petra@example.com"),
+        "the PM is told"
+    );
+    let _ = stop.send(true);
+    sup.stop_all().await;
+
+    // The fix: the right profile; then a retry provisions the pair.
+    w.config.profile = good;
+    let (stop, sup) = w.worker("w2");
+    valet_ops::val::retry(&w.store, &w.pm, &key).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..1800 {
+        let r = requests::get(&w.store, &w.pm, &key).await.unwrap();
+        if r.details["provisioned"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let view = valet_ops::val::view(&w.store, &w.pm, &key).await.unwrap();
+    assert_eq!(
+        view.runs[0].state,
+        RunState::Succeeded,
+        "{}",
+        run_log(&w, &key).await
+    );
+    assert_eq!(view.request.state, valet_core::RequestState::InProgress);
+    let _ = stop.send(true);
+    sup.stop_all().await;
+}
