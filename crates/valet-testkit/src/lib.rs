@@ -9,6 +9,8 @@
 //!
 //! This crate is for tests only; nothing in the product depends on it.
 
+pub mod smtp;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection;

@@ -264,7 +264,6 @@ fn clinic_manifests() -> Vec<String> {
 }
 
 #[tokio::test]
-#[ignore = "needs the VAL API (issue 13), merged by the lead"]
 async fn customer_files_pm_approves_and_a_finding_is_resolved_over_the_api() {
     let mut tokens = Default::default();
     let mut customer_id = String::new();

@@ -149,6 +149,15 @@ pub async fn world(engine: &str) -> Option<World> {
 impl World {
     /// Starts a worker with the VAL handlers; returns its stop switch and supervisor.
     pub fn worker(&self, name: &str) -> (tokio::sync::watch::Sender<bool>, Supervisor) {
+        self.worker_mailing(name, None)
+    }
+
+    /// A worker that delivers e-mail through `smtp`.
+    pub fn worker_mailing(
+        &self,
+        name: &str,
+        smtp: Option<valet_ops::notify::SmtpConfig>,
+    ) -> (tokio::sync::watch::Sender<bool>, Supervisor) {
         let sup = Supervisor::default();
         let prov = Provisioner::new(self.store.clone(), self.config.clone(), sup.clone(), name);
         let w = valet_ops::provision::register(
@@ -161,7 +170,7 @@ impl World {
                 Duration::from_millis(100),
             ),
             prov,
-            None,
+            smtp,
         );
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(w.run(rx));
@@ -642,7 +651,10 @@ async fn worker_killed_in_each_step_is_resumed_and_the_run_completes() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(answered, 2, "both VAL instances run again under the last worker");
+    assert_eq!(
+        answered, 2,
+        "both VAL instances run again under the last worker"
+    );
     assert_eq!(
         documents::of_request(&w.store, &w.pm, &key)
             .await
@@ -753,6 +765,66 @@ async fn broken_migration_fails_the_run_cleanly_and_a_retry_after_the_fix_succee
         run_log(&w, &key).await
     );
     assert_eq!(view.request.state, valet_core::RequestState::InProgress);
+    let _ = stop.send(true);
+    sup.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watchers_and_pms_get_every_state_change_by_email() {
+    let Some(smtp) = valet_testkit::smtp::SmtpServer::start() else {
+        return;
+    };
+    let Some(w) = world("sqlite").await else {
+        return;
+    };
+    let cfg = valet_ops::notify::SmtpConfig::from_url(&smtp.url()).unwrap();
+    let (stop, sup) = w.worker_mailing("mailer", Some(cfg));
+    let key = w.file_and_approve(w.input()).await;
+    assert_eq!(w.wait_run(&key, "provision").await, RunState::Succeeded);
+    let expect = [
+        ("petra@example.com", format!("{key} filed")),
+        ("carla@example.com", format!("{key} approved")),
+        (
+            "carla@example.com",
+            format!("{key}: your VAL pair is ready"),
+        ),
+    ];
+    let mut got = Vec::new();
+    for _ in 0..300 {
+        got = smtp.received();
+        let all = expect.iter().all(|(to, subj)| {
+            got.iter().any(|m| {
+                m["rcpt_tos"].to_string().contains(to)
+                    && m["subject"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains(subj.as_str())
+            })
+        });
+        if all {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (to, subj) in &expect {
+        assert!(
+            got.iter().any(|m| m["rcpt_tos"].to_string().contains(to)
+                && m["subject"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(subj.as_str())),
+            "no mail `{subj}` to {to}: {got:#?}"
+        );
+    }
+    // Delivered rows are marked sent, exactly once each.
+    let r = requests::get(&w.store, &w.pm, &key).await.unwrap();
+    let notes = valet_store::notifications::of_request(&w.store, &w.pm, &r)
+        .await
+        .unwrap();
+    assert!(
+        notes.iter().all(|n| n.state == "sent" && n.attempts == 1),
+        "{notes:#?}"
+    );
     let _ = stop.send(true);
     sup.stop_all().await;
 }
