@@ -286,13 +286,27 @@ async fn customer_files_pm_approves_and_a_finding_is_resolved_over_the_api() {
         let files = clinic_manifests();
         args.extend(files.iter().map(String::as_str));
         ok(valet_in(dir, &args, &[], None));
+        ok(valet_in(
+            dir,
+            &[
+                "customer",
+                "add",
+                "--name",
+                "Beta Labs",
+                "--zone",
+                "America/Chicago",
+            ],
+            &[],
+            None,
+        ));
         tokens = (
             user_with_token(dir, "root", "admin", None),
             user_with_token(dir, "carla", "customer_admin", Some("Acme Research")),
             user_with_token(dir, "paula", "vendor_pm", None),
+            user_with_token(dir, "bert", "customer_admin", Some("Beta Labs")),
         );
     });
-    let (admin, carla, paula) = tokens;
+    let (admin, carla, paula, bert) = tokens;
 
     let pair: Value = reqwest::Client::new()
         .post(format!("{}/api/v1/environments", server.url))
@@ -450,4 +464,33 @@ async fn customer_files_pm_approves_and_a_finding_is_resolved_over_the_api() {
 
     let err = one_line_error(&server.client(&carla, &["request", "show", "VAL-999"], None));
     assert!(err.contains("not found (or not yours to see)"), "{err}");
+
+    // Another tenant's request, run, finding and documents are not found from the CLI.
+    let finding = shown["findings"][0]["key"].as_str().unwrap().to_string();
+    for args in [
+        vec!["request", "show", key.as_str()],
+        vec!["request", "show", key.as_str(), "--json"],
+        vec!["run", "show", key.as_str()],
+        vec!["finding", "list", key.as_str()],
+        vec!["finding", "show", finding.as_str()],
+        vec!["doc", "list", key.as_str()],
+        vec!["request", "comment", key.as_str(), "--body", "hello"],
+    ] {
+        let out = server.client(&bert, &args, None);
+        assert!(
+            !out.status.success(),
+            "{args:?} succeeded for another tenant"
+        );
+        let err = one_line_error(&out);
+        assert!(
+            err.contains("not found (or not yours to see)"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("Acme"),
+            "{args:?} names the other tenant: {err}"
+        );
+    }
+    let listed = ok(server.client(&bert, &["request", "list", "--json"], None));
+    assert!(!listed.contains(&key), "{listed}");
 }
