@@ -407,6 +407,11 @@ pub async fn approve_extension(store: &Store, actor: &Actor, key: &str) -> Resul
             .await?;
         }
     }
+    if r.details["provisioned"] == json!(true) {
+        // New reminders and closure for the new end; the old ones find the end moved and
+        // do nothing.
+        crate::lifecycle::schedule_expiry(store, &r).await?;
+    }
     announce(
         store,
         &r,

@@ -466,7 +466,9 @@ async fn filing_shows_each_error_under_its_field_and_keeps_what_was_typed() {
     assert!(!page(&beta, &app, "/requests").await.1.contains("VAL-1"));
     assert_eq!(page(&beta, &app, "/requests/VAL-1").await.0, 404);
     assert_eq!(
-        page(&beta, &app, "/requests/VAL-1/sign?meaning=validated").await.0,
+        page(&beta, &app, "/requests/VAL-1/sign?meaning=validated")
+            .await
+            .0,
         404,
         "nor its signature dialog"
     );

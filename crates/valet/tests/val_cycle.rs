@@ -828,3 +828,122 @@ async fn watchers_and_pms_get_every_state_change_by_email() {
     let _ = stop.send(true);
     sup.stop_all().await;
 }
+
+/// A worker whose clock runs `days` ahead (due jobs: reminders, closures).
+fn worker_days_ahead(
+    w: &World,
+    name: &str,
+    days: i64,
+) -> (tokio::sync::watch::Sender<bool>, Supervisor) {
+    let ahead = w.store.clone().with_clock(std::sync::Arc::new(move || {
+        jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_hours(24 * days))
+            .unwrap()
+    }));
+    let moved = World {
+        store: ahead,
+        data: tempfile::tempdir().unwrap(),
+        pm: w.pm.clone(),
+        admin: w.admin.clone(),
+        prod_pair: w.prod_pair.clone(),
+        prod: Vec::new(),
+        config: w.config.clone(),
+    };
+    moved.worker(name)
+}
+
+async fn wait_state(w: &World, key: &str, state: valet_core::RequestState) {
+    for _ in 0..1200 {
+        if requests::get(&w.store, &w.pm, key).await.unwrap().state == state {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{key} did not reach {state}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn val_closes_at_the_end_of_validation_after_reminders() {
+    let Some(w) = world("sqlite").await else {
+        return;
+    };
+    let (stop, sup) = w.worker("now");
+    let key = w.file_and_approve(w.input()).await;
+    assert_eq!(w.wait_run(&key, "provision").await, RunState::Succeeded);
+    let _ = stop.send(true);
+    sup.stop_all().await;
+    // 61 days later (validation ends after 60): both reminders, then the closure.
+    let (stop, sup) = worker_days_ahead(&w, "later", 61);
+    assert_eq!(w.wait_run(&key, "teardown").await, RunState::Succeeded);
+    wait_state(&w, &key, valet_core::RequestState::Done).await;
+    let r = requests::get(&w.store, &w.pm, &key).await.unwrap();
+    assert_eq!(r.details["closing"]["reason"], "validation period ended");
+    let notes = valet_store::notifications::of_request(&w.store, &w.pm, &r)
+        .await
+        .unwrap();
+    let expiring: Vec<_> = notes
+        .iter()
+        .filter(|n| n.event == "request.expiring")
+        .collect();
+    assert_eq!(
+        expiring.len(),
+        2,
+        "7 days and 1 day before, to the watcher: {notes:#?}"
+    );
+    assert!(expiring.iter().any(|n| n.subject.contains("7 day")));
+    assert!(expiring.iter().any(|n| n.subject.contains("1 day")));
+    let pair = valet_ops::val::view(&w.store, &w.pm, &key)
+        .await
+        .unwrap()
+        .val_pair
+        .unwrap();
+    assert_eq!(pair.main.state, valet_core::EnvState::Destroyed);
+    let _ = stop.send(true);
+    sup.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn val_closes_fourteen_days_after_the_prod_upgrade_to_its_build() {
+    let Some(w) = world("sqlite").await else {
+        return;
+    };
+    let (stop, sup) = w.worker("now");
+    let key = w.file_and_approve(w.input()).await;
+    assert_eq!(w.wait_run(&key, "provision").await, RunState::Succeeded);
+    let r = requests::get(&w.store, &w.pm, &key).await.unwrap();
+    // The PROD issue's hook: PROD was upgraded to the validated build today.
+    let other = valet_ops::val::prod_upgraded(
+        &w.store,
+        &r.customer_id,
+        "24.2.0.1187".parse().unwrap(),
+        w.store.now(),
+    )
+    .await
+    .unwrap();
+    assert!(other.is_empty(), "a VAL of another build is left alone");
+    let closing = valet_ops::val::prod_upgraded(
+        &w.store,
+        &r.customer_id,
+        "24.3.0.1300".parse().unwrap(),
+        w.store.now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(closing, vec![key.clone()]);
+    let _ = stop.send(true);
+    sup.stop_all().await;
+    // 13 days later nothing happens; 15 days later it is closed.
+    let (stop, sup) = worker_days_ahead(&w, "day13", 13);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        requests::get(&w.store, &w.pm, &key).await.unwrap().state,
+        valet_core::RequestState::InProgress
+    );
+    let _ = stop.send(true);
+    sup.stop_all().await;
+    let (stop, sup) = worker_days_ahead(&w, "day15", 15);
+    assert_eq!(w.wait_run(&key, "teardown").await, RunState::Succeeded);
+    wait_state(&w, &key, valet_core::RequestState::Done).await;
+    let _ = stop.send(true);
+    sup.stop_all().await;
+}
