@@ -236,3 +236,21 @@ pub async fn webhook_secret(store: &Store, id: &str) -> Result<(String, String)>
         .ok_or_else(|| StoreError::not_found("webhook", id))?;
     Ok((row.try_get("url")?, row.try_get("secret")?))
 }
+
+/// Every endpoint (for administrators), oldest first, without secrets.
+pub async fn all_webhooks(store: &Store) -> Result<Vec<Webhook>> {
+    let rows =
+        sqlx::query("SELECT id, customer_id, url, created_at FROM webhooks ORDER BY created_at")
+            .fetch_all(store.pool())
+            .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Webhook {
+                id: r.try_get("id")?,
+                customer_id: r.try_get("customer_id")?,
+                url: r.try_get("url")?,
+                created_at: ts(r.try_get("created_at")?)?,
+            })
+        })
+        .collect()
+}

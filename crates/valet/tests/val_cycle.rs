@@ -947,3 +947,74 @@ async fn val_closes_fourteen_days_after_the_prod_upgrade_to_its_build() {
     let _ = stop.send(true);
     sup.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn customer_webhook_receives_every_state_change_signed() {
+    use axum::http::{HeaderMap, StatusCode};
+    let Some(w) = world("sqlite").await else {
+        return;
+    };
+    const SECRET: &str = "a webhook secret of 32 characters";
+    let got: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let sig = headers
+                    .get(valet_ops::notify::SIGNATURE_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let now = jiff::Timestamp::now().as_second();
+                if valet_ops::notify::verify_webhook(SECRET.as_bytes(), sig, &body, now, 300)
+                    .is_err()
+                {
+                    return StatusCode::UNAUTHORIZED;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let c = customers::find_by_name(&w.store, &Actor::system(), "Acme Clinical Research")
+        .await
+        .unwrap()
+        .unwrap();
+    valet_store::notifications::add_webhook(&w.store, &Actor::system(), Some(&c.id), &url, SECRET)
+        .await
+        .unwrap();
+    let (stop, sup) = w.worker("hooks");
+    let key = w.file_and_approve(w.input()).await;
+    assert_eq!(w.wait_run(&key, "provision").await, RunState::Succeeded);
+    let want = ["request.filed", "request.approved", "request.provisioned"];
+    for _ in 0..300 {
+        let events: Vec<String> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].to_string())
+            .collect();
+        if want.iter().all(|w| events.iter().any(|e| e.contains(w))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = got.lock().unwrap().clone();
+    for want in want {
+        let e = events
+            .iter()
+            .find(|e| e["event"] == want)
+            .unwrap_or_else(|| panic!("no signed `{want}` event: {events:#?}"));
+        assert_eq!(e["request"], key.as_str());
+        assert!(e["id"].is_string(), "each event has an id");
+    }
+    assert!(!serde_json::to_string(&events).unwrap().contains(SECRET));
+    let _ = stop.send(true);
+    sup.stop_all().await;
+}

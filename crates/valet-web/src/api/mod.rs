@@ -8,6 +8,7 @@ mod findings;
 mod releases;
 mod requests;
 mod runs;
+mod webhooks;
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
@@ -84,6 +85,7 @@ pub fn router() -> Router<AppState> {
         .route("/findings/{key}/reopen", post(findings::reopen))
         .route("/runs/{id}", get(runs::get))
         .route("/documents/{id}", get(documents::download))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
 }
 
 async fn me(Authed(actor): Authed) -> Json<serde_json::Value> {

@@ -1,0 +1,51 @@
+//! Outbound webhook endpoints (admin): registered with a secret that is never returned.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use valet_core::Permission;
+use valet_store::notifications::{self, Webhook};
+
+use super::ApiJson;
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::AppState;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhook {
+    /// The tenant whose events it receives; none for every tenant's.
+    #[serde(default)]
+    customer_id: Option<String>,
+    url: String,
+    /// HMAC key of the `Valet-Signature` header (at least 16 characters).
+    secret: String,
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    ApiJson(body): ApiJson<NewWebhook>,
+) -> Result<(StatusCode, Json<Webhook>), ApiError> {
+    if let Some(c) = &body.customer_id {
+        valet_store::customers::get(&st.store, &actor, c).await?;
+    }
+    let w = notifications::add_webhook(
+        &st.store,
+        &actor,
+        body.customer_id.as_deref(),
+        &body.url,
+        &body.secret,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(w)))
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+) -> Result<Json<Vec<Webhook>>, ApiError> {
+    actor.require(Permission::Administer, "list webhooks")?;
+    Ok(Json(notifications::all_webhooks(&st.store).await?))
+}
