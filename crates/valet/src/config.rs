@@ -17,6 +17,8 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub listen: Option<String>,
     pub log: Option<String>,
+    /// Longest validation period of a VAL request, in days (default 183: six months).
+    pub val_max_days: Option<i64>,
 }
 
 /// Reads the config file: the one named explicitly must exist; `./valet.toml` is optional.
@@ -51,7 +53,7 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<FileConfig> {
                 .unwrap_or_default();
             bail!(
                 "{}{at}: {}; fix the file or pass --config with another one (keys: data_dir, \
-                 database_url, listen, log)",
+                 database_url, listen, log, val_max_days)",
                 path.display(),
                 e.message()
                     .lines()
@@ -70,6 +72,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub listen: String,
+    pub val_rules: valet_core::val::ValRules,
 }
 
 impl Settings {
@@ -90,10 +93,24 @@ impl Settings {
         let listen = listen
             .or_else(|| file.listen.clone())
             .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let mut val_rules = valet_core::val::ValRules::default();
+        let max_days = match std::env::var("VALET_VAL_MAX_DAYS") {
+            Ok(v) if !v.trim().is_empty() => Some(v.trim().parse::<i64>().map_err(|_| {
+                anyhow::anyhow!("VALET_VAL_MAX_DAYS=`{v}`: give a whole number of days, e.g. 183")
+            })?),
+            _ => file.val_max_days,
+        };
+        if let Some(d) = max_days {
+            if !(1..=3660).contains(&d) {
+                bail!("val_max_days = {d}: give between 1 and 3660 days (default 183, six months)");
+            }
+            val_rules.max_days = d;
+        }
         Ok(Settings {
             data_dir,
             database_url,
             listen,
+            val_rules,
         })
     }
 }

@@ -204,7 +204,10 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
     let mut server_stop = stop_rx.clone();
     let server = tokio::spawn(valet_web::serve(
         listener,
-        valet_web::AppState::new(store.clone()),
+        valet_web::AppState {
+            val_rules: settings.val_rules,
+            ..valet_web::AppState::new(store.clone())
+        },
         async move {
             let _ = server_stop.wait_for(|s| *s).await;
         },

@@ -204,7 +204,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { .. } => {
             let store = open().await?;
-            serve(store, &settings.listen).await?;
+            serve(store, &settings.listen, settings.val_rules).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker { name } => {
@@ -286,10 +286,18 @@ fn default_worker_name() -> String {
 }
 
 /// Binds and serves until Ctrl-C / SIGTERM.
-async fn serve(store: Store, listen: &str) -> anyhow::Result<()> {
+async fn serve(
+    store: Store,
+    listen: &str,
+    val_rules: valet_core::val::ValRules,
+) -> anyhow::Result<()> {
     let listener = bind(listen).await?;
     tracing::info!("valet listening on http://{}", listener.local_addr()?);
-    valet_web::serve(listener, valet_web::AppState::new(store), shutdown_signal()).await?;
+    let state = valet_web::AppState {
+        val_rules,
+        ..valet_web::AppState::new(store)
+    };
+    valet_web::serve(listener, state, shutdown_signal()).await?;
     Ok(())
 }
 

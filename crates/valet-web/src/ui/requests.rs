@@ -321,7 +321,7 @@ async fn file(State(st): State<AppState>, u: UiUser, mp: Multipart) -> Result<Re
         purpose: opt(&v.purpose),
         refresh: opt(&v.refresh),
     };
-    match val::file(&st.store, &u.user.actor(), input, ValRules::default()).await {
+    match val::file(&st.store, &u.user.actor(), input, st.val_rules).await {
         Ok(r) => Ok(Redirect::to(&format!("/requests/{}", urlencode(&r.key))).into_response()),
         Err(e) => {
             let (errors, general, status) = match ApiError::from(e) {
