@@ -16,7 +16,7 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 use serde_json::json;
 use valet_core::signature::Meaning;
-use valet_core::val::{FindingState, ValRequestInput, ValRules};
+use valet_core::val::{FindingState, ValRequestInput};
 use valet_core::{EnvRole, FieldError, Permission, RequestKind, RequestState, Role, Tier};
 use valet_ops::val;
 use valet_store::findings::NewFinding;
