@@ -191,15 +191,10 @@ pub async fn get(store: &Store, actor: &Actor, key: &str) -> Result<Finding> {
     .bind(&f.id)
     .fetch_all(store.pool())
     .await?;
-    for row in &rows {
-        f.comments.push(requests::Comment {
-            id: row.try_get("id")?,
-            author_id: row.try_get("author_id")?,
-            author_name: row.try_get("author_name")?,
-            body: row.try_get("body")?,
-            created_at: ts(row.try_get("created_at")?)?,
-        });
-    }
+    f.comments = rows
+        .iter()
+        .map(requests::Comment::from_row)
+        .collect::<Result<_>>()?;
     Ok(f)
 }
 

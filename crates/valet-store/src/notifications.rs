@@ -144,6 +144,15 @@ pub struct Webhook {
     pub created_at: jiff::Timestamp,
 }
 
+fn webhook_from_row(r: &AnyRow) -> Result<Webhook> {
+    Ok(Webhook {
+        id: r.try_get("id")?,
+        customer_id: r.try_get("customer_id")?,
+        url: r.try_get("url")?,
+        created_at: ts(r.try_get("created_at")?)?,
+    })
+}
+
 /// Registers an endpoint for one customer's events (or, with `None`, every customer's).
 pub async fn add_webhook(
     store: &Store,
@@ -215,16 +224,7 @@ pub async fn webhooks_for(store: &Store, customer_id: &str) -> Result<Vec<Webhoo
     .bind(customer_id)
     .fetch_all(store.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Webhook {
-                id: r.try_get("id")?,
-                customer_id: r.try_get("customer_id")?,
-                url: r.try_get("url")?,
-                created_at: ts(r.try_get("created_at")?)?,
-            })
-        })
-        .collect()
+    rows.iter().map(webhook_from_row).collect()
 }
 
 /// A webhook's URL and secret, for delivery only.
@@ -243,14 +243,5 @@ pub async fn all_webhooks(store: &Store) -> Result<Vec<Webhook>> {
         sqlx::query("SELECT id, customer_id, url, created_at FROM webhooks ORDER BY created_at")
             .fetch_all(store.pool())
             .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Webhook {
-                id: r.try_get("id")?,
-                customer_id: r.try_get("customer_id")?,
-                url: r.try_get("url")?,
-                created_at: ts(r.try_get("created_at")?)?,
-            })
-        })
-        .collect()
+    rows.iter().map(webhook_from_row).collect()
 }

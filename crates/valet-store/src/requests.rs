@@ -500,6 +500,19 @@ pub struct Comment {
     pub created_at: jiff::Timestamp,
 }
 
+impl Comment {
+    /// A row of `request_comments` or `finding_comments`.
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Comment> {
+        Ok(Comment {
+            id: row.try_get("id")?,
+            author_id: row.try_get("author_id")?,
+            author_name: row.try_get("author_name")?,
+            body: row.try_get("body")?,
+            created_at: ts(row.try_get("created_at")?)?,
+        })
+    }
+}
+
 /// Adds a comment (anyone who sees the request may comment), audited.
 pub async fn comment(store: &Store, actor: &Actor, key: &str, body: &str) -> Result<Comment> {
     let body = body.trim();
@@ -560,17 +573,7 @@ pub async fn comments(store: &Store, actor: &Actor, key: &str) -> Result<Vec<Com
     .bind(&r.id)
     .fetch_all(store.pool())
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Comment {
-                id: row.try_get("id")?,
-                author_id: row.try_get("author_id")?,
-                author_name: row.try_get("author_name")?,
-                body: row.try_get("body")?,
-                created_at: ts(row.try_get("created_at")?)?,
-            })
-        })
-        .collect()
+    rows.iter().map(Comment::from_row).collect()
 }
 
 /// A watcher: who is told of every change.
