@@ -562,6 +562,27 @@ pub async fn file_finding(
     Ok(f)
 }
 
+/// Answers a finding (a comment on it) and tells the watchers.
+pub async fn answer_finding(
+    store: &Store,
+    actor: &Actor,
+    finding: &str,
+    body: &str,
+) -> Result<Finding> {
+    let f = findings::answer(store, actor, finding, body).await?;
+    let r = requests::get(store, actor, &f.request_key).await?;
+    announce(
+        store,
+        &r,
+        "finding.answer",
+        &format!("{}: {} answered finding {}", r.key, actor.username, f.key),
+        body,
+        false,
+    )
+    .await?;
+    Ok(f)
+}
+
 /// Resolves, accepts or reopens a finding and tells the watchers.
 pub async fn set_finding(
     store: &Store,

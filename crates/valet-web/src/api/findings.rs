@@ -59,7 +59,7 @@ pub async fn answer(
     JsonOrEmpty(body): JsonOrEmpty<AnswerBody>,
 ) -> Result<Json<Finding>, ApiError> {
     Ok(Json(
-        findings::answer(&st.store, &actor, &key, &body.body).await?,
+        valet_ops::val::answer_finding(&st.store, &actor, &key, &body.body).await?,
     ))
 }
 

@@ -849,7 +849,7 @@ async fn answer_finding(
 ) -> Result<Response, UiError> {
     let actor = u.user.actor();
     let finding = valet_store::findings::get(&st.store, &actor, &fkey).await?;
-    let outcome = valet_store::findings::answer(&st.store, &actor, &fkey, &f.body)
+    let outcome = valet_ops::val::answer_finding(&st.store, &actor, &fkey, &f.body)
         .await
         .map(|_| ())
         .map_err(ApiError::from);
