@@ -439,6 +439,43 @@ mod tests {
     }
 
     #[test]
+    fn the_clinic_profile_fills_placeholders_inside_an_argument() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/clinic/valet-app.toml");
+        let p = AppProfile::load(&path).unwrap();
+        let vars = Vars {
+            bin: vec!["valet".into(), "clinic".into()],
+            db_url: "sqlite:///tmp/new.db".into(),
+            state_dir: "/var/lib/valet/envs/v2/state".into(),
+            ..Vars::default()
+        };
+        assert_eq!(
+            p.argv("config_export", &vars).unwrap(),
+            [
+                "valet",
+                "clinic",
+                "config",
+                "export",
+                "--db",
+                "sqlite:///tmp/new.db"
+            ]
+        );
+        assert_eq!(
+            p.argv("config_import", &vars).unwrap(),
+            [
+                "valet",
+                "clinic",
+                "config",
+                "import",
+                "--db",
+                "sqlite:///tmp/new.db",
+                "--file",
+                "/var/lib/valet/envs/v2/state/carry-over.json"
+            ]
+        );
+    }
+
+    #[test]
     fn unknown_placeholder_is_rejected_at_load() {
         let bad = SAMPLE.replace("{listen}", "{port}");
         let err = AppProfile::from_toml_str(&bad, "p.toml")

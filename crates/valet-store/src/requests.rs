@@ -233,7 +233,8 @@ pub async fn create_val(
     details["pair_label"] = json!(label);
     let now = store.now();
     let mut tx = store.write().await?;
-    // A second identical request while the first is open is a duplicate, not a new need.
+    // A second identical request while the first is open is a duplicate, not a new need;
+    // a refresh of the first one's VAL pair is not (it replaces that pair).
     let open: Vec<(String, String)> = sqlx::query_as(
         "SELECT key, details FROM requests WHERE customer_id = $1 AND kind = 'val' \
          AND state NOT IN ('done', 'rejected', 'cancelled', 'failed')",
@@ -243,7 +244,11 @@ pub async fn create_val(
     .await?;
     for (key, d) in open {
         let d: Value = serde_json::from_str(&d).unwrap_or(Value::Null);
-        if d["pair_id"] == json!(val.pair_id) && d["build"] == json!(val.build) {
+        let replaced = val
+            .refresh_of
+            .as_deref()
+            .is_some_and(|p| d["val_pair_id"] == json!(p));
+        if d["pair_id"] == json!(val.pair_id) && d["build"] == json!(val.build) && !replaced {
             return Err(StoreError::Conflict(format!(
                 "{key} already asks for a VAL of this pair on {}; comment on it or cancel it first",
                 val.build

@@ -512,6 +512,108 @@ async fn run_log(w: &World, key: &str) -> String {
         .join("\n")
 }
 
+/// A refresh: VAL-1 is provisioned and its customer changes a saved report; VAL-2 refreshes
+/// VAL-1's pair from PROD and keeps the change; VAL-1's pair is retired and VAL-1 closed.
+async fn refresh_carries_configuration(engine: &str) {
+    let Some(w) = world(engine).await else { return };
+    let (stop, sup) = w.worker("w1");
+    let system = Actor::system();
+    let first = w.file_and_approve(w.input()).await;
+    assert_eq!(
+        w.wait_run(&first, "provision").await,
+        RunState::Succeeded,
+        "{}",
+        run_log(&w, &first).await
+    );
+    let old = valet_ops::val::view(&w.store, &w.pm, &first)
+        .await
+        .unwrap()
+        .val_pair
+        .expect("VAL-1's pair");
+    let mut old_urls = Vec::new();
+    for env in [&old.main, &old.test] {
+        old_urls.push(
+            environments::database_url(&w.store, &system, &env.id)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let reports = "SELECT id, name, owner, definition FROM report_definitions ORDER BY id";
+    query(
+        &old_urls[0],
+        "UPDATE report_definitions SET definition = '{\"carried\": \"over\"}', \
+         owner = 'carla' WHERE id = 1",
+    );
+    let changed = query(&old_urls[0], reports);
+    assert!(changed[0].contains(r#"{"carried": "over"}"#), "{changed:?}");
+    let prod_reports = query(&w.prod[0].url, reports);
+    assert_ne!(changed, prod_reports, "the change is VAL-1's own");
+
+    let second = w
+        .file_and_approve(ValRequestInput {
+            refresh: Some(old.pair_id.clone()),
+            ..w.input()
+        })
+        .await;
+    assert_eq!(
+        w.wait_run(&second, "provision").await,
+        RunState::Succeeded,
+        "{}",
+        run_log(&w, &second).await
+    );
+    let view = valet_ops::val::view(&w.store, &w.pm, &second)
+        .await
+        .unwrap();
+    let new = view.val_pair.clone().expect("VAL-2's pair");
+    assert_ne!(new.pair_id, old.pair_id);
+    let new_main = environments::database_url(&w.store, &system, &new.main.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(query(&new_main, reports), changed, "{engine}");
+    let run = &view.runs[0];
+    let carried: Vec<_> = run
+        .steps
+        .iter()
+        .filter(|s| s.name == "carry_over")
+        .collect();
+    assert_eq!(carried.len(), 2);
+    for step in carried {
+        let report = &step.artifacts["report"];
+        assert!(
+            report["report_definitions"].as_str().is_some()
+                && report["dashboard_definitions"].as_str().is_some(),
+            "{}",
+            step.artifacts
+        );
+    }
+
+    let old_now = environments::pair(&w.store, &system, &old.pair_id)
+        .await
+        .unwrap();
+    for (env, url) in [&old_now.main, &old_now.test].iter().zip(&old_urls) {
+        assert_eq!(env.state, valet_core::EnvState::Destroyed, "{}", env.name);
+        assert!(!database_exists(url), "{url} still exists");
+    }
+    let r = requests::get(&w.store, &system, &first).await.unwrap();
+    assert_eq!(r.state, valet_core::RequestState::Done);
+    let r = requests::get(&w.store, &system, &second).await.unwrap();
+    assert_eq!(r.state, valet_core::RequestState::InProgress);
+    let _ = stop.send(true);
+    sup.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_carries_configuration_on_sqlite() {
+    refresh_carries_configuration("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_carries_configuration_on_postgres() {
+    refresh_carries_configuration("postgres").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn val_cycle_end_to_end_on_sqlite() {
     full_cycle("sqlite").await;

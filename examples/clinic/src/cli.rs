@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::gen::GenOptions;
-use crate::{configuration, maintenance, release, schema, server};
+use crate::{configuration, maintenance, release, schema, server, transfer};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,6 +70,11 @@ pub enum Command {
         #[arg(long)]
         lab: Option<String>,
     },
+    /// The customer's configuration (saved reports and dashboards) as a JSON file.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print the latest release and its build.
     Version {
         /// Also list every release.
@@ -100,6 +105,25 @@ pub enum Command {
         /// Text shown on the maintenance page.
         #[arg(long)]
         message: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print every row of the configuration tables as JSON on stdout:
+    /// `{"tables": {TABLE: [{COLUMN: VALUE, …}, …]}, "schema_release": "…"}`.
+    Export {
+        #[arg(long, env = "CLINIC_DB")]
+        db: String,
+    },
+    /// Replace the rows of each table in the file with the file's rows (ids kept), in one
+    /// transaction; prints `TABLE: ROWS` per table. An invalid file changes nothing.
+    Import {
+        #[arg(long, env = "CLINIC_DB")]
+        db: String,
+        /// A file written by `clinic config export`.
+        #[arg(long)]
+        file: PathBuf,
     },
 }
 
@@ -169,6 +193,21 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             let report = configuration::configure(&db, &settings).await?;
             println!("{report}");
         }
+        Command::Config { action } => match action {
+            ConfigAction::Export { db } => {
+                let file = transfer::export(&db).await?;
+                println!("{}", serde_json::to_string_pretty(&file)?);
+            }
+            ConfigAction::Import { db, file } => {
+                let text = std::fs::read_to_string(&file).with_context(|| {
+                    format!("cannot read the configuration file {}", file.display())
+                })?;
+                let report = transfer::import(&db, &text).await.with_context(|| {
+                    format!("importing {}; nothing was changed", file.display())
+                })?;
+                println!("{report}");
+            }
+        },
         Command::Version { all } => {
             let latest = release::latest();
             println!("release: {}", latest.version);
