@@ -74,6 +74,32 @@ fn command(argv: &[String]) -> Result<Command> {
     Ok(cmd)
 }
 
+/// The passwords inside the URLs of `argv` (database URLs): what must never reach a log, an
+/// error message or a document.
+fn secrets_of(argv: &[String]) -> Vec<String> {
+    argv.iter()
+        .filter_map(|a| url::Url::parse(a).ok())
+        .filter_map(|u| u.password().map(str::to_string))
+        .filter(|p| !p.is_empty())
+        .flat_map(|p| {
+            // Both spellings: as written in the URL and percent-decoded.
+            let decoded = url::form_urlencoded::parse(format!("x={p}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            [p, decoded]
+        })
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// `text` with every secret replaced by `***`.
+fn scrub(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
+}
+
 impl ProcessDriver {
     /// Runs profile command `name` to completion; a non-zero exit is an error carrying stderr.
     pub async fn run(
@@ -91,11 +117,12 @@ impl ProcessDriver {
                 program: argv[0].clone(),
                 source: e,
             })?;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let secrets = secrets_of(&argv);
+        let stdout = scrub(&String::from_utf8_lossy(&out.stdout), &secrets);
+        let stderr = scrub(&String::from_utf8_lossy(&out.stderr), &secrets);
         if !out.status.success() {
             return Err(OpsError::CommandFailed {
-                command: format!("{name} ({})", argv.join(" ")),
+                command: format!("{name} ({})", scrub(&argv.join(" "), &secrets)),
                 status: out.status.to_string(),
                 stderr: stderr.trim().to_string(),
             });
@@ -120,8 +147,15 @@ impl ProcessDriver {
             .append(true)
             .open(&spec.log_path)
             .await?;
-        log.write_all(format!("--- valet: starting {} ---\n", argv.join(" ")).as_bytes())
-            .await?;
+        let secrets = secrets_of(&argv);
+        log.write_all(
+            format!(
+                "--- valet: starting {} ---\n",
+                scrub(&argv.join(" "), &secrets)
+            )
+            .as_bytes(),
+        )
+        .await?;
         let mut child = command(&argv)?
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -135,11 +169,13 @@ impl ProcessDriver {
         let stderr = child.stderr.take().expect("piped");
         let (banner_tx, banner_rx) = tokio::sync::oneshot::channel();
         let log_path = spec.log_path.clone();
+        let (out_secrets, err_secrets) = (secrets.clone(), secrets);
         let out_task = tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
             let mut banner = BTreeMap::new();
             let mut banner_tx = Some(banner_tx);
             while let Ok(Some(line)) = lines.next_line().await {
+                let line = scrub(&line, &out_secrets);
                 let _ = log.write_all(format!("{line}\n").as_bytes()).await;
                 if banner_tx.is_none() {
                     continue;
@@ -169,6 +205,7 @@ impl ProcessDriver {
             };
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
+                let line = scrub(&line, &err_secrets);
                 let _ = err_log.write_all(format!("{line}\n").as_bytes()).await;
             }
         });
@@ -275,4 +312,30 @@ pub async fn probe(base_url: &str, path: &str) -> Result<u16> {
 pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_are_scrubbed_from_output() {
+        let argv: Vec<String> = [
+            "clinic",
+            "migrate",
+            "--db",
+            "postgres://app:s%40cret@h:5432/db",
+        ]
+        .map(String::from)
+        .to_vec();
+        let secrets = secrets_of(&argv);
+        let text = "error: migrating postgres://app:s%40cret@h:5432/db (password s@cret)";
+        let clean = scrub(text, &secrets);
+        assert!(
+            !clean.contains("s%40cret") && !clean.contains("s@cret"),
+            "{clean}"
+        );
+        assert!(clean.contains("postgres://app:***@h:5432/db"), "{clean}");
+        assert!(secrets_of(&["sqlite:///x.db".to_string()]).is_empty());
+    }
 }
