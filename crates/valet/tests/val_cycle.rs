@@ -780,6 +780,35 @@ async fn worker_killed_in_each_step_is_resumed_and_the_run_completes() {
         processes_mentioning(&needle).is_empty(),
         "instances stop with their worker"
     );
+    // Closing leaves no database or file behind, however often the run was interrupted.
+    let (stop, sup) = w.worker("closer");
+    valet_ops::val::close(&w.store, &w.pm, &key, "done")
+        .await
+        .unwrap();
+    assert_eq!(w.wait_run(&key, "teardown").await, RunState::Succeeded);
+    let _ = stop.send(true);
+    sup.stop_all().await;
+    let files: Vec<_> = walk(&w.config.data_dir.join("val"))
+        .into_iter()
+        .chain(walk(&w.config.data_dir.join("envs")))
+        .collect();
+    assert!(files.is_empty(), "left behind: {files:?}");
+}
+
+/// Every file below `dir` (none when it does not exist).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
