@@ -629,26 +629,51 @@ async fn val_cycle_end_to_end_on_mariadb() {
     full_cycle("mariadb").await;
 }
 
+/// A child process killed when dropped (a failing test leaves no worker behind).
+struct Reaped(std::process::Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `valet worker` as its own process on the world's state database and data directory.
-fn worker_process(w: &World, name: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_valet"))
-        .args([
-            "worker",
-            "--name",
-            name,
-            "--data-dir",
-            &w.config.data_dir.display().to_string(),
-            "--database-url",
-            &format!("sqlite://{}/valet.db", w.data.path().display()),
-        ])
-        .env("VALET_APP_PROFILE", &w.config.profile)
-        .env("VALET_MASKING_POLICY", &w.config.policy)
-        .env("VALET_LEASE_SECONDS", "2")
-        .env("VALET_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+fn worker_process(w: &World, name: &str) -> Reaped {
+    Reaped(
+        Command::new(env!("CARGO_BIN_EXE_valet"))
+            .args([
+                "worker",
+                "--name",
+                name,
+                "--data-dir",
+                &w.config.data_dir.display().to_string(),
+                "--database-url",
+                &format!("sqlite://{}/valet.db", w.data.path().display()),
+            ])
+            .env("VALET_APP_PROFILE", &w.config.profile)
+            .env("VALET_MASKING_POLICY", &w.config.policy)
+            .env("VALET_LEASE_SECONDS", "2")
+            .env("VALET_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Processes whose command line mentions `needle` (the instances of this test's data dir).
