@@ -104,7 +104,7 @@ pub async fn remind(store: &Store, payload: &serde_json::Value) -> Result<()> {
             &format!("{}: validation ends in {days} day(s)", r.key),
             &format!(
                 "Validation of {} ends on {}; the VAL pair is then torn down. Ask for an extension on the request if you need longer.",
-                r.key, r.details["end"]
+                r.key, r.details["end"].as_str().unwrap_or_default()
             ),
             false,
         )

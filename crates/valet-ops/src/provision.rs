@@ -927,7 +927,7 @@ impl Provisioner {
             &format!("{}: your VAL pair is ready", r.key),
             &format!(
                 "The VAL pair of {} runs build {}.\n{urls}\n\nValidation ends {}. File findings on the request; sign off when done.",
-                r.key, r.details["build"], r.details["end"]
+                r.key, r.details["build"].as_str().unwrap_or_default(), r.details["end"].as_str().unwrap_or_default()
             ),
             true,
         )

@@ -533,7 +533,9 @@ pub async fn sign_off(
         &format!("{}: validation signed off", r.key),
         &format!(
             "{} signed off validation of {} (build {}).",
-            signer.display_name, r.key, r.details["build"]
+            signer.display_name,
+            r.key,
+            r.details["build"].as_str().unwrap_or_default()
         ),
         true,
     )
