@@ -98,7 +98,8 @@ pub enum RequestCommand {
 /// `valet request val`'s flags.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ValArgs {
-    /// The PROD pair to clone (its pair id).
+    /// The PROD pair to clone: its pair id (as /api/v1/environments shows it), or customer
+    /// and tier, e.g. `Acme Clinical Research/PROD`.
     #[arg(long)]
     pub pair: String,
     /// Target build or version (`24.3` or `24.3.0.1300`).
