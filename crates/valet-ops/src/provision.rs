@@ -942,16 +942,23 @@ impl Provisioner {
         })
     }
 
-    /// Stops the instance, drops the database and removes the files of one environment, and
-    /// marks it destroyed. Safe to repeat.
-    async fn destroy_env(&self, env: &Environment, reason: &str) -> Result<String> {
-        let mut log = Vec::new();
+    /// Stops the environment's instance: the one this worker runs, and one a previous worker
+    /// recorded and left behind.
+    async fn stop_instance(&self, env: &Environment) -> Result<()> {
         self.supervisor.stop(&env.id).await;
         if let Some(spec) = environments::deploy_spec(&self.store, &env.id).await? {
             if let Ok(spec) = serde_json::from_value::<DeploySpec>(spec) {
                 stop_recorded(&spec).await;
             }
         }
+        Ok(())
+    }
+
+    /// Stops the instance, drops the database and removes the files of one environment, and
+    /// marks it destroyed. Safe to repeat.
+    async fn destroy_env(&self, env: &Environment, reason: &str) -> Result<String> {
+        let mut log = Vec::new();
+        self.stop_instance(env).await?;
         log.push(format!("{}: instance stopped", env.name));
         if let Some(url) = environments::database_url(&self.store, &self.actor, &env.id).await? {
             let existed = valet_clone::drop_database(&url)
@@ -1005,12 +1012,7 @@ impl Provisioner {
         };
         let mut cleanup = Vec::new();
         for e in [&val_pair.main, &val_pair.test] {
-            self.supervisor.stop(&e.id).await;
-            if let Some(spec) = environments::deploy_spec(&self.store, &e.id).await? {
-                if let Ok(spec) = serde_json::from_value::<DeploySpec>(spec) {
-                    stop_recorded(&spec).await;
-                }
-            }
+            self.stop_instance(e).await?;
             if let Some(url) = environments::database_url(&self.store, &self.actor, &e.id).await? {
                 match valet_clone::drop_database(&url).await {
                     Ok(_) => cleanup.push(format!("{}: database dropped", e.name)),

@@ -148,8 +148,10 @@ pub async fn schedule_provisioning(store: &Store, actor: &Actor, key: &str) -> R
     let r = requests::get(store, actor, key).await?;
     let val = r.val()?;
     let system = Actor::system();
-    let pair = match r.details["val_pair_id"].as_str() {
-        Some(p) => environments::pair(store, &system, p).await?,
+    match r.details["val_pair_id"].as_str() {
+        Some(p) => {
+            environments::pair(store, &system, p).await?;
+        }
         None => {
             let expires = val
                 .end
@@ -185,9 +187,8 @@ pub async fn schedule_provisioning(store: &Store, actor: &Actor, key: &str) -> R
             )
             .await?;
             tx.commit().await?;
-            pair
         }
-    };
+    }
     let r = requests::get(store, actor, key).await?;
     let existing = runs::of_request(store, &system, &r).await?;
     let live = existing
@@ -229,7 +230,6 @@ pub async fn schedule_provisioning(store: &Store, actor: &Actor, key: &str) -> R
     )
     .await?;
     runs::set_job(store, &run_id, &job.id).await?;
-    let _ = pair;
     Ok(requests::get(store, actor, key).await?)
 }
 

@@ -905,14 +905,8 @@ async fn broken_migration_fails_the_run_cleanly_and_a_retry_after_the_fix_succee
     w.config.profile = good;
     let (stop, sup) = w.worker("w2");
     valet_ops::val::retry(&w.store, &w.pm, &key).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    for _ in 0..1800 {
-        let r = requests::get(&w.store, &w.pm, &key).await.unwrap();
-        if r.details["provisioned"] == true {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The newest run is the retry's: wait until it is final (not merely provisioned).
+    w.wait_run(&key, "provision").await;
     let view = valet_ops::val::view(&w.store, &w.pm, &key).await.unwrap();
     assert_eq!(
         view.runs[0].state,
