@@ -13,7 +13,10 @@ mod machine;
 pub mod release;
 pub mod request;
 pub mod role;
+pub mod schedule;
 pub mod signature;
+pub mod slot;
+pub mod upgrade;
 pub mod val;
 
 pub use customer::{Customer, CustomerName, Zone};
