@@ -100,6 +100,11 @@ fn scrub(text: &str, secrets: &[String]) -> String {
         .fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
 }
 
+/// `text` with the password of database URL `url` replaced by `***`.
+pub fn scrub_text(text: &str, url: &str) -> String {
+    scrub(text, &secrets_of(&[url.to_string()]))
+}
+
 impl ProcessDriver {
     /// Runs profile command `name` to completion; a non-zero exit is an error carrying stderr.
     pub async fn run(

@@ -29,17 +29,20 @@ pub enum JobKind {
     Close,
     /// Remind a VAL's watchers that validation ends soon (`val.remind`).
     Remind,
+    /// Remind everyone of a scheduled PROD upgrade (`upg.remind`).
+    UpgradeRemind,
 }
 
 impl JobKind {
     /// Every kind, in declaration order.
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::EnvStart,
         JobKind::Provision,
         JobKind::Teardown,
         JobKind::Notify,
         JobKind::Close,
         JobKind::Remind,
+        JobKind::UpgradeRemind,
     ];
 
     /// The string stored in the queue's `kind` column.
@@ -51,6 +54,7 @@ impl JobKind {
             JobKind::Notify => "notify.deliver",
             JobKind::Close => "val.close",
             JobKind::Remind => "val.remind",
+            JobKind::UpgradeRemind => "upg.remind",
         }
     }
 }

@@ -10,8 +10,10 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod notify;
 pub mod outbox;
+pub mod proddb;
 pub mod profile;
 pub mod provision;
+pub mod upgrade;
 pub mod val;
 pub mod worker;
 

@@ -22,7 +22,28 @@ pub async fn announce(
     body: &str,
     tell_pms: bool,
 ) -> Result<Vec<String>> {
-    let mut to: BTreeSet<String> = BTreeSet::new();
+    announce_to(store, request, event, subject, body, tell_pms, &[], None).await
+}
+
+/// [`announce`] to the extra addresses `also` too, and with `once` at most once per key and
+/// recipient (reminders): a repeated call (a job run again after a crash, a second worker)
+/// records and sends nothing new.
+#[allow(clippy::too_many_arguments)]
+pub async fn announce_to(
+    store: &Store,
+    request: &Request,
+    event: &str,
+    subject: &str,
+    body: &str,
+    tell_pms: bool,
+    also: &[String],
+    once: Option<&str>,
+) -> Result<Vec<String>> {
+    let mut to: BTreeSet<String> = also
+        .iter()
+        .filter(|e| !e.trim().is_empty())
+        .cloned()
+        .collect();
     for w in requests::watchers(store, &valet_core::Actor::system(), &request.key).await? {
         if let Some(e) = w.email.filter(|e| !e.trim().is_empty()) {
             to.insert(e);
@@ -37,10 +58,7 @@ pub async fn announce(
     }
     let mut ids = Vec::new();
     for addr in to {
-        ids.push(
-            notifications::record(store, Some(request), "email", &addr, subject, body, event)
-                .await?,
-        );
+        ids.push(record(store, request, "email", &addr, subject, body, event, once).await?);
     }
     let payload = json!({
         "event": event,
@@ -52,14 +70,15 @@ pub async fn announce(
     });
     for hook in notifications::webhooks_for(store, &request.customer_id).await? {
         ids.push(
-            notifications::record(
+            record(
                 store,
-                Some(request),
+                request,
                 "webhook",
                 &hook.id,
                 subject,
                 &payload.to_string(),
                 event,
+                once,
             )
             .await?,
         );
@@ -79,6 +98,46 @@ pub async fn announce(
         .await?;
     }
     Ok(ids)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    store: &Store,
+    request: &Request,
+    channel: &str,
+    recipient: &str,
+    subject: &str,
+    body: &str,
+    event: &str,
+    once: Option<&str>,
+) -> Result<String> {
+    Ok(match once {
+        Some(key) => {
+            notifications::record_once(
+                store,
+                Some(request),
+                channel,
+                recipient,
+                subject,
+                body,
+                event,
+                key,
+            )
+            .await?
+        }
+        None => {
+            notifications::record(
+                store,
+                Some(request),
+                channel,
+                recipient,
+                subject,
+                body,
+                event,
+            )
+            .await?
+        }
+    })
 }
 
 /// Delivers one outbox row: an e-mail through `smtp`, or a signed webhook. A failure is

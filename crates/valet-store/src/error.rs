@@ -45,7 +45,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn not_found(what: &'static str, id: impl Into<String>) -> Self {
+    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
         StoreError::NotFound {
             what,
             id: id.into(),

@@ -22,6 +22,7 @@ pub mod queue;
 pub mod releases;
 pub mod requests;
 pub mod runs;
+pub mod schedules;
 pub mod signatures;
 pub mod users;
 

@@ -52,10 +52,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0004_requests.sql"),
         postgres: include_str!("../migrations/0004_requests.sql"),
     },
+    Migration {
+        version: 5,
+        name: "schedule",
+        sqlite: include_str!("../migrations/0005_schedule.sql"),
+        postgres: include_str!("../migrations/0005_schedule.sql"),
+    },
 ];
 
 /// The schema version this build of valet expects.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const LOCK_KEY: i64 = 0x7661_6c65_745f_6d67; // "valet_mg"
 

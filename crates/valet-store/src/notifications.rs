@@ -85,6 +85,47 @@ pub async fn record(
     Ok(id)
 }
 
+/// Like [`record`], at most once per `once_key` (reminders): the id is derived from the key, a
+/// second call with the same key records nothing and returns the same id.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_once(
+    store: &Store,
+    request: Option<&Request>,
+    channel: &str,
+    recipient: &str,
+    subject: &str,
+    body: &str,
+    event: &str,
+    once_key: &str,
+) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let id = format!(
+        "n1-{}",
+        &hex::encode(Sha256::digest(
+            format!("{once_key}|{channel}|{recipient}").as_bytes()
+        ))[..32]
+    );
+    let key = format!("{once_key}|{channel}|{recipient}");
+    sqlx::query(
+        "INSERT INTO notifications (id, request_id, customer_id, channel, recipient, subject, \
+         body, event, state, created_at, once_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         'pending', $9, $10) ON CONFLICT DO NOTHING",
+    )
+    .bind(&id)
+    .bind(request.map(|r| r.id.clone()))
+    .bind(request.map(|r| r.customer_id.clone()))
+    .bind(channel)
+    .bind(recipient)
+    .bind(subject)
+    .bind(body)
+    .bind(event)
+    .bind(store.now_micros())
+    .bind(key)
+    .execute(store.pool())
+    .await?;
+    Ok(id)
+}
+
 /// One notification (for delivery: no tenant check, valet's own use).
 pub async fn get(store: &Store, id: &str) -> Result<Notification> {
     let row = sqlx::query(&format!("{SELECT} WHERE id = $1"))
