@@ -3,6 +3,7 @@
 //! content in every format it offers (Markdown, HTML, CSV where tabular, PDF, SVG, JSON).
 
 pub mod calendar;
+pub mod heatmap;
 pub mod iq;
 pub mod pdf;
 pub mod release_notes;
