@@ -852,3 +852,156 @@ pub async fn pair_builds(
         (p.test.role, p.test.current_build),
     ])
 }
+
+/// The calendar event of a booked upgrade: UID stable per request, SEQUENCE as booked,
+/// cancelled when the booking is.
+pub async fn calendar_event(
+    store: &Store,
+    s: &Schedule,
+    base_url: Option<&str>,
+) -> Result<crate::documents::calendar::CalEvent> {
+    use crate::documents::calendar::{CalEvent, EventStatus};
+    let system = Actor::system();
+    let r = requests::get(store, &system, &s.request_key).await?;
+    let engineer = users::get(store, &s.engineer_id).await?;
+    let pm = users::get(store, &s.pm_id).await?;
+    let low = s.downtime["low_minutes"].as_u64();
+    let high = s.downtime["high_minutes"].as_u64();
+    let mut description = format!(
+        "{}\nCustomer: {}\nEngineer: {}\nPM: {}",
+        r.title, s.customer_name, engineer.display_name, pm.display_name
+    );
+    if let (Some(l), Some(h)) = (low, high) {
+        description.push_str(&format!("\nExpected downtime: {l}–{h} minutes"));
+    }
+    let url = base_url.map(|b| format!("{}/ui/requests/{}", b.trim_end_matches('/'), r.key));
+    if let Some(u) = &url {
+        description.push_str(&format!("\n{u}"));
+    }
+    let person = |u: &users::User| u.email.clone().map(|e| (u.display_name.clone(), e));
+    Ok(CalEvent {
+        uid: format!("{}@valet", r.id),
+        sequence: s.sequence.max(0) as u32,
+        start: s.start,
+        end: s.end,
+        zone: s.zone.clone(),
+        summary: format!("{}: {} PROD upgrade", r.key, s.customer_name),
+        description,
+        location: None,
+        url,
+        status: if s.state == "cancelled" {
+            EventStatus::Cancelled
+        } else {
+            EventStatus::Confirmed
+        },
+        organizer: person(&pm),
+        attendees: person(&engineer).into_iter().collect(),
+        stamp: s.updated_at,
+    })
+}
+
+/// The `.ics` of one upgrade request: PUBLISH while booked, CANCEL once cancelled.
+pub async fn calendar_of(
+    store: &Store,
+    actor: &Actor,
+    key: &str,
+    base_url: Option<&str>,
+) -> Result<String> {
+    use crate::documents::calendar::{render_ics, Method};
+    let s = schedules::of_request(store, actor, key)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "{key} is not scheduled yet, so it has no calendar entry"
+            ))
+        })?;
+    let ev = calendar_event(store, &s, base_url).await?;
+    let method = if s.state == "cancelled" {
+        Method::Cancel
+    } else {
+        Method::Publish
+    };
+    Ok(render_ics(method, &format!("valet {key}"), &[ev]))
+}
+
+/// A user's calendar feed: every upgrade they may see from 30 days ago on (a customer's
+/// feed holds only its own tenant's), cancelled ones marked so.
+pub async fn feed(store: &Store, user: &users::User, base_url: Option<&str>) -> Result<String> {
+    use crate::documents::calendar::{render_ics, Method};
+    let actor = user.actor();
+    let now = store.now();
+    let from = now
+        .checked_sub(jiff::SignedDuration::from_hours(24 * 30))
+        .unwrap_or(now);
+    let to = now
+        .checked_add(jiff::SignedDuration::from_hours(24 * 800))
+        .unwrap_or(now);
+    let mut events = Vec::new();
+    for s in schedules::list(store, &actor, from, to).await? {
+        events.push(calendar_event(store, &s, base_url).await?);
+    }
+    Ok(render_ics(
+        Method::Publish,
+        &format!("valet upgrades ({})", user.username),
+        &events,
+    ))
+}
+
+/// The heatmap of a histogram with the slots of `a` (an assessment) drawn on it.
+pub fn heatmap_of(
+    h: &Histogram,
+    a: Option<&Assessment>,
+) -> (
+    crate::documents::heatmap::Heatmap,
+    Vec<crate::documents::heatmap::SlotMark>,
+) {
+    use crate::documents::heatmap::{Heatmap, SlotKind, SlotMark};
+    let map = Heatmap {
+        zone: h.zone.clone(),
+        weeks: h.weeks,
+        cells: h.cells,
+    };
+    let mut marks = Vec::new();
+    if let Some(a) = a {
+        let chosen = a
+            .schedule
+            .as_ref()
+            .filter(|s| s.state == "scheduled")
+            .map(|s| (s.start, s.end));
+        for c in &a.slots {
+            let (weekday, start_minute, minutes) = h.place(c.slot.start, c.slot.end);
+            let is_chosen = chosen == Some((c.slot.start, c.slot.end));
+            marks.push(SlotMark {
+                label: format!(
+                    "slot {}{}{}",
+                    c.index,
+                    if c.slot.preferred { " (preferred)" } else { "" },
+                    if is_chosen { " — booked" } else { "" }
+                ),
+                weekday,
+                start_minute,
+                minutes,
+                kind: if is_chosen {
+                    SlotKind::Chosen
+                } else if c.slot.preferred {
+                    SlotKind::Preferred
+                } else {
+                    SlotKind::Proposed
+                },
+                score: c.score,
+            });
+        }
+        for (i, w) in a.alternatives.iter().enumerate() {
+            let (weekday, start_minute, minutes) = h.place(w.start, w.end);
+            marks.push(SlotMark {
+                label: format!("alternative {}", i + 1),
+                weekday,
+                start_minute,
+                minutes,
+                kind: SlotKind::Suggested,
+                score: Some(w.score),
+            });
+        }
+    }
+    (map, marks)
+}

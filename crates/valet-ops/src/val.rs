@@ -776,6 +776,8 @@ pub struct RequestView {
     pub watchers: Vec<Watcher>,
     pub attachments: Vec<Attachment>,
     pub val_pair: Option<Pair>,
+    /// An upgrade request's booked slot.
+    pub schedule: Option<valet_store::schedules::Schedule>,
 }
 
 /// The whole request as `actor` may see it; another tenant's is `NotFound`.
@@ -808,6 +810,7 @@ pub async fn view(store: &Store, actor: &Actor, key: &str) -> Result<RequestView
         content_sha256: sha,
         signatures,
         val_pair,
+        schedule: valet_store::schedules::of_request(store, actor, key).await?,
         request,
     })
 }

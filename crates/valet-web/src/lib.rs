@@ -25,6 +25,10 @@ pub struct AppState {
     pub store: Store,
     /// Limits a VAL request is checked against (longest validation period).
     pub val_rules: ValRules,
+    /// The managed app's profile (its activity query feeds the quiet-time heatmap).
+    pub profile: Option<std::sync::Arc<valet_ops::profile::AppProfile>>,
+    /// The address people reach this server at, for links in calendars and e-mails.
+    pub base_url: Option<String>,
 }
 
 impl AppState {
@@ -33,6 +37,8 @@ impl AppState {
         AppState {
             store,
             val_rules: ValRules::default(),
+            profile: None,
+            base_url: None,
         }
     }
 }

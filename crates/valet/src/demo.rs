@@ -206,6 +206,8 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
         listener,
         valet_web::AppState {
             val_rules: settings.val_rules,
+            profile: Some(std::sync::Arc::new(crate::worker::app_profile()?)),
+            base_url: Some(server_url.clone()),
             ..valet_web::AppState::new(store.clone())
         },
         async move {

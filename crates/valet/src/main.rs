@@ -295,6 +295,8 @@ async fn serve(
     tracing::info!("valet listening on http://{}", listener.local_addr()?);
     let state = valet_web::AppState {
         val_rules,
+        profile: Some(std::sync::Arc::new(crate::worker::app_profile()?)),
+        base_url: Some(format!("http://{}", listener.local_addr()?)),
         ..valet_web::AppState::new(store)
     };
     valet_web::serve(listener, state, shutdown_signal()).await?;

@@ -62,6 +62,17 @@ pub fn ops_config(data_dir: &Path) -> anyhow::Result<OpsConfig> {
     })
 }
 
+/// The managed app's profile: `VALET_APP_PROFILE`, else the embedded clinic's.
+pub fn app_profile() -> anyhow::Result<valet_ops::profile::AppProfile> {
+    Ok(match env_path("VALET_APP_PROFILE") {
+        Some(p) => valet_ops::profile::AppProfile::load(&p)?,
+        None => valet_ops::profile::AppProfile::from_toml_str(
+            CLINIC_PROFILE,
+            "embedded clinic profile",
+        )?,
+    })
+}
+
 /// Starts again, in the background, the VAL instances a previous worker ran.
 pub fn reconcile(
     store: Store,

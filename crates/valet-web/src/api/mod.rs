@@ -8,6 +8,7 @@ mod findings;
 mod releases;
 mod requests;
 mod runs;
+mod schedule;
 mod webhooks;
 
 use axum::body::Bytes;
@@ -43,6 +44,37 @@ pub fn router() -> Router<AppState> {
         .route("/version-lag/{customer_id}", get(releases::lag_of))
         .route("/requests", get(requests::list))
         .route("/requests/val", post(requests::create_val))
+        .route("/requests/upgrade", post(schedule::create))
+        .route("/slots/check", get(schedule::check_slot))
+        .route(
+            "/requests/{key}/schedule",
+            get(schedule::assess).post(schedule::set),
+        )
+        .route("/requests/{key}/calendar", get(schedule::calendar))
+        .route("/schedules", get(schedule::list))
+        .route("/quiet", get(schedule::quiet))
+        .route(
+            "/calendar/feeds",
+            post(schedule::create_feed).delete(schedule::revoke_feeds),
+        )
+        .route("/calendar/feed/{file}", get(schedule::feed))
+        .route("/engineers", get(schedule::engineers))
+        .route(
+            "/engineers/{name}/hours",
+            axum::routing::put(schedule::set_hours),
+        )
+        .route(
+            "/engineers/{name}/exceptions",
+            post(schedule::add_exception),
+        )
+        .route(
+            "/blackouts",
+            get(schedule::blackouts).post(schedule::add_blackout),
+        )
+        .route(
+            "/blackouts/{id}",
+            axum::routing::delete(schedule::remove_blackout),
+        )
         .route("/requests/{key}", get(requests::get))
         .route("/requests/{key}/approve", post(requests::approve))
         .route("/requests/{key}/reject", post(requests::reject))

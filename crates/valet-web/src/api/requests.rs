@@ -46,7 +46,7 @@ fn signing_password(password: &Option<String>) -> Result<&str, FieldError> {
 
 /// A signing call's error. A wrong password is a 403 saying nothing was signed: the caller is
 /// signed in; it is the signature's re-authentication that failed.
-fn signing(e: OpsError) -> ApiError {
+pub(super) fn signing(e: OpsError) -> ApiError {
     match e {
         OpsError::Store(StoreError::Unauthenticated) => ApiError::Forbidden(
             "the password is wrong: nothing was signed; enter your own password to sign".into(),
@@ -159,7 +159,12 @@ pub async fn cancel(
     Path(key): Path<String>,
     JsonOrEmpty(body): JsonOrEmpty<ReasonBody>,
 ) -> Result<Json<Request>, ApiError> {
-    visible(&st, &actor, &key).await?;
+    let r = visible(&st, &actor, &key).await?;
+    if r.kind == RequestKind::Upgrade {
+        return Ok(Json(
+            valet_ops::upgrade::cancel(&st.store, &actor, &key, &body.reason).await?,
+        ));
+    }
     Ok(Json(
         val::cancel(&st.store, &actor, &key, &body.reason).await?,
     ))
