@@ -1240,11 +1240,14 @@ pub fn register(
             let p = p4.clone();
             async move { crate::lifecycle::remind(&p.store, &job.payload).await }
         })
-        .handle(JobKind::UpgradeRemind, move |job: Job, ctx: JobContext| async move {
-            crate::upgrade::remind(&ctx.store, &job.payload)
-                .await
-                .map(|_| ())
-        })
+        .handle(
+            JobKind::UpgradeRemind,
+            move |job: Job, ctx: JobContext| async move {
+                crate::upgrade::remind(&ctx.store, &job.payload)
+                    .await
+                    .map(|_| ())
+            },
+        )
         .handle(JobKind::Notify, move |job: Job, _ctx: JobContext| {
             let (p, smtp) = (p5.clone(), smtp.clone());
             async move {
