@@ -338,6 +338,19 @@ fn pii_found(prod_urls: &[String], text: &str) -> Vec<String> {
     hits
 }
 
+/// A Monday at least `days` days from now.
+fn monday_after(days: i64) -> jiff::civil::Date {
+    let mut d = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap();
+    while d.weekday() != jiff::civil::Weekday::Monday {
+        d = d.tomorrow().unwrap();
+    }
+    d
+}
+
 async fn get_json(url: &str) -> serde_json::Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
@@ -455,6 +468,43 @@ async fn full_cycle(engine: &str) {
         .await
         .unwrap();
     assert_eq!(s.meaning, Meaning::Validated);
+
+    // The PROD upgrade request defaults to the validated build; its expected downtime comes
+    // from this VAL's measured migrations, and its quiet time from PROD's activity,
+    // aggregated by this engine.
+    let d = monday_after(30);
+    let up = valet_ops::upgrade::file(
+        &w.store,
+        &w.admin,
+        valet_core::upgrade::UpgradeRequestInput {
+            pair: w.prod_pair.clone(),
+            slots: vec![format!("{d} 09:00-10:00 Europe/Berlin")],
+            downtime_minutes: Some(30),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let u = valet_ops::upgrade::details(&up).unwrap();
+    assert_eq!(u.build.to_string(), "24.3.0.1300");
+    assert!(!u.needs_build_override);
+    assert_eq!(u.validated_in.as_deref(), Some(key.as_str()));
+    let profile =
+        valet_ops::profile::AppProfile::load(&repo().join("examples/clinic/valet-app.toml")).unwrap();
+    let a = valet_ops::upgrade::assess(&w.store, &w.pm, Some(&profile), &up.key, None, true)
+        .await
+        .unwrap();
+    assert_eq!(a.activity_error, None);
+    let h = a.histogram.as_ref().unwrap();
+    assert_eq!(h.zone, "Europe/Berlin");
+    assert!(h.total() > 0.0, "{engine}: activity aggregated");
+    assert_eq!(a.downtime.per_env.len(), 2, "{engine}: {:?}", a.downtime);
+    assert!(a.downtime.per_env.iter().all(|e| e.low_seconds > 0));
+    assert_eq!(a.downtime.verdict, "within", "{:?}", a.downtime);
+    assert!(a.slots[0].score.is_some());
+    valet_ops::upgrade::cancel(&w.store, &w.admin, &up.key, "test done")
+        .await
+        .unwrap();
 
     // Closure removes instances, databases and files; documents and audit stay.
     valet_ops::val::close(&w.store, &w.pm, &key, "validation complete")
