@@ -78,12 +78,74 @@ fn is_edge_char(c: char) -> bool {
     matches!(c, '.' | '-' | '_' | '\'')
 }
 
+/// What a character of a word is, for splitting joined words: a joiner (`@ . + - _ '`), a
+/// letter, a digit (or another character of a word).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Joiner,
+    Letter,
+    Digit,
+}
+
+fn class_of(c: char) -> Class {
+    if c.is_ascii() && is_token_punct(c as u8) {
+        Class::Joiner
+    } else if c.is_numeric() {
+        Class::Digit
+    } else {
+        Class::Letter
+    }
+}
+
+/// The parts of a word joined by `@ . + - _ '` or at a boundary between letters and digits
+/// (`a.svoboda` → `a`, `svoboda`; `consent_svoboda_2024.pdf` → `consent`, `svoboda`, `2024`,
+/// `pdf`; `svoboda2` → `svoboda`, `2`), as offsets into `w` (pushed to `out` plus `base`).
+/// A word of one part pushes that part.
+fn split_joined(w: &str, base: usize, out: &mut Vec<(usize, usize)>) {
+    let mut start: Option<(usize, Class)> = None;
+    let mut push = |s: usize, e: usize| out.push((base + s, base + e));
+    let mut step = |i: usize, c: Class| match (start, c) {
+        (None, Class::Joiner) => {}
+        (None, c) => start = Some((i, c)),
+        (Some((s, _)), Class::Joiner) => {
+            push(s, i);
+            start = None;
+        }
+        (Some((s, prev)), c) if prev != c => {
+            push(s, i);
+            start = Some((i, c));
+        }
+        _ => {}
+    };
+    if w.is_ascii() {
+        for (i, &b) in w.as_bytes().iter().enumerate() {
+            let c = if is_token_punct(b) {
+                Class::Joiner
+            } else if b.is_ascii_digit() {
+                Class::Digit
+            } else {
+                Class::Letter
+            };
+            step(i, c);
+        }
+    } else {
+        for (i, ch) in w.char_indices() {
+            step(i, class_of(ch));
+        }
+    }
+    if let Some((s, _)) = start {
+        push(s, w.len());
+    }
+}
+
 /// Reusable buffers for tokenising values without allocating per value, and a small cache of
 /// short values already found clean.
 #[derive(Default)]
 pub struct Scratch {
     lower: String,
     spans: Vec<(usize, usize)>,
+    /// Parts of one joined word (see [`split_joined`]), as offsets into `lower`.
+    parts: Vec<(usize, usize)>,
     clean: CleanCache,
     words: WordCache,
     runs: RunCache,
@@ -775,8 +837,9 @@ impl PiiIndex {
                 }
             }
             if n == 1 {
-                // Single indexed words are in `exact` too; no run starts inside one word.
-                return None;
+                // Single indexed words are in `exact` too; no run of words starts inside one
+                // word, but one of its parts may.
+                return self.joined(buf, 0).map(|c| (c, MatchKind::Inside));
             }
         }
         for i in 0..n {
@@ -795,6 +858,11 @@ impl PiiIndex {
                     } else {
                         self.starts.contains_key(&first)
                     };
+                    // The answer for the word covers its parts: a cached word is not split
+                    // again.
+                    if let Some(c) = self.joined(buf, i) {
+                        return Some((c, MatchKind::Inside));
+                    }
                     buf.words.put(first, starts);
                     starts
                 }
@@ -821,6 +889,65 @@ impl PiiIndex {
                         MatchKind::Inside
                     };
                     return Some((*c, kind));
+                }
+            }
+        }
+        None
+    }
+}
+
+impl PiiIndex {
+    /// Look up the parts of word `k` of `buf` when it is a joined word (`a.svoboda`,
+    /// `consent_svoboda_2024.pdf`, `svoboda2`): each part among the single indexed words (six
+    /// characters or more), and runs of parts among the indexed runs of words
+    /// (`jane.kowalczyk` is the run `jane kowalczyk`). Runs do not leave the word: the words
+    /// around it are looked up as words.
+    fn joined(&self, buf: &mut Scratch, k: usize) -> Option<u32> {
+        let Scratch {
+            lower,
+            spans,
+            parts,
+            runs,
+            ..
+        } = buf;
+        let (a, b) = spans[k];
+        parts.clear();
+        split_joined(&lower[a..b], a, parts);
+        if parts.len() < 2 {
+            return None;
+        }
+        let part = |j: usize| &lower.as_bytes()[parts[j].0..parts[j].1];
+        for i in 0..parts.len() {
+            // Only a single indexed word or the first word of an indexed run has a shape the
+            // cache-sized filter knows: most parts (numbers, file extensions) stop here.
+            if !self.shapes.may_hold(word_shape(part(i))) {
+                continue;
+            }
+            let mut h = Fnv::new();
+            h.write(part(i));
+            let first = h.finish();
+            if !self.filter.may_hold(first) {
+                continue;
+            }
+            if let Some(c) = self.single.get(&first) {
+                return Some(*c);
+            }
+            if !self.starts.contains_key(&first) {
+                continue;
+            }
+            for j in 1..self.max_ngram.min(parts.len() - i) {
+                h.write(b" ");
+                h.write(part(i + j));
+                let run = h.finish();
+                if runs.dead_end(self.id, run) {
+                    break;
+                }
+                if !self.filter.may_hold(run) {
+                    runs.put(run);
+                    break;
+                }
+                if let Some(c) = self.multi.get(&run) {
+                    return Some(*c);
                 }
             }
         }
@@ -1058,17 +1185,116 @@ mod tests {
     /// What the index must find, by brute force over the normalised words: the whole value,
     /// an indexed word of 6 characters or more among the words, or an indexed run of 2 to
     /// MAX_NGRAM words among them.
+    ///
+    /// Words joined by `@ . + - _ '` or at a letter–digit boundary are also split into their
+    /// parts: a part that is an indexed word of 6 characters or more, or a run of 2 to
+    /// MAX_NGRAM parts of one word that is an indexed run, is found too.
     fn reference(indexed: &[Vec<&str>], target: &[&str]) -> (bool, bool) {
         let whole = indexed.iter().any(|v| v.as_slice() == target);
-        let inside = indexed.iter().any(|v| match v.len() {
-            1 => v[0].chars().count() >= 6 && target.contains(&v[0]),
-            2..=MAX_NGRAM => target.windows(v.len()).any(|w| w == v.as_slice()),
-            _ => false,
+        let found_in = |words: &[&str]| {
+            indexed.iter().any(|v| match v.len() {
+                1 => v[0].chars().count() >= 6 && words.contains(&v[0]),
+                2..=MAX_NGRAM => words.windows(v.len()).any(|w| w == v.as_slice()),
+                _ => false,
+            })
+        };
+        let parts_hit = target.iter().any(|w| {
+            let parts = reference_parts(w);
+            parts.len() > 1 && found_in(&parts)
         });
-        (whole, inside)
+        (whole, found_in(target) || parts_hit)
+    }
+
+    /// Parts of a word by the definition, one character at a time.
+    fn reference_parts(w: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let chars: Vec<(usize, char)> = w.char_indices().collect();
+        for (k, &(i, c)) in chars.iter().enumerate() {
+            let joiner = "@.+-_'".contains(c);
+            let boundary = k > 0 && {
+                let p = chars[k - 1].1;
+                !"@.+-_'".contains(p) && p.is_numeric() != c.is_numeric()
+            };
+            if joiner || boundary {
+                if start < i {
+                    out.push(&w[start..i]);
+                }
+                start = if joiner { i + c.len_utf8() } else { i };
+            }
+        }
+        if start < w.len() {
+            out.push(&w[start..]);
+        }
+        out
+    }
+
+    #[test]
+    fn joined_words_are_split_at_joiners_and_letter_digit_boundaries() {
+        fn split(w: &str) -> Vec<&str> {
+            let mut out = Vec::new();
+            split_joined(w, 0, &mut out);
+            out.iter().map(|&(a, b)| &w[a..b]).collect()
+        }
+        for w in [
+            "a.svoboda",
+            "consent_svoboda_2024.pdf",
+            "svoboda-a-1961",
+            "amelia.svoboda2",
+            "jane.kowalczyk@example.com",
+            "o'brien",
+            "x2y",
+            "müller3",
+            "a..b",
+            "plain",
+        ] {
+            assert_eq!(split(w), reference_parts(w), "{w}");
+        }
+        assert_eq!(
+            split("consent_svoboda_2024.pdf"),
+            ["consent", "svoboda", "2024", "pdf"]
+        );
+    }
+
+    #[test]
+    fn names_inside_joined_words_are_found() {
+        let ix = index(&["Svoboda", "Jane Kowalczyk", "Kowalczyk"]);
+        let mut b = Scratch::default();
+        for v in [
+            "a.svoboda",
+            "a.svoboda2",
+            "SVOBODA-A-1961",
+            "consent_svoboda_2024.pdf",
+            "signed by a.svoboda today",
+            "jane.kowalczyk@clinic.example",
+            "kowalczyk_jane",
+            "Jane_Kowalczyk",
+            "svoboda2",
+        ] {
+            for _ in 0..2 {
+                assert_eq!(ix.check(v, &mut b), Some((0, MatchKind::Inside)), "{v}");
+            }
+        }
+        // Parts shorter than six characters are only found as runs of an indexed value.
+        let ix = index(&["Jane Doe", "Doe", "Data"]);
+        assert_eq!(ix.check("jane.doe", &mut b), Some((0, MatchKind::Inside)));
+        for v in [
+            "j.doe",
+            "doe-2024",
+            "test_data.csv",
+            "admin@data.info",
+            "jane.x.doe",
+        ] {
+            assert_eq!(ix.check(v, &mut b), None, "{v}");
+        }
     }
 
     const VOCAB: &[&str] = &[
+        "jane.doe",
+        "a.kowalczyk",
+        "kowalczyk_2024",
+        "doe-jane",
+        "oak12",
         "12",
         "oak",
         "jane",

@@ -11,6 +11,7 @@ mod engine;
 mod error;
 mod key;
 pub mod leak;
+mod login;
 mod names;
 pub mod plan;
 mod policy;

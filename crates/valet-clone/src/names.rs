@@ -73,3 +73,42 @@ pub fn ascii_lower(s: &str) -> String {
         .map(|c| c.to_ascii_lowercase())
         .collect()
 }
+
+/// Lower-case ASCII letters and digits of a name, accented Latin letters spelt without their
+/// accents (`Müller` → `mueller`, `Łukasz` → `lukasz`), as logins are usually written.
+pub fn ascii_fold(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().flat_map(char::to_lowercase) {
+        let mapped: &str = match c {
+            'a'..='z' | '0'..='9' => {
+                out.push(c);
+                continue;
+            }
+            'ä' | 'æ' => "ae",
+            'ö' | 'ø' | 'œ' => "oe",
+            'ü' => "ue",
+            'ß' => "ss",
+            'å' => "aa",
+            'á' | 'à' | 'â' | 'ã' | 'ą' | 'ă' | 'ā' => "a",
+            'é' | 'è' | 'ê' | 'ë' | 'ę' | 'ě' | 'ē' => "e",
+            'í' | 'ì' | 'î' | 'ï' | 'ı' | 'ī' => "i",
+            'ó' | 'ò' | 'ô' | 'õ' | 'ő' => "o",
+            'ú' | 'ù' | 'û' | 'ů' | 'ű' | 'ū' => "u",
+            'ç' | 'ć' | 'č' => "c",
+            'ñ' | 'ń' | 'ņ' => "n",
+            'ł' | 'ļ' => "l",
+            'ś' | 'š' | 'ș' | 'ş' => "s",
+            'ź' | 'ż' | 'ž' => "z",
+            'ř' => "r",
+            'ý' => "y",
+            'ğ' | 'ģ' => "g",
+            'ț' | 'ť' => "t",
+            'ď' | 'ð' => "d",
+            'ķ' => "k",
+            'þ' => "th",
+            _ => "",
+        };
+        out.push_str(mapped);
+    }
+    out
+}

@@ -2,13 +2,14 @@
 //! source table. Classification is total or the clone does not start (fail closed).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::CloneError;
 use crate::key::RunKey;
 use crate::leak::{Collector, PiiIndex};
 use crate::policy::{Policy, TableRule};
 use crate::suggest::suggest_for_column;
-use crate::transform::{Cx, RowMemo, Transformer};
+use crate::transform::{Cx, Logins, RowMemo, Transformer};
 
 /// What the source holds, as far as the clone cares.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +78,8 @@ pub struct TablePlan {
 pub struct PlannedColumn {
     pub info: ColumnInfo,
     pub transformer: Transformer,
+    /// The column naming the person this column is about, when not the table's subject.
+    pub subject: Option<String>,
 }
 
 /// The whole plan.
@@ -233,6 +236,8 @@ pub fn classify(policy: &Policy, cat: &Catalog) -> Result<Plan, CloneError> {
     let mut tables = Vec::new();
     let mut unclassified: Vec<Unclassified> = Vec::new();
     let mut column_names = Vec::new();
+    // One book of masked logins for the run: `username` columns of every table agree.
+    let logins = Arc::new(Logins::default());
     for t in &cat.tables {
         let own = find_rule(policy, cat, &t.schema, &t.name);
         let root = t
@@ -251,7 +256,8 @@ pub fn classify(policy: &Policy, cat: &Catalog) -> Result<Plan, CloneError> {
                 (Some(r), false) => planned.push((
                     PlannedColumn {
                         info: c.clone(),
-                        transformer: r.transformer.clone(),
+                        transformer: r.transformer.clone().fitted_to(&c.data_type),
+                        subject: r.subject.clone(),
                     },
                     r.leak_scan,
                 )),
@@ -275,7 +281,13 @@ pub fn classify(policy: &Policy, cat: &Catalog) -> Result<Plan, CloneError> {
             continue;
         }
         let subject = own.or(root).and_then(|r| r.subject.clone());
-        let masker = TableMasker::new(&display, &planned, subject.as_deref(), &mut column_names);
+        let masker = TableMasker::new(
+            &display,
+            &planned,
+            subject.as_deref(),
+            &mut column_names,
+            &logins,
+        );
         tables.push(TablePlan {
             info: t.clone(),
             display,
@@ -314,6 +326,7 @@ pub struct TableMasker {
     /// Input slots whose masked value later columns of the row read (`initials` from the
     /// masked names, redaction pairs): only those are kept while the row is masked.
     keep_masked: Vec<bool>,
+    logins: Arc<Logins>,
 }
 
 /// A column the masker changes.
@@ -324,6 +337,8 @@ pub struct MaskedColumn {
     pub transformer: Transformer,
     /// Collector column id, `None` when the policy turned the leak scan off for it.
     pub scan_id: Option<u32>,
+    /// Input slot of the column's own subject, when the policy gives it one.
+    subject_slot: Option<usize>,
 }
 
 impl TableMasker {
@@ -332,6 +347,7 @@ impl TableMasker {
         cols: &[(PlannedColumn, bool)],
         subject: Option<&str>,
         column_names: &mut Vec<String>,
+        logins: &Arc<Logins>,
     ) -> Option<TableMasker> {
         if cols.iter().all(|(c, _)| c.transformer.is_keep()) {
             return None;
@@ -363,9 +379,18 @@ impl TableMasker {
                 slot,
                 transformer: c.transformer.clone(),
                 scan_id,
+                subject_slot: None,
             });
         }
         let subject_slot = subject.and_then(idx).map(|i| need(i, &mut inputs));
+        for m in &mut masked {
+            m.subject_slot = cols[m.column]
+                .0
+                .subject
+                .as_deref()
+                .and_then(idx)
+                .map(|i| need(i, &mut inputs));
+        }
         for m in masked.clone() {
             for dep in m.transformer.row_dependencies() {
                 if let Some(i) = idx(&dep) {
@@ -427,6 +452,7 @@ impl TableMasker {
             needs_redactions,
             name_pair,
             keep_masked,
+            logins: Arc::clone(logins),
         })
     }
 
@@ -466,6 +492,11 @@ impl TableMasker {
                 redactions.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
                 redactions_ready = true;
             }
+            // A column with a subject of its own derives its seeds apart from the row's.
+            let (subject, memo) = match m.subject_slot {
+                Some(s) => (src[s], None),
+                None => (subject, Some(&memo)),
+            };
             let cx = Cx {
                 key,
                 subject,
@@ -475,7 +506,8 @@ impl TableMasker {
                 redactions: &redactions,
                 avoid,
                 attempt: 0,
-                memo: Some(&memo),
+                memo,
+                logins: Some(&self.logins),
             };
             let v = m
                 .transformer
@@ -502,6 +534,7 @@ impl TableMasker {
             avoid: None,
             attempt: 0,
             memo: None,
+            logins: None,
         };
         for m in &self.masked {
             if let (Some(id), Some(v)) = (m.scan_id, src[m.slot]) {

@@ -57,6 +57,9 @@ pub struct ColumnRule {
     pub leak_scan: bool,
     /// The column may be missing from the source table.
     pub optional: bool,
+    /// Column naming the person this column is about, when it is not the table's subject
+    /// (`volunteer_audit.changed_by`: a staff login in a table about volunteers).
+    pub subject: Option<String>,
     pub line: usize,
 }
 
@@ -206,6 +209,7 @@ impl Policy {
                     take_flag(v, "leak_scan", true).map_err(|m| err(Some(cline), m))?;
                 let (optional, v) =
                     take_flag(v, "optional", false).map_err(|m| err(Some(cline), m))?;
+                let (subject, v) = take_subject(v).map_err(|m| err(Some(cline), m))?;
                 let transformer = parse_transformer(&v)
                     .map_err(|m| err(Some(cline), format!("column `{key}.{col}`: {m}")))?;
                 columns.push(ColumnRule {
@@ -213,6 +217,7 @@ impl Policy {
                     transformer,
                     leak_scan,
                     optional,
+                    subject,
                     line: cline,
                 });
             }
@@ -238,6 +243,17 @@ impl Policy {
                 }
             }
             for c in &t.columns {
+                if let Some(s) = &c.subject {
+                    if !t.columns.iter().any(|o| &o.name == s) {
+                        return Err(err(
+                            Some(c.line),
+                            format!(
+                                "column `{}.{}`: subject column `{s}` is not listed in the table",
+                                t.name, c.name
+                            ),
+                        ));
+                    }
+                }
                 for dep in c.transformer.row_dependencies() {
                     if !t.columns.iter().any(|o| o.name == dep) {
                         return Err(err(
@@ -280,6 +296,18 @@ fn take_flag(v: toml::Value, name: &str, default: bool) -> Result<(bool, toml::V
             Some(_) => Err(format!("`{name}` must be true or false")),
         },
         other => Ok((default, other)),
+    }
+}
+
+/// Remove the column option `subject = "column"` (not a transformer option).
+fn take_subject(v: toml::Value) -> Result<(Option<String>, toml::Value), String> {
+    match v {
+        toml::Value::Table(mut t) => match t.remove("subject") {
+            None => Ok((None, toml::Value::Table(t))),
+            Some(toml::Value::String(s)) => Ok((Some(s), toml::Value::Table(t))),
+            Some(_) => Err("`subject` must be a column name".into()),
+        },
+        other => Ok((None, other)),
     }
 }
 
@@ -337,6 +365,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("subject column `vid`"), "{e}");
+    }
+
+    #[test]
+    fn column_subject_must_be_listed() {
+        let src = "[tables.v.columns]\nid = \"keep\"\nby = { transformer = \"username\", subject = \"who\" }\n";
+        let e = Policy::from_toml_str(src, "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("p.toml:3: "), "{e}");
+        assert!(e.contains("subject column `who`"), "{e}");
+        let src = "[tables.v.columns]\nid = \"keep\"\nby = { transformer = \"username\", subject = \"by\" }\n";
+        let p = Policy::from_toml_str(src, "p.toml").unwrap();
+        let by = p.tables[0].columns.iter().find(|c| c.name == "by").unwrap();
+        assert_eq!(by.subject.as_deref(), Some("by"));
     }
 
     #[test]

@@ -21,6 +21,21 @@ fn date_re() -> &'static Regex {
     R.get_or_init(|| Regex::new(r"^\d{4}-\d{2}-\d{2}").expect("valid regex"))
 }
 
+/// A login built from a name: `a.svoboda`, `amelia_svoboda2`, `svoboda-a`.
+fn login_re() -> &'static Regex {
+    static R: OnceLock<Regex> = OnceLock::new();
+    R.get_or_init(|| Regex::new(r"^\p{L}+([._-]\p{L}+)+\d*$").expect("valid regex"))
+}
+
+/// Whether a column name says it holds logins.
+fn is_login(n: &str) -> bool {
+    matches!(
+        n,
+        "username" | "user_name" | "login" | "login_name" | "account_name"
+    ) || n.ends_with("_username")
+        || n.ends_with("_login")
+}
+
 fn has(n: &str, words: &[&str]) -> bool {
     words.iter().any(|w| n.contains(w))
 }
@@ -57,6 +72,22 @@ pub fn suggest_for_column(name: &str, data_type: &str, sample: Option<&str>) -> 
     }
     if has(&n, &["email", "e_mail", "mail_address"]) {
         return (q("email"), by_name("an e-mail address"));
+    }
+    if is_login(&n) {
+        return (
+            q("username"),
+            by_name("a login, usually built from the person's names"),
+        );
+    }
+    if (n.ends_with("_by") || n == "owner" || n.ends_with("_owner"))
+        && sample.is_some_and(|s| login_re().is_match(s.trim()))
+    {
+        return (
+            format!("{{ transformer = \"username\", subject = \"{name}\" }}"),
+            "sampled values look like logins built from names; make the login the subject of \
+             the users' table too, so both mask alike"
+                .into(),
+        );
     }
     if has(&n, &["phone", "mobile", "fax", "tel"]) {
         return (q("phone"), by_name("a phone number"));
@@ -160,6 +191,11 @@ pub fn suggest_policy(cat: &Catalog, sample: &dyn Fn(usize, usize) -> Option<Str
                 &["first_name", "last_name", "email", "birth", "full_name"],
             )
         });
+        // A person's login names the person in other tables too: it is the subject.
+        let login = t
+            .columns
+            .iter()
+            .find(|c| person && !c.generated && is_login(&c.name.to_lowercase()));
         let subject_col = t
             .columns
             .iter()
@@ -168,7 +204,24 @@ pub fn suggest_policy(cat: &Catalog, sample: &dyn Fn(usize, usize) -> Option<Str
                     || c.name.ends_with("subject_id")
                     || c.name.ends_with("person_id")
             })
+            .or(login)
             .or(if person { pk } else { None });
+        // The person's name columns, to read the logins' pattern by.
+        let name_of = |words: &[&str]| {
+            t.columns
+                .iter()
+                .find(|c| has(&c.name.to_lowercase(), words))
+                .map(|c| format!("\"{}\"", c.name))
+        };
+        let login_from = match (
+            name_of(&["first_name", "firstname", "given_name"]),
+            name_of(&["last_name", "lastname", "surname", "family_name"]),
+            name_of(&["full_name", "fullname", "display_name"]),
+        ) {
+            (Some(f), Some(l), _) => Some(format!("{f}, {l}")),
+            (_, _, Some(n)) => Some(n),
+            _ => None,
+        };
         if let Some(s) = subject_col {
             out.push_str(&format!("subject = \"{}\"\n", s.name));
         }
@@ -182,7 +235,12 @@ pub fn suggest_policy(cat: &Catalog, sample: &dyn Fn(usize, usize) -> Option<Str
                 continue;
             }
             let sample = sample(ti, ci);
-            let (spec, why) = suggest_for_column(&c.name, &c.data_type, sample.as_deref());
+            let (mut spec, why) = suggest_for_column(&c.name, &c.data_type, sample.as_deref());
+            if spec == "\"username\"" {
+                if let Some(from) = &login_from {
+                    spec = format!("{{ transformer = \"username\", from = [{from}] }}");
+                }
+            }
             let name = if c
                 .name
                 .chars()
@@ -220,5 +278,48 @@ mod tests {
         assert!(suggest_for_column("date_of_birth", "date", None)
             .0
             .contains("date_of_birth"));
+    }
+
+    #[test]
+    fn logins_of_people_are_masked_by_username() {
+        assert_eq!(
+            suggest_for_column("username", "varchar(64)", Some("a.svoboda")).0,
+            "\"username\""
+        );
+        assert_eq!(
+            suggest_for_column("changed_by", "varchar(64)", Some("a.svoboda2")).0,
+            "{ transformer = \"username\", subject = \"changed_by\" }"
+        );
+        assert_eq!(
+            suggest_for_column("changed_by", "varchar(64)", Some("system")).0,
+            "\"keep\""
+        );
+        let column = |name: &str| crate::plan::ColumnInfo {
+            name: name.into(),
+            data_type: "varchar(64)".into(),
+            generated: false,
+            text_like: true,
+            type_oid: 0,
+            base_type: String::new(),
+        };
+        let cat = Catalog {
+            default_schema: "main".into(),
+            tables: vec![crate::plan::TableInfo {
+                schema: "main".into(),
+                name: "staff".into(),
+                columns: vec![column("id"), column("username"), column("full_name")],
+                partition_root: None,
+                has_rows: true,
+                estimated_rows: 1,
+                int_pk: None,
+            }],
+        };
+        let policy = suggest_policy(&cat, &|_, _| None);
+        assert!(policy.contains("subject = \"username\"\n"), "{policy}");
+        assert!(
+            policy.contains("username = { transformer = \"username\", from = [\"full_name\"] }"),
+            "{policy}"
+        );
+        crate::Policy::from_toml_str(&policy, "suggested").expect("a valid policy");
     }
 }

@@ -8,7 +8,8 @@ use regex::Regex;
 
 use crate::key::{RunKey, Stream};
 use crate::leak::PiiIndex;
-use crate::names;
+pub use crate::login::Logins;
+use crate::{login, names};
 
 /// A transformer with its options, as parsed from the policy.
 #[derive(Debug, Clone)]
@@ -34,6 +35,14 @@ pub enum Transformer {
     },
     Email {
         domain: String,
+    },
+    /// A login rebuilt from the subject's masked names in the source's pattern.
+    Username {
+        /// Columns of the same row holding the person's source names (first and last, or
+        /// one full name), to read glued logins (`svobodaa`) by.
+        from: Vec<String>,
+        /// Longest login the column takes (`varchar(n)`, or the `max_length` option).
+        max_length: Option<usize>,
     },
     Phone {
         keep_prefix: Option<usize>,
@@ -98,6 +107,7 @@ pub const TRANSFORMERS: &[&str] = &[
     "date_of_birth",
     "sex",
     "email",
+    "username",
     "phone",
     "address",
     "free_text",
@@ -231,6 +241,22 @@ fn parse_named(name: &str, t: toml::Table) -> Result<Transformer, String> {
         "email" => Transformer::Email {
             domain: o.str("domain")?.unwrap_or_else(|| "example.invalid".into()),
         },
+        "username" => {
+            let from = o.strings("from")?.unwrap_or_default();
+            if from.len() > 2 {
+                return Err(
+                    "`from` of `username` names at most two columns: the first and \
+                            last names, or one full name"
+                        .into(),
+                );
+            }
+            let max_length = match o.int("max_length")? {
+                Some(n) if n >= 1 => Some(n as usize),
+                Some(_) => return Err("`max_length` of `username` must be at least 1".into()),
+                None => None,
+            };
+            Transformer::Username { from, max_length }
+        }
         "phone" => Transformer::Phone {
             keep_prefix: o.int("keep_prefix")?.map(|n| n.clamp(0, 8) as usize),
         },
@@ -425,6 +451,8 @@ pub struct Cx<'a> {
     /// Seeds already derived for this row's subject (several columns draw from the same
     /// seed: the e-mail from the names, the three address parts from one address).
     pub memo: Option<&'a RowMemo>,
+    /// The run's masked logins (`username`); without it each login is rebuilt alone.
+    pub logins: Option<&'a Logins>,
 }
 
 /// The per-subject seeds derived while masking one row, by domain and redraw count (the
@@ -511,6 +539,7 @@ impl Transformer {
             Transformer::DateOfBirth(_) => "date_of_birth",
             Transformer::Sex { .. } => "sex",
             Transformer::Email { .. } => "email",
+            Transformer::Username { .. } => "username",
             Transformer::Phone { .. } => "phone",
             Transformer::Address { .. } => "address",
             Transformer::FreeText { .. } => "free_text",
@@ -524,7 +553,7 @@ impl Transformer {
     /// Other columns of the same row this transformer reads.
     pub fn row_dependencies(&self) -> Vec<String> {
         match self {
-            Transformer::Initials { from } => from.clone(),
+            Transformer::Initials { from } | Transformer::Username { from, .. } => from.clone(),
             Transformer::Switch { on, cases, default } => {
                 let mut v = vec![on.clone()];
                 for (_, c) in cases {
@@ -575,9 +604,33 @@ impl Transformer {
                 | Transformer::LastName
                 | Transformer::FullName
                 | Transformer::Email { .. }
+                | Transformer::Username { .. }
                 | Transformer::Phone { .. }
                 | Transformer::Address { .. }
         )
+    }
+
+    /// This transformer for a column of type `data_type`: `username` learns the longest
+    /// value the column takes (`varchar(64)`, `character varying(64)`, `char(8)`).
+    pub fn fitted_to(self, data_type: &str) -> Transformer {
+        match self {
+            Transformer::Username { from, max_length } => Transformer::Username {
+                from,
+                max_length: match (max_length, char_length(data_type)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                },
+            },
+            Transformer::Switch { on, cases, default } => Transformer::Switch {
+                on,
+                cases: cases
+                    .into_iter()
+                    .map(|(k, t)| (k, t.fitted_to(data_type)))
+                    .collect(),
+                default: Box::new(default.fitted_to(data_type)),
+            },
+            other => other,
+        }
     }
 
     /// The source values to look for in the target (leak scan) for input `v`.
@@ -742,6 +795,45 @@ impl Transformer {
                     names::ascii_lower(&last),
                     &tag[..16]
                 )
+            }
+            Transformer::Username { from, max_length } => {
+                let first = Transformer::FirstName
+                    .apply(Some(v), cx)?
+                    .unwrap_or_default();
+                let last = Transformer::LastName
+                    .apply(Some(v), cx)?
+                    .unwrap_or_default();
+                let masked = login::Names {
+                    first: names::ascii_lower(&first),
+                    middle: names::ascii_lower(&names::first_name(&mut cx.rng("middle_name", v))),
+                    last: names::ascii_lower(&last),
+                };
+                let source = match from.as_slice() {
+                    [f, l] => cx
+                        .source_of(f)
+                        .zip(cx.source_of(l))
+                        .map(|(f, l)| login::Names::folded(f, l)),
+                    [full] => cx.source_of(full).map(|full| {
+                        let full = full.trim();
+                        let (f, l) = full.split_once(char::is_whitespace).unwrap_or((full, ""));
+                        login::Names::folded(f, l)
+                    }),
+                    _ => None,
+                };
+                let pattern = login::pattern(v, source.as_ref());
+                let make = |bump| login::render(&pattern, &masked, bump, *max_length);
+                let clean = |l: &str| {
+                    cx.avoid.is_none_or(|ix| {
+                        crate::leak::with_scratch(|buf| ix.check(l, buf).is_none())
+                    })
+                };
+                match cx.logins {
+                    Some(book) => book.claim(cx.subject, v, make, clean)?,
+                    None => (0..16)
+                        .map(make)
+                        .find(|l| clean(l))
+                        .unwrap_or_else(|| make(0)),
+                }
             }
             Transformer::Phone { keep_prefix } => {
                 let mut r = cx.key_rng("phone", cx.subject, Some(v));
@@ -987,6 +1079,17 @@ fn replace_word_exact(hay: &str, needle: &str, with: &str) -> String {
     hay.replace(needle, with)
 }
 
+/// The length `n` of a `varchar(n)`, `character varying(n)`, `char(n)` or `nvarchar(n)` type.
+fn char_length(data_type: &str) -> Option<usize> {
+    let t = data_type.to_ascii_lowercase();
+    if !t.contains("char") {
+        return None;
+    }
+    let open = t.find('(')?;
+    let close = t[open..].find(')')? + open;
+    t[open + 1..close].trim().parse().ok().filter(|&n| n > 0)
+}
+
 /// Parse `YYYY-MM-DD` at the start of `v`; returns the rest (a time part) unchanged.
 pub fn parse_date(v: &str) -> Option<(i64, u32, u32, &str)> {
     let b = v.as_bytes();
@@ -1051,7 +1154,55 @@ mod tests {
             avoid: None,
             attempt: 0,
             memo: None,
+            logins: None,
         }
+    }
+
+    #[test]
+    fn varchar_lengths_are_read_from_the_type() {
+        assert_eq!(char_length("varchar(64)"), Some(64));
+        assert_eq!(char_length("character varying(32)"), Some(32));
+        assert_eq!(char_length("CHAR(8)"), Some(8));
+        assert_eq!(char_length("text"), None);
+        assert_eq!(char_length("numeric(10,2)"), None);
+        let t = parse_transformer(&toml::Value::String("username".into()))
+            .unwrap()
+            .fitted_to("varchar(12)");
+        assert!(matches!(
+            t,
+            Transformer::Username {
+                max_length: Some(12),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn usernames_follow_the_subjects_masked_names() {
+        let key = RunKey::from_bytes(b"k");
+        let t = parse_transformer(&toml::Value::String("username".into())).unwrap();
+        let cx = cx(&key, Some("17"));
+        let first = names::ascii_lower(
+            &Transformer::FirstName
+                .apply(Some("x"), &cx)
+                .unwrap()
+                .unwrap(),
+        );
+        let last = names::ascii_lower(
+            &Transformer::LastName
+                .apply(Some("x"), &cx)
+                .unwrap()
+                .unwrap(),
+        );
+        assert_eq!(
+            t.apply(Some("a.svoboda"), &cx).unwrap().unwrap(),
+            format!("{}.{last}", &first[..1])
+        );
+        assert_eq!(
+            t.apply(Some("amelia.svoboda2"), &cx).unwrap().unwrap(),
+            format!("{first}.{last}2")
+        );
+        assert_eq!(t.apply(None, &cx).unwrap(), None);
     }
 
     #[test]

@@ -25,6 +25,7 @@ fn apply(tr: &Transformer, key: &RunKey, subject: Option<&str>, v: Option<&str>)
         avoid: None,
         attempt: 0,
         memo: None,
+        logins: None,
     };
     tr.apply(v, &cx).unwrap()
 }
@@ -105,6 +106,7 @@ proptest! {
                 avoid: None,
                 attempt,
                 memo: Some(&memo),
+                logins: None,
             };
             let alone = Cx { memo: None, ..cx };
             prop_assert_eq!(tr.apply(Some(&v), &cx).unwrap(), tr.apply(Some(&v), &alone).unwrap(), "{}", spec);
@@ -260,6 +262,7 @@ fn switch_picks_the_case_by_the_other_column() {
             avoid: None,
             attempt: 0,
             memo: None,
+            logins: None,
         };
         tr.apply(Some("a@b.org"), &cx).unwrap()
     };
@@ -287,6 +290,7 @@ fn a_masked_value_equal_to_a_real_source_value_is_drawn_again() {
             avoid: Some(&index),
             attempt: 0,
             memo: None,
+            logins: None,
         };
         t(spec).apply(Some(v), &cx).unwrap().unwrap()
     };
