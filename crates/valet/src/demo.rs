@@ -99,6 +99,15 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
         Some(&customer.id),
     )
     .await?;
+    let (eng_password, _eng_token) = login(
+        &store,
+        &data,
+        "eddie",
+        "Eddie Engineer",
+        Role::VendorEngineer,
+        None,
+    )
+    .await?;
     import_catalog(&store, &system).await?;
     // PROD runs the hotfix release, one feature release behind: the situation a VAL cycle
     // and an upgrade to 24.3 start from.
@@ -231,6 +240,7 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
     println!("  API token {admin_token}");
     println!("  PM        pm / {pm_password}   token {pm_token}");
     println!("  customer  acme-admin / {cust_password}   token {cust_token}");
+    println!("  engineer  eddie / {eng_password}   (upgrades are assigned to engineers)");
     println!("  PROD pair {CUSTOMER}/PROD   (pair id {})", main.pair_id);
     for (name, url) in &urls {
         println!("  {CUSTOMER} {name:<9} {url}/health");
