@@ -145,6 +145,18 @@ impl Api {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// PUT a JSON body; returns the answer's text.
+    pub async fn put(&self, segments: &[&str], body: &Value) -> anyhow::Result<String> {
+        let bytes = self.call(Method::PUT, segments, &[], Some(body)).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// DELETE; returns the answer's text (empty for a 204).
+    pub async fn delete(&self, segments: &[&str]) -> anyhow::Result<String> {
+        let bytes = self.call(Method::DELETE, segments, &[], None).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     async fn call(
         &self,
         method: Method,
