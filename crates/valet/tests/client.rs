@@ -936,6 +936,81 @@ async fn customer_files_an_upgrade_and_the_pm_books_it_with_an_override_from_the
     assert!(revoked.contains("revoked 1"), "{revoked}");
     assert_eq!(reqwest::get(&feed).await.unwrap().status(), 404);
 
+    // Another window than the customer's slots; the vendor's freeze; the customer may not
+    // book, nor see the engineers.
+    let thu = wed.tomorrow().unwrap();
+    let window = ok(server.client(
+        &paula,
+        &[
+            "schedule",
+            "set",
+            &key,
+            "--window",
+            &format!("{thu} 10:00-11:00 UTC"),
+            "--engineer",
+            "eddie",
+            "--override",
+            "unvalidated_build=24.3 agreed with the customer's QA",
+            "--password-stdin",
+        ],
+        Some(&password_of("paula")),
+    ));
+    assert!(
+        window.contains("(another window)") && window.contains("SEQUENCE 2"),
+        "{window}"
+    );
+    ok(server.client(
+        &paula,
+        &[
+            "engineer",
+            "on-call",
+            "eddie",
+            "--start",
+            &format!("{thu}T20:00:00Z"),
+            "--end",
+            &format!("{thu}T23:00:00Z"),
+        ],
+        None,
+    ));
+    let freeze = ok(server.client(
+        &paula,
+        &[
+            "blackout",
+            "add",
+            "--freeze",
+            "--start",
+            "2027-12-20",
+            "--end",
+            "2028-01-03",
+            "--reason",
+            "year-end freeze",
+        ],
+        None,
+    ))
+    .trim()
+    .to_string();
+    let blackouts = ok(server.client(&carla, &["blackout", "list"], None));
+    assert!(
+        blackouts.contains(&freeze) && blackouts.contains("year-end freeze"),
+        "{blackouts}"
+    );
+    let err = one_line_error(&server.client(
+        &carla,
+        &[
+            "schedule",
+            "set",
+            &key,
+            "--slot",
+            "2",
+            "--engineer",
+            "eddie",
+        ],
+        None,
+    ));
+    assert!(err.contains("forbidden"), "{err}");
+    let err = one_line_error(&server.client(&carla, &["engineer", "list"], None));
+    assert!(err.contains("not found (or not yours to see)"), "{err}");
+
     // Cancelling the upgrade cancels the calendar entry.
     ok(server.client(
         &carla,
@@ -955,5 +1030,5 @@ async fn customer_files_an_upgrade_and_the_pm_books_it_with_an_override_from_the
     ));
     let ics = std::fs::read_to_string(&ics_path).unwrap();
     assert_eq!(ics_line(&ics, "METHOD"), Some("METHOD:CANCEL"), "{ics}");
-    assert_eq!(ics_line(&ics, "SEQUENCE"), Some("SEQUENCE:2"), "{ics}");
+    assert_eq!(ics_line(&ics, "SEQUENCE"), Some("SEQUENCE:3"), "{ics}");
 }
