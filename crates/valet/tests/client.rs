@@ -494,3 +494,541 @@ async fn customer_files_pm_approves_and_a_finding_is_resolved_over_the_api() {
     let listed = ok(server.client(&bert, &["request", "list", "--json"], None));
     assert!(!listed.contains(&key), "{listed}");
 }
+
+/// The first `weekday` at least `days` days from today (UTC).
+fn weekday_after(days: i64, weekday: jiff::civil::Weekday) -> jiff::civil::Date {
+    let mut d = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap();
+    while d.weekday() != weekday {
+        d = d.tomorrow().unwrap();
+    }
+    d
+}
+
+/// The line of an `.ics` that starts with `name:`.
+fn ics_line<'a>(ics: &'a str, name: &str) -> Option<&'a str> {
+    ics.lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .find(|l| l.starts_with(&format!("{name}:")))
+}
+
+#[tokio::test]
+async fn customer_files_an_upgrade_and_the_pm_books_it_with_an_override_from_the_cli() {
+    let mut tokens = Default::default();
+    let mut customer_id = String::new();
+    let mut prod_db = String::new();
+    let server = Server::start(|dir| {
+        let out = ok(valet_in(
+            dir,
+            &[
+                "customer",
+                "add",
+                "--name",
+                "Acme Research",
+                "--zone",
+                "Europe/Berlin",
+            ],
+            &[],
+            None,
+        ));
+        customer_id = out.trim().rsplit(' ').next().unwrap().to_string();
+        let mut args = vec!["release", "import", "--publish"];
+        let files = clinic_manifests();
+        args.extend(files.iter().map(String::as_str));
+        ok(valet_in(dir, &args, &[], None));
+        prod_db = format!("sqlite://{}", dir.join("prod-main.db").display());
+        ok(valet_in(
+            dir,
+            &[
+                "clinic",
+                "gen",
+                "--db",
+                &prod_db,
+                "--volunteers",
+                "20",
+                "--events",
+                "400",
+                "--seed",
+                "7",
+                "--release",
+                "24.2",
+            ],
+            &[],
+            None,
+        ));
+        tokens = (
+            user_with_token(dir, "root", "admin", None),
+            user_with_token(dir, "carla", "customer_admin", Some("Acme Research")),
+            user_with_token(dir, "paula", "vendor_pm", None),
+            user_with_token(dir, "eddie", "vendor_engineer", None),
+        );
+    });
+    let (admin, carla, paula, eddie) = tokens;
+
+    let pair: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/environments", server.url))
+        .bearer_auth(&admin)
+        .json(
+            &json!({ "customer_id": customer_id, "tier": "PROD", "label": "PROD",
+                       "build": "24.2.0.1187", "main": { "database_url": prod_db } }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pair_id = pair["pair_id"].as_str().unwrap().to_string();
+
+    // A slot in the hour Chicago skips (DST gap) is refused, field by field, exit 1.
+    let bad = server.client(
+        &carla,
+        &[
+            "request",
+            "upgrade",
+            "--pair",
+            &pair_id,
+            "--build",
+            "24.3",
+            "--slot",
+            "2027-03-14 02:30-03:30 America/Chicago",
+            "--downtime-minutes",
+            "60",
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    let err = stderr(&bad);
+    assert!(err.contains("refused the input"), "{err}");
+    assert!(err.contains("  slots[1]: "), "{err}");
+    assert!(err.contains("does not exist in America/Chicago"), "{err}");
+
+    // Two slots, both at least three weeks out and within the engineer's default hours
+    // (Mon–Fri 08:00–18:00 UTC): one written with an abbreviation, which is warned about, in
+    // the clinic's busy morning; the other in its quiet afternoon.
+    let tue = weekday_after(28, jiff::civil::Weekday::Tuesday);
+    let wed = tue.tomorrow().unwrap();
+    let slot1 = format!("{tue} 09:00-10:00 CET");
+    let slot2 = format!("{wed} 09:00-10:00 America/Chicago");
+    let filed = server.client(
+        &carla,
+        &[
+            "request",
+            "upgrade",
+            "--pair",
+            &pair_id,
+            "--build",
+            "24.3",
+            "--slot",
+            &slot1,
+            "--slot",
+            &slot2,
+            "--preferred",
+            "2",
+            "--downtime-minutes",
+            "90",
+            "--note",
+            "after the monthly close",
+        ],
+        None,
+    );
+    let key = ok(filed.clone()).trim().to_string();
+    assert!(key.starts_with("UPG-"), "the key alone: {key:?}");
+    let said = stderr(&filed);
+    for want in [
+        "Slots as read:",
+        "warning (abbreviation): `CET` read as",
+        "Europe/Berlin",
+        "America/Chicago",
+        "(preferred)",
+        "the PM must override `unvalidated_build`",
+    ] {
+        assert!(said.contains(want), "missing {want:?} in\n{said}");
+    }
+
+    // The PM's view: the unvalidated build blocks every slot until overridden.
+    let suggest = ok(server.client(
+        &paula,
+        &["schedule", "suggest", &key, "--engineer", "eddie"],
+        None,
+    ));
+    for want in [
+        "customer's zone Europe/Berlin",
+        "engineer eddie",
+        "BLOCKING   unvalidated_build",
+        "Suggested: none",
+        "Expected downtime: unknown (90 minutes accepted)",
+        "Booking: none yet",
+    ] {
+        assert!(suggest.contains(want), "missing {want:?} in\n{suggest}");
+    }
+    let a: Value = serde_json::from_str(&ok(server.client(
+        &paula,
+        &[
+            "schedule",
+            "suggest",
+            &key,
+            "--engineer",
+            "eddie",
+            "--alternatives",
+            "--json",
+        ],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(a["slots"].as_array().unwrap().len(), 2, "{a}");
+    assert_eq!(a["slots"][0]["slot"]["warnings"][0]["code"], "abbreviation");
+    assert_eq!(a["slots"][1]["slot"]["preferred"], true);
+    assert!(a["histogram"].is_object(), "quiet time from PROD: {a}");
+    let score = |i: usize| a["slots"][i]["score"].as_f64().unwrap();
+    assert!(score(0) > score(1), "the morning is busier: {a}");
+    for s in a["slots"].as_array().unwrap() {
+        let kinds: Vec<&str> = s["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["unvalidated_build"], "{s}");
+    }
+
+    // Without the override the server says why (409); with a wrong password nothing is booked.
+    let err = one_line_error(&server.client(
+        &paula,
+        &[
+            "schedule",
+            "set",
+            &key,
+            "--slot",
+            "2",
+            "--engineer",
+            "eddie",
+        ],
+        None,
+    ));
+    assert!(err.contains("cannot be booked"), "{err}");
+    assert!(err.contains("unvalidated_build"), "{err}");
+    let set = [
+        "schedule",
+        "set",
+        &key,
+        "--slot",
+        "2",
+        "--engineer",
+        "eddie",
+        "--override",
+        "unvalidated_build=24.3 agreed with the customer's QA",
+        "--password-stdin",
+    ];
+    let wrong = server.client(&paula, &set, Some("not my password\n"));
+    assert!(!wrong.status.success(), "a wrong password never signs");
+    let booked = ok(server.client(&paula, &set, Some(&password_of("paula"))));
+    for want in [
+        format!("{key} scheduled (slot 2): ").as_str(),
+        "America/Chicago",
+        "engineer ",
+        "SEQUENCE 0",
+        "override (e-signed): unvalidated_build — 24.3 agreed with the customer's QA",
+    ] {
+        assert!(booked.contains(want), "missing {want:?} in\n{booked}");
+    }
+
+    let shown: Value = serde_json::from_str(&ok(server.client(
+        &carla,
+        &["request", "show", &key, "--json"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(shown["request"]["state"], "scheduled");
+    let uid = format!("{}@valet", shown["request"]["id"].as_str().unwrap());
+
+    // The customer downloads the calendar entry.
+    let ics_path = server.path().join("f.ics");
+    ok(server.client(
+        &carla,
+        &["calendar", &key, "--out", ics_path.to_str().unwrap()],
+        None,
+    ));
+    let ics = std::fs::read_to_string(&ics_path).unwrap();
+    assert!(ics.starts_with("BEGIN:VCALENDAR"), "{ics}");
+    assert_eq!(ics_line(&ics, "UID"), Some(format!("UID:{uid}").as_str()));
+    assert_eq!(ics_line(&ics, "SEQUENCE"), Some("SEQUENCE:0"), "{ics}");
+
+    // Rescheduling to the other slot raises SEQUENCE; the UID stays.
+    let moved = ok(server.client(
+        &paula,
+        &[
+            "schedule",
+            "set",
+            &key,
+            "--slot",
+            "1",
+            "--engineer",
+            "eddie",
+            "--override",
+            "unvalidated_build=24.3 agreed with the customer's QA",
+            "--comment",
+            "the customer prefers Tuesday after all",
+            "--password-stdin",
+        ],
+        Some(&password_of("paula")),
+    ));
+    assert!(moved.contains("SEQUENCE 1"), "{moved}");
+    ok(server.client(
+        &carla,
+        &["calendar", &key, "--out", ics_path.to_str().unwrap()],
+        None,
+    ));
+    let ics = std::fs::read_to_string(&ics_path).unwrap();
+    assert_eq!(ics_line(&ics, "UID"), Some(format!("UID:{uid}").as_str()));
+    assert_eq!(ics_line(&ics, "SEQUENCE"), Some("SEQUENCE:1"), "{ics}");
+    let on_stdout = ok(server.client(&paula, &["calendar", &key], None));
+    assert!(on_stdout.contains(&format!("UID:{uid}")), "{on_stdout}");
+
+    let listed = ok(server.client(&paula, &["schedule", "list"], None));
+    assert!(
+        listed.contains(&key) && listed.contains("SEQUENCE 1"),
+        "{listed}"
+    );
+    let listed: Value = serde_json::from_str(&ok(server.client(
+        &carla,
+        &["schedule", "list", "--json"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(listed[0]["request_key"], json!(key), "{listed}");
+    assert_eq!(listed[0]["slot_index"], 1);
+
+    // The quiet-time heatmap: CSV of one row per weekday and one column per hour; SVG to a file.
+    let csv = ok(server.client(
+        &paula,
+        &["schedule", "quiet", "--pair", &pair_id, "--format", "csv"],
+        None,
+    ));
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 8, "{csv}");
+    assert!(rows[0].starts_with("weekday,00,01,"), "{csv}");
+    assert_eq!(rows[0].split(',').count(), 25, "{csv}");
+    let svg_path = server.path().join("quiet.svg");
+    ok(server.client(
+        &carla,
+        &[
+            "schedule",
+            "quiet",
+            "--request",
+            &key,
+            "--out",
+            svg_path.to_str().unwrap(),
+        ],
+        None,
+    ));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.contains("<svg"), "{svg}");
+    let json_map: Value = serde_json::from_str(&ok(server.client(
+        &carla,
+        &["schedule", "quiet", "--request", &key, "--json"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(json_map["days"].as_array().unwrap().len(), 7, "{json_map}");
+
+    // Engineers' hours and leave; a customer's blackout shows as a conflict.
+    let hours = ok(server.client(
+        &eddie,
+        &[
+            "engineer",
+            "hours",
+            "eddie",
+            "--zone",
+            "Europe/Berlin",
+            "--hours",
+            "Mon-Fri 08:00-18:00",
+        ],
+        None,
+    ));
+    assert!(hours.contains("Europe/Berlin"), "{hours}");
+    let leave = ok(server.client(
+        &paula,
+        &[
+            "engineer",
+            "leave",
+            "eddie",
+            "--start",
+            &tue.to_string(),
+            "--end",
+            &wed.to_string(),
+            "--note",
+            "dentist",
+        ],
+        None,
+    ));
+    assert!(leave.contains("leave"), "{leave}");
+    let engineers = ok(server.client(&paula, &["engineer", "list"], None));
+    assert!(
+        engineers.contains("eddie") && engineers.contains("Europe/Berlin"),
+        "{engineers}"
+    );
+    assert!(engineers.contains("dentist"), "{engineers}");
+    let blackout = ok(server.client(
+        &paula,
+        &[
+            "blackout",
+            "add",
+            "--customer",
+            "Acme Research",
+            "--start",
+            &wed.to_string(),
+            "--end",
+            &wed.tomorrow().unwrap().to_string(),
+            "--reason",
+            "study start",
+        ],
+        None,
+    ))
+    .trim()
+    .to_string();
+    for (who, args) in [
+        (&carla, &["blackout", "list"][..]),
+        (&paula, &["blackout", "list", "--customer", "Acme Research"]),
+    ] {
+        let blackouts = ok(server.client(who, args, None));
+        assert!(
+            blackouts.contains(&blackout) && blackouts.contains("study start"),
+            "{args:?}: {blackouts}"
+        );
+    }
+    let a: Value = serde_json::from_str(&ok(server.client(
+        &paula,
+        &["schedule", "suggest", &key, "--json"],
+        None,
+    )))
+    .unwrap();
+    let kinds = |i: usize| -> Vec<String> {
+        a["slots"][i]["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        kinds(0).contains(&"engineer_unavailable".to_string()),
+        "{a}"
+    );
+    assert!(kinds(1).contains(&"blackout".to_string()), "{a}");
+    ok(server.client(&paula, &["blackout", "remove", &blackout], None));
+    let blackouts = ok(server.client(&paula, &["blackout", "list", "--json"], None));
+    assert!(!blackouts.contains(&blackout), "{blackouts}");
+
+    // A calendar feed: its secret URL works without a token until revoked.
+    let feed = ok(server.client(&carla, &["calendar", "feed"], None))
+        .trim()
+        .to_string();
+    assert!(feed.starts_with(&server.url), "{feed}");
+    let body = reqwest::get(&feed).await.unwrap().text().await.unwrap();
+    assert!(body.contains(&format!("UID:{uid}")), "{body}");
+    let revoked = ok(server.client(&carla, &["calendar", "revoke"], None));
+    assert!(revoked.contains("revoked 1"), "{revoked}");
+    assert_eq!(reqwest::get(&feed).await.unwrap().status(), 404);
+
+    // Another window than the customer's slots; the vendor's freeze; the customer may not
+    // book, nor see the engineers.
+    let thu = wed.tomorrow().unwrap();
+    let window = ok(server.client(
+        &paula,
+        &[
+            "schedule",
+            "set",
+            &key,
+            "--window",
+            &format!("{thu} 10:00-11:00 UTC"),
+            "--engineer",
+            "eddie",
+            "--override",
+            "unvalidated_build=24.3 agreed with the customer's QA",
+            "--password-stdin",
+        ],
+        Some(&password_of("paula")),
+    ));
+    assert!(
+        window.contains("(another window)") && window.contains("SEQUENCE 2"),
+        "{window}"
+    );
+    ok(server.client(
+        &paula,
+        &[
+            "engineer",
+            "on-call",
+            "eddie",
+            "--start",
+            &format!("{thu}T20:00:00Z"),
+            "--end",
+            &format!("{thu}T23:00:00Z"),
+        ],
+        None,
+    ));
+    let freeze = ok(server.client(
+        &paula,
+        &[
+            "blackout",
+            "add",
+            "--freeze",
+            "--start",
+            "2027-12-20",
+            "--end",
+            "2028-01-03",
+            "--reason",
+            "year-end freeze",
+        ],
+        None,
+    ))
+    .trim()
+    .to_string();
+    let blackouts = ok(server.client(&carla, &["blackout", "list"], None));
+    assert!(
+        blackouts.contains(&freeze) && blackouts.contains("year-end freeze"),
+        "{blackouts}"
+    );
+    let err = one_line_error(&server.client(
+        &carla,
+        &[
+            "schedule",
+            "set",
+            &key,
+            "--slot",
+            "2",
+            "--engineer",
+            "eddie",
+        ],
+        None,
+    ));
+    assert!(err.contains("forbidden"), "{err}");
+    let err = one_line_error(&server.client(&carla, &["engineer", "list"], None));
+    assert!(err.contains("not found (or not yours to see)"), "{err}");
+
+    // Cancelling the upgrade cancels the calendar entry.
+    ok(server.client(
+        &carla,
+        &[
+            "request",
+            "cancel",
+            &key,
+            "--reason",
+            "moved to next quarter",
+        ],
+        None,
+    ));
+    ok(server.client(
+        &carla,
+        &["calendar", &key, "--out", ics_path.to_str().unwrap()],
+        None,
+    ));
+    let ics = std::fs::read_to_string(&ics_path).unwrap();
+    assert_eq!(ics_line(&ics, "METHOD"), Some("METHOD:CANCEL"), "{ics}");
+    assert_eq!(ics_line(&ics, "SEQUENCE"), Some("SEQUENCE:3"), "{ics}");
+}

@@ -446,7 +446,22 @@ pub async fn add_exception(
 
 #[derive(Debug, Default, Deserialize)]
 pub struct BlackoutQuery {
+    /// The customer (id or name), as `POST /blackouts` takes it.
     customer: Option<String>,
+}
+
+/// The id of the customer named or identified by `c` (another tenant's is not found).
+async fn customer_id(
+    st: &AppState,
+    actor: &valet_core::Actor,
+    c: &str,
+) -> Result<String, ApiError> {
+    Ok(
+        match valet_store::customers::find_by_name(&st.store, actor, c).await? {
+            Some(found) => found.id,
+            None => valet_store::customers::get(&st.store, actor, c).await?.id,
+        },
+    )
 }
 
 /// Blackouts and freezes the caller may see.
@@ -455,13 +470,17 @@ pub async fn blackouts(
     Authed(actor): Authed,
     Query(q): Query<BlackoutQuery>,
 ) -> Result<Json<Vec<Blackout>>, ApiError> {
+    let customer = match q
+        .customer
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => Some(customer_id(&st, &actor, c).await?),
+        None => None,
+    };
     Ok(Json(
-        schedules::blackouts(
-            &st.store,
-            &actor,
-            q.customer.as_deref().filter(|c| !c.is_empty()),
-        )
-        .await?,
+        schedules::blackouts(&st.store, &actor, customer.as_deref()).await?,
     ))
 }
 
@@ -503,12 +522,7 @@ pub async fn add_blackout(
             .map(str::trim)
             .filter(|c| !c.is_empty())
         {
-            Some(c) => Some(
-                match valet_store::customers::find_by_name(&st.store, &actor, c).await? {
-                    Some(found) => found.id,
-                    None => valet_store::customers::get(&st.store, &actor, c).await?.id,
-                },
-            ),
+            Some(c) => Some(customer_id(&st, &actor, c).await?),
             None => match &actor.customer_id {
                 Some(c) => Some(c.clone()),
                 None => {

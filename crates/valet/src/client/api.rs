@@ -10,6 +10,10 @@ use serde_json::Value;
 
 use super::Conn;
 
+/// How the server's router answers a path it does not know (an older server than this client).
+/// A handler's own 404 may also say "no such endpoint …", e.g. the engineers for a customer.
+const UNKNOWN_PATH: &str = "no such endpoint; ";
+
 /// How to get a token, said wherever one is missing or refused.
 pub const TOKEN_HINT: &str =
     "an administrator issues one on the server with `valet user token --username U`";
@@ -70,7 +74,7 @@ impl ApiFailure {
             StatusCode::UNAUTHORIZED => {
                 format!("the server refused the token ({said}); {TOKEN_HINT}")
             }
-            StatusCode::NOT_FOUND if said.starts_with("no such endpoint") => format!(
+            StatusCode::NOT_FOUND if said.starts_with(UNKNOWN_PATH) => format!(
                 "the server at {server} does not offer this call ({said}); is it an older valet \
                  than this client?"
             ),
@@ -145,6 +149,18 @@ impl Api {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// PUT a JSON body; returns the answer's text.
+    pub async fn put(&self, segments: &[&str], body: &Value) -> anyhow::Result<String> {
+        let bytes = self.call(Method::PUT, segments, &[], Some(body)).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// DELETE; returns the answer's text (empty for a 204).
+    pub async fn delete(&self, segments: &[&str]) -> anyhow::Result<String> {
+        let bytes = self.call(Method::DELETE, segments, &[], None).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -173,7 +189,7 @@ impl Api {
         }
         let text = String::from_utf8_lossy(&bytes);
         let failure = ApiFailure::from_answer(status, &text, self.server());
-        if failure.status == 404 && text.contains("no such endpoint") && segments != ["me"] {
+        if failure.status == 404 && text.contains(UNKNOWN_PATH) && segments != ["me"] {
             // A server without this call: say so, unless the token is the problem (unknown
             // paths are answered before the token is looked at).
             if let Err(e) = Box::pin(self.call(Method::GET, &["me"], &[], None)).await {
@@ -293,6 +309,12 @@ mod tests {
             r#"{"error":"not_found","message":"no such endpoint; the API lives under /api/v1"}"#;
         let f = ApiFailure::from_answer(StatusCode::NOT_FOUND, body, "http://s");
         assert!(f.message.contains("older valet"), "{}", f.message);
+        let body = r#"{"error":"not_found","message":"no such endpoint for customers"}"#;
+        let f = ApiFailure::from_answer(StatusCode::NOT_FOUND, body, "http://s");
+        assert_eq!(
+            f.message,
+            "not found (or not yours to see): no such endpoint for customers"
+        );
     }
 
     #[test]

@@ -1,17 +1,21 @@
-//! The workflow commands (`request`, `finding`, `run`, `doc`): clients of the JSON API under
-//! `/api/v1`, as `gh` is to GitHub.
+//! The workflow commands (`request`, `finding`, `run`, `doc`, `schedule`, `calendar`,
+//! `engineer`, `blackout`): clients of the JSON API under `/api/v1`, as `gh` is to GitHub.
 //!
 //! They never open the state database and need no data directory: every action goes through
 //! the server with the caller's API token, so the audit trail names the person who did it.
 //! Signing commands send the person's password, asked again each time (21 CFR 11.200).
 
 mod api;
+mod blackouts;
 mod documents;
+mod engineers;
 mod findings;
 mod requests;
 mod runs;
+mod schedules;
 mod view;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -37,7 +41,7 @@ pub struct Conn {
 /// The workflow commands, flattened into the binary's top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Workflow {
-    /// Requests: file a VAL, list, show, comment, approve, sign, reject, cancel, close, extend
+    /// Requests: file a VAL or a PROD upgrade, list, show, comment, approve, sign, reject, cancel, close, extend
     /// (API client).
     Request {
         #[command(flatten)]
@@ -65,6 +69,41 @@ pub enum Workflow {
         conn: Conn,
         #[command(subcommand)]
         command: documents::DocCommand,
+    },
+    /// PROD upgrade scheduling: quiet-time heatmap, slot assessment, booking, list (API
+    /// client).
+    Schedule {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: schedules::ScheduleCommand,
+    },
+    /// An upgrade's calendar entry (`valet calendar UPG-1 --out upg.ics`), or your calendar
+    /// feed: `feed`, `revoke` (API client).
+    Calendar {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: Option<schedules::CalendarCommand>,
+        /// The upgrade request whose .ics to download, e.g. UPG-1.
+        key: Option<String>,
+        /// Write the .ics to this file (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Vendor engineers' hours, leave and on-call time (API client).
+    Engineer {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: engineers::EngineerCommand,
+    },
+    /// Customers' blackout periods and vendor freezes (API client).
+    Blackout {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: blackouts::BlackoutCommand,
     },
 }
 
@@ -96,6 +135,15 @@ pub async fn run(workflow: Workflow) -> anyhow::Result<ExitCode> {
         Workflow::Finding { conn, command } => findings::run(&Api::new(&conn)?, command).await,
         Workflow::Run { conn, command } => runs::run(&Api::new(&conn)?, command).await,
         Workflow::Doc { conn, command } => documents::run(&Api::new(&conn)?, command).await,
+        Workflow::Schedule { conn, command } => schedules::run(&Api::new(&conn)?, command).await,
+        Workflow::Calendar {
+            conn,
+            command,
+            key,
+            out,
+        } => schedules::calendar(&Api::new(&conn)?, command, key, out).await,
+        Workflow::Engineer { conn, command } => engineers::run(&Api::new(&conn)?, command).await,
+        Workflow::Blackout { conn, command } => blackouts::run(&Api::new(&conn)?, command).await,
     }
 }
 

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use jiff::tz::TimeZone;
 use serde_json::{json, Value};
 use valet_core::signature::Meaning;
+use valet_core::upgrade::UpgradeRequestInput;
 use valet_core::val::ValRequestInput;
 use valet_core::{RequestKind, RequestState};
 
@@ -17,6 +18,10 @@ use super::view::{self, RequestView};
 pub enum RequestCommand {
     /// File a VAL request; prints the new key alone (e.g. `VAL-3`).
     Val(ValArgs),
+    /// File a PROD upgrade request with proposed slots; prints the new key alone on standard
+    /// output (e.g. `UPG-1`) and the slots as the server read them, with every warning, on
+    /// standard error.
+    Upgrade(UpgradeArgs),
     /// List the requests you may see.
     List {
         #[arg(long)]
@@ -124,6 +129,43 @@ pub struct ValArgs {
     pub refresh: Option<String>,
 }
 
+/// `valet request upgrade`'s flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UpgradeArgs {
+    /// The PROD pair to upgrade: its pair id, or customer and tier, e.g.
+    /// `Acme Clinical Research/PROD`.
+    #[arg(long)]
+    pub pair: String,
+    /// Target build (default: the build validated and signed off in the pair's latest VAL;
+    /// another build needs the PM's override).
+    #[arg(long)]
+    pub build: Option<String>,
+    /// A proposed slot: date, start–end and IANA zone, e.g.
+    /// `2027-01-11 09:00-10:00 America/Chicago`. Repeat for several.
+    #[arg(long = "slot", required = true, value_name = "SLOT")]
+    pub slots: Vec<String>,
+    /// The preferred slot, 1-based (default: the first).
+    #[arg(long, value_name = "N")]
+    pub preferred: Option<usize>,
+    /// The downtime you can accept, in minutes.
+    #[arg(long, value_name = "M")]
+    pub downtime_minutes: u64,
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+/// The body of `POST /requests/upgrade`.
+pub fn upgrade_input(args: &UpgradeArgs) -> UpgradeRequestInput {
+    UpgradeRequestInput {
+        pair: args.pair.clone(),
+        build: args.build.clone(),
+        slots: args.slots.clone(),
+        preferred: args.preferred,
+        downtime_minutes: Some(args.downtime_minutes),
+        note: args.note.clone(),
+    }
+}
+
 /// Whether `--sso-metadata` names a URL (sent as is) rather than a file to read.
 fn is_url(s: &str) -> bool {
     let s = s.trim_start();
@@ -214,6 +256,17 @@ pub async fn run(api: &Api, cmd: RequestCommand) -> anyhow::Result<ExitCode> {
                 .await?;
             let r: view::Request = parse(&text)?;
             println!("{}", r.key);
+        }
+        RequestCommand::Upgrade(args) => {
+            let text = api
+                .post(
+                    &["requests", "upgrade"],
+                    &serde_json::to_value(upgrade_input(&args))?,
+                )
+                .await?;
+            let r: view::Request = parse(&text)?;
+            println!("{}", r.key);
+            eprint!("{}", view::upgrade_filed(&r, &tz));
         }
         RequestCommand::List { state, kind, json } => {
             let q = list_query(state, kind);
@@ -360,6 +413,29 @@ mod tests {
                 "pair": "PROD-1", "build": "24.3", "begin": "2027-01-04", "end": "2027-03-01",
                 "sso_required": false, "sso_metadata": null, "lab": null,
                 "purpose": "24.3 cycle", "refresh": null
+            })
+        );
+    }
+
+    #[test]
+    fn upgrade_flags_map_to_the_api_fields() {
+        let args = UpgradeArgs {
+            pair: "Acme/PROD".into(),
+            build: None,
+            slots: vec![
+                "2027-01-11 09:00-10:00 America/Chicago".into(),
+                "2027-01-12 2pm-3pm CST".into(),
+            ],
+            preferred: Some(2),
+            downtime_minutes: 90,
+            note: None,
+        };
+        assert_eq!(
+            serde_json::to_value(upgrade_input(&args)).unwrap(),
+            json!({
+                "pair": "Acme/PROD", "build": null,
+                "slots": ["2027-01-11 09:00-10:00 America/Chicago", "2027-01-12 2pm-3pm CST"],
+                "preferred": 2, "downtime_minutes": 90, "note": null
             })
         );
     }

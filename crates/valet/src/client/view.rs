@@ -415,6 +415,487 @@ pub fn request(v: &RequestView, tz: &TimeZone) -> String {
     out
 }
 
+// ---- PROD upgrades and their scheduling ----
+
+/// A slot as the server read it (`details.slots[]`, `slots[].slot`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Slot {
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub zone: String,
+    pub preferred: bool,
+    pub input: String,
+    pub warnings: Vec<SlotWarning>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SlotWarning {
+    pub code: String,
+    pub message: String,
+    pub instants: Vec<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Notice {
+    pub required_days: u32,
+    pub hours: i64,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Conflict {
+    pub kind: String,
+    pub message: String,
+    pub blocking: bool,
+}
+
+/// One proposed slot as the PM sees it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SlotCheck {
+    pub index: usize,
+    pub slot: Slot,
+    pub display: String,
+    pub display_customer: String,
+    pub display_utc: String,
+    pub notice: Notice,
+    pub score: Option<f64>,
+    pub conflicts: Vec<Conflict>,
+    pub feasible: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Window {
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub display_customer: String,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Downtime {
+    pub low_minutes: u64,
+    pub high_minutes: u64,
+    pub accepted_minutes: Option<u64>,
+    pub verdict: String,
+    pub basis: String,
+}
+
+/// A booked upgrade.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Schedule {
+    pub request_key: String,
+    pub customer_name: String,
+    pub slot_index: i64,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub zone: String,
+    pub engineer: String,
+    pub engineer_name: String,
+    pub pm_name: String,
+    pub sequence: i64,
+    pub state: String,
+    pub overrides: Value,
+}
+
+/// `GET /requests/{key}/schedule`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Assessment {
+    pub request: String,
+    pub customer_zone: String,
+    pub engineer: Option<String>,
+    pub slots: Vec<SlotCheck>,
+    pub suggested: Option<usize>,
+    pub alternatives: Vec<Window>,
+    pub downtime: Downtime,
+    pub activity_error: Option<String>,
+    pub schedule: Option<Schedule>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Engineer {
+    pub username: String,
+    pub display_name: String,
+    pub zone: String,
+    pub hours: String,
+    pub hours_recorded: bool,
+    pub exceptions: Vec<Exception>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Exception {
+    pub id: String,
+    pub kind: String,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Blackout {
+    pub id: String,
+    pub customer_id: Option<String>,
+    pub kind: String,
+    pub start: Option<Timestamp>,
+    pub end: Option<Timestamp>,
+    pub reason: String,
+}
+
+/// The reader's zone: its IANA name when the system has one.
+pub fn zone_name(tz: &TimeZone) -> String {
+    tz.iana_name().unwrap_or("local time").to_string()
+}
+
+/// `[start, end)` in `tz`, as valet shows slots: `Mon 2027-01-11 09:00–10:00 America/Chicago
+/// (UTC−06:00)`.
+pub fn range(start: Option<Timestamp>, end: Option<Timestamp>, tz: &TimeZone) -> String {
+    match (start, end) {
+        (Some(s), Some(e)) => valet_core::slot::display_range(s, e, tz, &zone_name(tz)),
+        _ => "-".into(),
+    }
+}
+
+/// `[start, end)` in the zone named `zone` (UTC when the name is unknown to this client).
+fn range_in(start: Option<Timestamp>, end: Option<Timestamp>, zone: &str) -> String {
+    match (start, end, TimeZone::get(zone)) {
+        (Some(s), Some(e), Ok(tz)) => valet_core::slot::display_range(s, e, &tz, zone),
+        _ => range(start, end, &TimeZone::UTC),
+    }
+}
+
+/// Whether the reader's clock shows `zone`'s local time (then one display is enough).
+fn same_zone(zone: &str, tz: &TimeZone) -> bool {
+    tz.iana_name() == Some(zone)
+}
+
+/// Days and hours of notice: `23 d 4 h`.
+pub fn notice(n: &Notice) -> String {
+    let text = format!("{} d {} h", n.hours.div_euclid(24), n.hours.rem_euclid(24));
+    if n.ok {
+        text
+    } else {
+        format!("{text} SHORT (needs {} d)", n.required_days)
+    }
+}
+
+/// Every warning of a slot, each on its own line under `by`; a DST overlap lists both
+/// instants in the reader's zone and UTC.
+fn slot_warnings(out: &mut String, s: &Slot, tz: &TimeZone, by: &str) {
+    for w in &s.warnings {
+        let _ = writeln!(out, "{by}warning ({}): {}", w.code, w.message);
+        for (i, t) in w.instants.iter().enumerate() {
+            let label = if i == 0 { "first " } else { "second" };
+            let _ = writeln!(
+                out,
+                "{by}  {label} {}  = {}",
+                time(Some(*t), tz),
+                time(Some(*t), &TimeZone::UTC)
+            );
+        }
+    }
+}
+
+/// After `request upgrade`: the request and each slot as read, in its own zone and the
+/// reader's, with every warning (abbreviation, DST overlap, short notice).
+pub fn upgrade_filed(r: &Request, tz: &TimeZone) -> String {
+    let mut out = String::new();
+    let d = &r.details;
+    let _ = writeln!(out, "{}  {} (state {})", r.key, r.title, r.state);
+    let _ = writeln!(out, "  {:<18} {}", "target build", scalar(&d["build"]));
+    if d["needs_build_override"] == Value::Bool(true) {
+        let _ = writeln!(
+            out,
+            "  {:<18} not the build validated in a signed-off VAL of this pair{}; the PM must \
+             override `unvalidated_build` to schedule it",
+            "",
+            match d["validated_build"].as_str() {
+                Some(v) => format!(" ({v})"),
+                None => String::new(),
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  {:<18} {} minutes",
+        "downtime accepted",
+        scalar(&d["downtime_minutes"])
+    );
+    let _ = writeln!(
+        out,
+        "  {:<18} {} days",
+        "notice required",
+        scalar(&d["notice_days"])
+    );
+    let slots: Vec<Slot> = serde_json::from_value(d["slots"].clone()).unwrap_or_default();
+    let _ = writeln!(out, "Slots as read:");
+    for (i, s) in slots.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  {}. {}{}",
+            i + 1,
+            range_in(s.start, s.end, &s.zone),
+            if s.preferred { "  (preferred)" } else { "" }
+        );
+        let _ = writeln!(out, "     typed  {}", s.input);
+        if !same_zone(&s.zone, tz) {
+            let _ = writeln!(out, "     = {}", range(s.start, s.end, tz));
+        }
+        slot_warnings(&mut out, s, tz, "     ");
+    }
+    out
+}
+
+fn overrides_text(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|o| format!("{} — {}", scalar(&o["kind"]), scalar(&o["reason"])))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A booking: the slot in its zone and the reader's, engineer, SEQUENCE, overrides.
+pub fn schedule(out: &mut String, s: &Schedule, tz: &TimeZone, by: &str) {
+    let which = if s.slot_index > 0 {
+        format!("slot {}", s.slot_index)
+    } else {
+        "another window".to_string()
+    };
+    let _ = writeln!(
+        out,
+        "{by}{} {} ({which}): {}",
+        s.request_key,
+        s.state,
+        range_in(s.start, s.end, &s.zone)
+    );
+    if !same_zone(&s.zone, tz) {
+        let _ = writeln!(out, "{by}  = {}", range(s.start, s.end, tz));
+    }
+    let _ = writeln!(
+        out,
+        "{by}  engineer {} ({}), booked by {}, SEQUENCE {}",
+        s.engineer_name, s.engineer, s.pm_name, s.sequence
+    );
+    for o in overrides_text(&s.overrides) {
+        let _ = writeln!(out, "{by}  override (e-signed): {o}");
+    }
+}
+
+/// One booking in a line of `schedule list`, in the slot's zone and the reader's.
+pub fn schedule_line(s: &Schedule, tz: &TimeZone) -> String {
+    let mut line = format!(
+        "{:<8} {:<10} {:<24} {}",
+        s.request_key,
+        s.state,
+        s.customer_name,
+        range_in(s.start, s.end, &s.zone)
+    );
+    if !same_zone(&s.zone, tz) {
+        let _ = write!(line, "  = {}", range(s.start, s.end, tz));
+    }
+    let _ = write!(line, "  engineer {}  SEQUENCE {}", s.engineer, s.sequence);
+    line
+}
+
+/// A window as `valet schedule set --window` reads it, in `zone`.
+pub fn window_arg(w: &Window, zone: &str) -> Option<String> {
+    let tz = TimeZone::get(zone).ok()?;
+    let s = w.start?.to_zoned(tz.clone());
+    let e = w.end?.to_zoned(tz);
+    Some(format!(
+        "{} {}-{} {zone}",
+        s.date(),
+        s.strftime("%H:%M"),
+        e.strftime("%H:%M")
+    ))
+}
+
+fn pad(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    format!("{text}{}", " ".repeat(width.saturating_sub(n)))
+}
+
+/// `valet schedule suggest`: each slot (in its zone and the customer's) with notice, quiet-time
+/// score, conflicts and feasibility; the suggestion, alternatives, expected downtime and the
+/// current booking.
+pub fn assessment(a: &Assessment, tz: &TimeZone) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} slot{}; customer's zone {}; engineer {}",
+        a.request,
+        a.slots.len(),
+        if a.slots.len() == 1 { "" } else { "s" },
+        a.customer_zone,
+        a.engineer
+            .as_deref()
+            .unwrap_or("none given (pass --engineer U to check availability)")
+    );
+    let head = [
+        "#".to_string(),
+        "pref".into(),
+        "slot (its zone)".into(),
+        "customer's zone".into(),
+        "notice".into(),
+        "quiet".into(),
+        "feasible".into(),
+    ];
+    let rows: Vec<[String; 7]> = a
+        .slots
+        .iter()
+        .map(|c| {
+            [
+                c.index.to_string(),
+                if c.slot.preferred { "*" } else { "" }.into(),
+                c.display.clone(),
+                c.display_customer.clone(),
+                notice(&c.notice),
+                c.score.map(|s| format!("{s:.2}")).unwrap_or("-".into()),
+                if c.feasible { "yes" } else { "NO" }.into(),
+            ]
+        })
+        .collect();
+    let mut widths = head.clone().map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String; 7]| {
+        let parts: Vec<String> = cells.iter().zip(widths).map(|(c, w)| pad(c, w)).collect();
+        format!("  {}", parts.join("  ").trim_end())
+    };
+    let _ = writeln!(out, "{}", line(&head));
+    for (c, r) in a.slots.iter().zip(&rows) {
+        let _ = writeln!(out, "{}", line(r));
+        for k in &c.conflicts {
+            let _ = writeln!(
+                out,
+                "       {} {}: {}",
+                if k.blocking {
+                    "BLOCKING  "
+                } else {
+                    "overridden"
+                },
+                k.kind,
+                k.message
+            );
+        }
+        slot_warnings(&mut out, &c.slot, tz, "       ");
+    }
+    match a.suggested {
+        Some(i) => {
+            let _ = writeln!(out, "\nSuggested: slot {i} (the quietest feasible)");
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "\nSuggested: none; no slot is feasible as it stands: override a conflict \
+                 (--override KIND=REASON) or book another --window"
+            );
+        }
+    }
+    if !a.alternatives.is_empty() {
+        let _ = writeln!(out, "Alternatives (quieter feasible windows):");
+        for w in &a.alternatives {
+            let _ = writeln!(
+                out,
+                "  {}  quiet {:.2}{}",
+                w.display_customer,
+                w.score,
+                window_arg(w, &a.customer_zone)
+                    .map(|arg| format!("  (--window '{arg}')"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    if let Some(e) = &a.activity_error {
+        let _ = writeln!(out, "Quiet time: not scored ({e})");
+    }
+    let d = &a.downtime;
+    let accepted = d
+        .accepted_minutes
+        .map(|m| m.to_string())
+        .unwrap_or_else(|| "none".into());
+    if d.verdict == "unknown" {
+        let _ = writeln!(
+            out,
+            "Expected downtime: unknown ({accepted} minutes accepted)"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Expected downtime: {}–{} minutes vs {accepted} accepted: {}",
+            d.low_minutes, d.high_minutes, d.verdict
+        );
+    }
+    if !d.basis.is_empty() {
+        let _ = writeln!(out, "  basis: {}", d.basis);
+    }
+    match &a.schedule {
+        Some(s) => {
+            let _ = writeln!(out, "Booking:");
+            schedule(&mut out, s, tz, "  ");
+        }
+        None => {
+            let _ = writeln!(out, "Booking: none yet");
+        }
+    }
+    out
+}
+
+/// One engineer: hours in their zone (recorded or the vendor's default), then exceptions.
+pub fn engineer(out: &mut String, e: &Engineer, tz: &TimeZone) {
+    let _ = writeln!(
+        out,
+        "{:<16} {:<24} {:<20} {}{}",
+        e.username,
+        e.display_name,
+        e.zone,
+        e.hours,
+        if e.hours_recorded {
+            ""
+        } else {
+            "  (vendor default)"
+        }
+    );
+    for x in &e.exceptions {
+        let _ = writeln!(
+            out,
+            "  {:<8} {} → {}  {}",
+            x.kind,
+            time(x.start, tz),
+            time(x.end, tz),
+            x.note
+        );
+    }
+}
+
+/// One blackout or freeze, in a line.
+pub fn blackout_line(b: &Blackout, tz: &TimeZone) -> String {
+    format!(
+        "{:<36} {:<8} {:<36} {} → {}  {}",
+        b.id,
+        b.kind,
+        b.customer_id.as_deref().unwrap_or("(all customers)"),
+        time(b.start, tz),
+        time(b.end, tz),
+        b.reason
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,6 +975,73 @@ mod tests {
         let mut v: RequestView = serde_json::from_str(SAMPLE).unwrap();
         v.signatures[0].changed_after_signing = false;
         assert!(!request(&v, &TimeZone::UTC).contains("CHANGED AFTER SIGNING"));
+    }
+
+    /// An upgrade request as `POST /requests/upgrade` answers it.
+    const UPGRADE: &str = r#"{"key":"UPG-1","kind":"upgrade","customer_name":"Acme",
+      "state":"submitted","title":"Upgrade Acme PROD to 24.3.0.1300",
+      "details":{"pair_id":"p1","build":"24.3.0.1300","validated_build":"24.2.1.1201",
+        "validated_in":"VAL-2","needs_build_override":true,"downtime_minutes":90,
+        "notice_days":21,"note":null,"slots":[
+        {"start":"2027-10-31T00:30:00Z","end":"2027-10-31T02:30:00Z","zone":"Europe/Berlin",
+         "preferred":true,"input":"2027-10-31 02:30-03:30 Europe/Berlin","warnings":[
+          {"code":"dst_overlap","message":"the start 2027-10-31 02:30 happens twice",
+           "instants":["2027-10-31T00:30:00Z","2027-10-31T01:30:00Z"]},
+          {"code":"short_notice","message":"only 3 days 2 h of notice"}]}]}}"#;
+
+    #[test]
+    fn filed_upgrade_shows_each_slot_with_every_warning_and_both_overlap_instants() {
+        let r: Request = serde_json::from_str(UPGRADE).unwrap();
+        let tz = TimeZone::get("America/Chicago").unwrap();
+        let text = upgrade_filed(&r, &tz);
+        for want in [
+            "UPG-1  Upgrade Acme PROD to 24.3.0.1300 (state submitted)",
+            "not the build validated in a signed-off VAL of this pair (24.2.1.1201)",
+            "1. Sun 2027-10-31 02:30–03:30 Europe/Berlin (UTC+02:00)  (preferred)",
+            "typed  2027-10-31 02:30-03:30 Europe/Berlin",
+            "= Sat 2027-10-30 19:30–21:30 America/Chicago (UTC−05:00)",
+            "warning (dst_overlap): the start 2027-10-31 02:30 happens twice",
+            "first  2027-10-30 19:30:00 CDT  = 2027-10-31 00:30:00 UTC",
+            "second 2027-10-30 20:30:00 CDT  = 2027-10-31 01:30:00 UTC",
+            "warning (short_notice): only 3 days 2 h of notice",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn assessment_lists_slots_conflicts_suggestion_and_downtime() {
+        let a: Assessment = serde_json::from_value(serde_json::json!({
+            "request": "UPG-1", "customer_zone": "Europe/Berlin", "engineer": "eddie",
+            "slots": [{"index": 1, "slot": {"preferred": true, "zone": "UTC"},
+              "display": "Mon 2027-01-11 09:00–10:00 UTC (UTC)",
+              "display_customer": "Mon 2027-01-11 10:00–11:00 Europe/Berlin (UTC+01:00)",
+              "notice": {"required_days": 21, "hours": 500, "ok": false}, "score": 1.5,
+              "conflicts": [{"kind": "short_notice", "message": "only 20 days", "blocking": true}],
+              "feasible": false}],
+            "suggested": null,
+            "alternatives": [{"start": "2027-01-12T13:00:00Z", "end": "2027-01-12T14:00:00Z",
+              "display_customer": "Tue 2027-01-12 14:00–15:00 Europe/Berlin (UTC+01:00)",
+              "score": 0.25}],
+            "downtime": {"low_minutes": 12, "high_minutes": 18, "accepted_minutes": 15,
+              "verdict": "may_exceed", "basis": "VAL-2's dry run"},
+            "schedule": null
+        }))
+        .unwrap();
+        let text = assessment(&a, &TimeZone::UTC);
+        for want in [
+            "UPG-1: 1 slot; customer's zone Europe/Berlin; engineer eddie",
+            "20 d 20 h SHORT (needs 21 d)",
+            "1.50",
+            "BLOCKING   short_notice: only 20 days",
+            "Suggested: none",
+            "Tue 2027-01-12 14:00–15:00 Europe/Berlin (UTC+01:00)  quiet 0.25  (--window '2027-01-12 14:00-15:00 Europe/Berlin')",
+            "Expected downtime: 12–18 minutes vs 15 accepted: may_exceed",
+            "basis: VAL-2's dry run",
+            "Booking: none yet",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
     }
 
     #[test]
