@@ -490,7 +490,8 @@ async fn full_cycle(engine: &str) {
     assert!(!u.needs_build_override);
     assert_eq!(u.validated_in.as_deref(), Some(key.as_str()));
     let profile =
-        valet_ops::profile::AppProfile::load(&repo().join("examples/clinic/valet-app.toml")).unwrap();
+        valet_ops::profile::AppProfile::load(&repo().join("examples/clinic/valet-app.toml"))
+            .unwrap();
     let a = valet_ops::upgrade::assess(&w.store, &w.pm, Some(&profile), &up.key, None, true)
         .await
         .unwrap();
