@@ -874,7 +874,7 @@ pub async fn calendar_event(
     if let (Some(l), Some(h)) = (low, high) {
         description.push_str(&format!("\nExpected downtime: {l}–{h} minutes"));
     }
-    let url = base_url.map(|b| format!("{}/ui/requests/{}", b.trim_end_matches('/'), r.key));
+    let url = base_url.map(|b| format!("{}/requests/{}", b.trim_end_matches('/'), r.key));
     if let Some(u) = &url {
         description.push_str(&format!("\n{u}"));
     }
