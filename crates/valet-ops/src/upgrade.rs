@@ -408,7 +408,11 @@ pub async fn assess(
             if alt.len() == 3 || score >= best {
                 break;
             }
-            if conflicts(s, e, &facts, &[]).iter().all(|c| !c.blocking) {
+            // The build conflict is the same for every window: it rules none of them out.
+            if conflicts(s, e, &facts, &[ConflictKind::UnvalidatedBuild])
+                .iter()
+                .all(|c| !c.blocking)
+            {
                 alt.push(Window {
                     start: s,
                     end: e,
