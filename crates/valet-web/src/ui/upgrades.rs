@@ -810,6 +810,18 @@ async fn schedule_view(
         })
         .or_else(|| a.suggested.map(|s| s.to_string()))
         .unwrap_or_else(|| "1".into());
+    // Drawn from this assessment (inline), so its alternatives are the ones for this engineer.
+    let heatmap_svg = a.histogram.as_ref().map(|h| {
+        let (map, marks) = upgrade::heatmap_of(h, Some(&a));
+        valet_ops::documents::heatmap::render_svg(
+            &map,
+            &marks,
+            &format!(
+                "Data-collection activity, last {} weeks ({})",
+                h.weeks, a.request
+            ),
+        )
+    });
     let dt = &a.downtime;
     render(
         "schedule.html",
@@ -829,7 +841,7 @@ async fn schedule_view(
                 verdict => dt.verdict, basis => dt.basis,
             },
             activity_error => a.activity_error,
-            heatmap => a.histogram.is_some(),
+            heatmap_svg => heatmap_svg,
             booking => a.schedule.as_ref().map(|s| booking_ctx(s, &view)),
             week => context! {
                 days => days, monday => monday.to_string(), prev => shift(-1), next => shift(1),

@@ -302,12 +302,7 @@ async function upgrade(base, out, customer, customerPassword, pm, pmPassword, da
     await signIn(pm, pmPassword, `/requests/${key}`);
     await page.click('#schedule-link');
     await page.waitForSelector('h1:has-text("Schedule")');
-    await page.waitForFunction(() => {
-      const img = document.querySelector('#heatmap');
-      return img && img.complete && img.naturalWidth > 0;
-    }, null, { timeout: 20000 }).catch(() => {});
-    const heat = await page.$('#heatmap');
-    const loaded = heat && await heat.evaluate((i) => i.complete && i.naturalWidth > 0);
+    const loaded = await page.isVisible('#heatmap svg rect');
     const activityError = await page.$('#activity-error') ? await page.textContent('#activity-error') : '';
     const svg = await page.request.get(`${base}/api/v1/quiet?request=${key}&format=svg`);
     check(loaded && svg.ok() && (await svg.text()).includes('<svg')
@@ -316,6 +311,14 @@ async function upgrade(base, out, customer, customerPassword, pm, pmPassword, da
       && await page.isVisible('#calendar .ev.blackout'),
       `the scheduling page shows the heatmap, the assessment and the build conflict${activityError ? ` (${activityError})` : ''}`);
     await page.screenshot({ path: `${out}/upgrade-schedule.png`, fullPage: true });
+    await page.click('#show-alternatives');
+    await page.waitForSelector('h3:has-text("Quieter alternatives")');
+    const alternatives = (await page.$$('#alternatives tr')).length - 1;
+    const firstAlt = (await page.textContent('#alternatives tr:nth-child(2)')).match(/\b(\d\d:\d\d)–/)[1];
+    check(alternatives > 0 && await page.isVisible('#choice-a1')
+      && (await page.textContent('#heatmap svg')).includes(`alternative 1 · ${(await page.textContent('#alternatives tr:nth-child(2) td:nth-child(2)')).slice(0, 3)} ${firstAlt}`),
+      `alternatives are offered in the booking form (${alternatives})`);
+    await page.screenshot({ path: `${out}/upgrade-alternatives.png`, fullPage: true });
 
     // Booking without overriding the conflict is refused (409) and says what to do.
     await page.check('#choice-1');
