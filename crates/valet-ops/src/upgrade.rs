@@ -408,7 +408,11 @@ pub async fn assess(
             if alt.len() == 3 || score >= best {
                 break;
             }
-            if conflicts(s, e, &facts, &[]).iter().all(|c| !c.blocking) {
+            // The build conflict is the same for every window: it rules none of them out.
+            if conflicts(s, e, &facts, &[ConflictKind::UnvalidatedBuild])
+                .iter()
+                .all(|c| !c.blocking)
+            {
                 alt.push(Window {
                     start: s,
                     end: e,
@@ -874,7 +878,7 @@ pub async fn calendar_event(
     if let (Some(l), Some(h)) = (low, high) {
         description.push_str(&format!("\nExpected downtime: {l}–{h} minutes"));
     }
-    let url = base_url.map(|b| format!("{}/ui/requests/{}", b.trim_end_matches('/'), r.key));
+    let url = base_url.map(|b| format!("{}/requests/{}", b.trim_end_matches('/'), r.key));
     if let Some(u) = &url {
         description.push_str(&format!("\n{u}"));
     }

@@ -319,3 +319,137 @@ async fn val_cycle_from_request_to_sign_off_in_chromium() {
     }
     assert_shots(&out, &["request-provisioned.png", "request-signed-off.png"]);
 }
+
+/// The first Tuesday at least `days` days from now (UTC), so that slots fall on weekdays
+/// inside the vendor's default working hours and well beyond the notice period.
+fn tuesday_after(days: i64) -> jiff::civil::Date {
+    let mut d = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap();
+    while d.weekday() != jiff::civil::Weekday::Tuesday {
+        d = d.tomorrow().unwrap();
+    }
+    d
+}
+
+#[tokio::test]
+async fn upgrade_request_from_slot_picker_to_booking_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let profile = valet_ops::profile::AppProfile::from_toml_str(
+        &std::fs::read_to_string(repo.join("examples/clinic/valet-app.toml")).unwrap(),
+        "examples/clinic/valet-app.toml",
+    )
+    .unwrap();
+    let app = helpers::spawn_app_with(|mut s| {
+        s.profile = Some(std::sync::Arc::new(profile));
+        s
+    })
+    .await;
+    import_and_publish_releases(&app).await;
+    let system = Actor::system();
+    let mut pm = None;
+    for (username, display_name, role, password) in [
+        (
+            "pat.pm",
+            "Pat Example-PM",
+            Role::VendorPm,
+            "pm password 1234",
+        ),
+        (
+            "eve.engineer",
+            "Eve Engineer",
+            Role::VendorEngineer,
+            "engineer password 1234",
+        ),
+    ] {
+        let u = users::create(
+            &app.store,
+            &system,
+            NewUser {
+                username: username.into(),
+                display_name: display_name.into(),
+                email: Some(format!("{username}@vendor.example")),
+                role,
+                customer_id: None,
+                password: password.into(),
+            },
+        )
+        .await
+        .unwrap();
+        pm.get_or_insert(u);
+    }
+    let data = tempfile::tempdir().unwrap();
+    clinic_databases(&app, data.path()).await;
+    // A study start the day before slot 1, to be seen on the PM's week calendar.
+    let day = tuesday_after(35);
+    let monday = day.yesterday().unwrap();
+    let at = |d: jiff::civil::Date, h: i8| {
+        d.at(h, 0, 0, 0)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .unwrap()
+            .timestamp()
+    };
+    valet_store::schedules::add_blackout(
+        &app.store,
+        &pm.unwrap().actor(),
+        Some(&app.alpha.customer_id),
+        at(monday, 6),
+        at(monday, 20),
+        "study start",
+    )
+    .await
+    .unwrap();
+
+    let (out, _keep) = shots_dir();
+    let result = node(
+        &chromium,
+        vec![
+            "upgrade".into(),
+            app.base.clone(),
+            out.display().to_string(),
+            "alpha.user".into(),
+            "a long test password".into(),
+            "pat.pm".into(),
+            "pm password 1234".into(),
+            day.to_string(),
+            day.tomorrow().unwrap().to_string(),
+        ],
+        tokio::time::sleep(std::time::Duration::from_secs(180)),
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stdout}\n{stderr}");
+    for step in [
+        "ok: the DST gap is shown live under the slot",
+        "ok: the server refuses the gap and a missing downtime under their fields, keeping what was typed",
+        "ok: a valid slot shows the viewer's zone, UTC and the notice",
+        "ok: a DST overlap shows both instants and an abbreviation names the zone it was read as",
+        "ok: the customer admin filed UPG-1 with two slots",
+        "ok: the scheduling page shows the heatmap, the assessment and the build conflict",
+        "ok: alternatives are offered in the booking form",
+        "ok: booking without the override is refused with the conflict",
+        "ok: the PM booked slot 1 for Eve Engineer, overriding the build e-signed",
+        "ok: the .ics downloads with the session",
+        "ok: the schedule overview lists UPG-1",
+    ] {
+        assert!(stdout.contains(step), "{step}\n{stdout}\n{stderr}");
+    }
+    assert_shots(
+        &out,
+        &[
+            "upgrade-dst-gap.png",
+            "upgrade-new-errors.png",
+            "upgrade-overlap.png",
+            "upgrade-new-valid.png",
+            "upgrade-filed.png",
+            "upgrade-schedule.png",
+            "upgrade-alternatives.png",
+            "upgrade-booked.png",
+            "schedule-overview.png",
+        ],
+    );
+}

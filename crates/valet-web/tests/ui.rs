@@ -805,3 +805,217 @@ async fn findings_block_sign_off_until_resolved_and_a_later_change_marks_signatu
     );
     keep("request-done.html", &detail);
 }
+
+/// A Tuesday at least `offset` days ahead (inside the vendor's default working hours).
+fn tuesday(offset: i64) -> String {
+    let mut d = jiff::Zoned::now()
+        .date()
+        .checked_add(jiff::Span::new().days(offset))
+        .unwrap();
+    while d.weekday() != jiff::civil::Weekday::Tuesday {
+        d = d.tomorrow().unwrap();
+    }
+    d.to_string()
+}
+
+async fn create_engineer(app: &TestApp) {
+    valet_store::users::create(
+        &app.store,
+        &valet_core::Actor::system(),
+        valet_store::users::NewUser {
+            username: "eve.engineer".into(),
+            display_name: "Eve Engineer".into(),
+            email: None,
+            role: valet_core::Role::VendorEngineer,
+            customer_id: None,
+            password: "engineer password 1234".into(),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Files UPG-1 through the form (no JavaScript): the first slot in Chicago's skipped hour is
+/// refused under its own row, with every typed value kept; then it is filed.
+async fn file_upgrade_through_the_form(app: &TestApp, c: &reqwest::Client) {
+    let pair = pair_of(app, &app.alpha.env_id).await;
+    let token = form_token(c, app, "/requests/new-upgrade").await;
+    let day = tuesday(40);
+    let form = |first: [&'static str; 4]| {
+        vec![
+            ("csrf", token.clone()),
+            ("pair", pair.clone()),
+            ("build", "24.3.0.1300".into()),
+            ("downtime_minutes", "90".into()),
+            ("slot_date", day.clone()),
+            ("slot_start", "12:00".into()),
+            ("slot_end", "13:00".into()),
+            ("slot_zone", "Europe/Berlin".into()),
+            ("slot_date", first[0].into()),
+            ("slot_start", first[1].into()),
+            ("slot_end", first[2].into()),
+            ("slot_zone", first[3].into()),
+            ("slot_date", String::new()),
+            ("slot_start", String::new()),
+            ("slot_end", String::new()),
+            ("slot_zone", "Europe/Berlin".into()),
+            ("preferred", "1".into()),
+            ("note", "study team on site".into()),
+        ]
+    };
+    let r = c
+        .post(app.url("/requests/new-upgrade"))
+        .form(&form(["2027-03-14", "02:30", "03:30", "America/Chicago"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body = r.text().await.unwrap().replace("&#x2f;", "/");
+    keep("upgrade-new-errors.html", &body);
+    let row2 = &body[body.find("id=\"slot-2-error\"").expect("row 2's error")..];
+    assert!(
+        row2[..400].contains("does not exist in America/Chicago"),
+        "{row2}"
+    );
+    assert!(!body.contains("id=\"slot-1-error\""), "row 1 is fine");
+    assert!(body.contains("value=\"America/Chicago\"") && body.contains("study team on site"));
+    assert_eq!(requests_in_store(app).await, 0);
+
+    let r = c
+        .post(app.url("/requests/new-upgrade"))
+        .form(&form(["", "", "", "Europe/Berlin"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    assert_eq!(r.headers()["location"], "/requests/UPG-1");
+}
+
+#[tokio::test]
+async fn upgrade_form_files_without_javascript_and_the_pm_books_with_an_e_signed_override() {
+    let app = spawn_app().await;
+    publish_releases(&app).await;
+    create_pm(&app).await;
+    create_engineer(&app).await;
+    let customer = sign_in(&app, "alpha.user", "a long test password").await;
+    file_upgrade_through_the_form(&app, &customer).await;
+    let (status, body) = page(&customer, &app, "/requests/UPG-1").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("needs override") && body.contains("Europe/Berlin (UTC+01:00)"));
+    assert!(
+        !body.contains("Schedule this upgrade"),
+        "customers do not schedule"
+    );
+    let (status, _) = page(&customer, &app, "/requests/UPG-1/schedule").await;
+    assert_eq!(status, 403);
+
+    let pm = sign_in(&app, "pat.pm", "pm password 1234").await;
+    let (status, body) = page(&pm, &app, "/requests/UPG-1/schedule").await;
+    assert_eq!(status, 200);
+    keep("upgrade-schedule.html", &body);
+    assert!(
+        body.contains("The heatmap cannot be computed: no app profile configured"),
+        "the reason shows instead of the heatmap"
+    );
+    assert!(body.contains("data-kind=\"unvalidated_build\""));
+    let token = token_in(&body);
+    let book = |password: &'static str| {
+        vec![
+            ("csrf", token.clone()),
+            ("choice", "1".to_string()),
+            ("engineer", "eve.engineer".into()),
+            ("override", "unvalidated_build".into()),
+            (
+                "reason_unvalidated_build",
+                "validated on the twin site".into(),
+            ),
+            ("password", password.into()),
+        ]
+    };
+    let (status, body) = post_form(
+        &pm,
+        &app,
+        "/requests/UPG-1/schedule",
+        &book("not my password")
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(body.contains("nothing was booked") && body.contains("validated on the twin site"));
+    let (status, _) = post_form(
+        &pm,
+        &app,
+        "/requests/UPG-1/schedule",
+        &book("pm password 1234")
+            .iter()
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, body) = page(&customer, &app, "/requests/UPG-1").await;
+    assert!(body.contains("Eve Engineer") && body.contains("SEQUENCE 0"));
+    assert!(body.contains("/api/v1/requests/UPG-1/calendar"));
+    let (status, body) = page(&customer, &app, "/schedule").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("UPG-1"));
+    let beta = sign_in(&app, "beta.user", "a long test password").await;
+    let (_, body) = page(&beta, &app, "/schedule").await;
+    assert!(
+        !body.contains("UPG-1"),
+        "another tenant's upgrade is not listed"
+    );
+    let (status, _) = page(&beta, &app, "/requests/UPG-1").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn cancelling_an_upgrade_from_its_page_releases_the_booking() {
+    let app = spawn_app().await;
+    publish_releases(&app).await;
+    create_pm(&app).await;
+    create_engineer(&app).await;
+    let customer = sign_in(&app, "alpha.user", "a long test password").await;
+    file_upgrade_through_the_form(&app, &customer).await;
+    let pm = sign_in(&app, "pat.pm", "pm password 1234").await;
+    valet_ops::upgrade::set(
+        &app.store,
+        &valet_store::users::find_by_username(&app.store, "pat.pm")
+            .await
+            .unwrap()
+            .unwrap()
+            .actor(),
+        "UPG-1",
+        valet_ops::upgrade::SetSchedule {
+            slot: Some(1),
+            engineer: "eve.engineer".into(),
+            overrides: vec![valet_ops::upgrade::Override {
+                kind: valet_core::schedule::ConflictKind::UnvalidatedBuild,
+                reason: "validated on the twin site".into(),
+            }],
+            password: Some("pm password 1234".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    drop(pm);
+    let token = form_token(&customer, &app, "/requests/UPG-1").await;
+    let (status, _) = post_form(
+        &customer,
+        &app,
+        "/requests/UPG-1/cancel",
+        &[("csrf", &token), ("reason", "study start moved")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let s = valet_store::schedules::of_request(&app.store, &valet_core::Actor::system(), "UPG-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.state, "cancelled");
+    let (_, body) = page(&customer, &app, "/requests/UPG-1").await;
+    assert!(body.contains("state-cancelled"));
+}

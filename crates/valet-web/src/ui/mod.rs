@@ -2,12 +2,15 @@
 //! session cookie. Pages for environments (with version lag and instance health), the release
 //! catalog with search, one release, and cumulative notes (rendered by the API's HTML format,
 //! with PDF / Markdown / CSV downloads), and the VAL cycle's requests (`requests`): list,
-//! filing, the request page with its live run, findings and e-signatures.
+//! filing, the request page with its live run, findings and e-signatures; and PROD upgrades
+//! (`upgrades`): the request form with its slot picker, the PM's scheduling page, the schedule
+//! overview.
 //!
 //! Every form posts a CSRF token, checked by [`csrf::guard`] before any handler runs.
 
 pub mod csrf;
 mod requests;
+mod upgrades;
 
 use std::sync::OnceLock;
 
@@ -56,6 +59,18 @@ fn templates() -> &'static Environment<'static> {
             ),
             ("request.html", include_str!("../../templates/request.html")),
             ("sign.html", include_str!("../../templates/sign.html")),
+            (
+                "upgrade_new.html",
+                include_str!("../../templates/upgrade_new.html"),
+            ),
+            (
+                "schedule.html",
+                include_str!("../../templates/schedule.html"),
+            ),
+            (
+                "schedules.html",
+                include_str!("../../templates/schedules.html"),
+            ),
         ] {
             env.add_template(name, src).expect("templates are valid");
         }
@@ -119,6 +134,7 @@ pub fn router() -> Router<AppState> {
         .route("/notes", get(notes_page))
         .route("/audit", get(audit_page))
         .merge(requests::router())
+        .merge(upgrades::router())
         .route_layer(axum::middleware::from_fn(csrf::guard))
 }
 

@@ -357,9 +357,26 @@ fn duration(ms: Option<i64>) -> Option<String> {
     })
 }
 
-/// The VAL fields as label/value rows, shared by the request page and the signature dialog.
-fn field_rows(d: &serde_json::Value) -> Vec<Value> {
+/// The request's fields as label/value rows, shared by the request page and the signature
+/// dialog.
+fn field_rows(kind: RequestKind, d: &serde_json::Value) -> Vec<Value> {
     let s = |k: &str| d[k].as_str().map(str::to_string);
+    if kind == RequestKind::Upgrade {
+        return [
+            ("PROD pair", s("pair_label").or_else(|| s("pair_id"))),
+            ("Target build", s("build")),
+            (
+                "Accepted downtime",
+                d["downtime_minutes"]
+                    .as_u64()
+                    .map(|m| format!("{m} minutes")),
+            ),
+            ("Note", s("note")),
+        ]
+        .into_iter()
+        .map(|(label, value)| context! { label => label, value => value })
+        .collect();
+    }
     let mut rows = vec![
         ("PROD pair", s("pair_label").or_else(|| s("pair_id"))),
         ("Target build", s("build")),
@@ -436,6 +453,12 @@ async fn detail(
     let pending_extension = !d["extension_requested"].is_null();
     let triage = role.may(Permission::Triage);
     let files = role.may(Permission::FileRequest);
+    let is_upgrade = r.kind == RequestKind::Upgrade;
+    let upgrade = if is_upgrade {
+        Some(super::upgrades::section(st, u, r, view.schedule.as_ref()).await?)
+    } else {
+        None
+    };
     let open_findings: Vec<&str> = view
         .findings
         .iter()
@@ -530,7 +553,8 @@ async fn detail(
         })
         .collect();
     let actions = context! {
-        approve => triage && matches!(state, RequestState::Submitted | RequestState::Triaged),
+        approve => triage && !is_upgrade
+            && matches!(state, RequestState::Submitted | RequestState::Triaged),
         reject => triage && matches!(state, RequestState::Submitted | RequestState::Triaged),
         cancel => (triage || files) && matches!(state,
             RequestState::Draft | RequestState::Submitted | RequestState::Triaged
@@ -539,8 +563,9 @@ async fn detail(
         close => (triage || files) && !d["val_pair_id"].is_null()
             && matches!(state, RequestState::InProgress | RequestState::Failed)
             && d["closing"].is_null(),
-        retry => (triage || role.may(Permission::RunJobs)) && state == RequestState::Failed,
-        extension => files && !pending_extension && matches!(state,
+        retry => (triage || role.may(Permission::RunJobs)) && !is_upgrade
+            && state == RequestState::Failed,
+        extension => files && !pending_extension && !is_upgrade && matches!(state,
             RequestState::Approved | RequestState::Scheduled | RequestState::InProgress),
         approve_extension => triage && pending_extension,
         sign_off => matches!(role, Role::CustomerAdmin | Role::Admin)
@@ -573,7 +598,7 @@ async fn detail(
                 created_at => utc(r.created_at), updated_at => utc(r.updated_at),
                 held_from => r.held_from.map(|h| h.as_str()),
             },
-            fields => field_rows(d),
+            fields => field_rows(r.kind, d),
             sha => view.content_sha256,
             provisioned => provisioned,
             signed_off => d["signed_off"].clone(),
@@ -586,6 +611,7 @@ async fn detail(
             timeline => timeline, actions => actions,
             error => notice.error,
             fv => finding_values, ferr => finding_errors,
+            upgrade => upgrade,
         } },
     )
 }
@@ -671,7 +697,13 @@ async fn cancel(
 ) -> Result<Response, UiError> {
     let outcome = async {
         required("reason", &f.reason, "say why the request is cancelled")?;
-        val::cancel(&st.store, &u.user.actor(), &key, f.reason.trim()).await?;
+        let actor = u.user.actor();
+        if requests::get(&st.store, &actor, &key).await?.kind == RequestKind::Upgrade {
+            // Releases the booking too: the calendar gets a CANCEL.
+            valet_ops::upgrade::cancel(&st.store, &actor, &key, f.reason.trim()).await?;
+        } else {
+            val::cancel(&st.store, &actor, &key, f.reason.trim()).await?;
+        }
         Ok::<(), ApiError>(())
     }
     .await;
@@ -881,7 +913,7 @@ async fn sign_page(
                 key => r.key, title => r.title, state => r.state.as_str(),
                 customer => r.customer_name, kind => r.kind.as_str(),
             },
-            fields => field_rows(&r.details),
+            fields => field_rows(r.kind, &r.details),
             sha => r.content_sha256(),
             meaning => meaning.as_str(), statement => meaning.statement(),
             signer => u.user.display_name, username => u.user.username,

@@ -5,10 +5,14 @@
 //     the VAL cycle: the customer admin files a VAL request (first with a wrong field), the PM
 //     approves it with the signature dialog, the provisioning run completes, the customer files
 //     a finding, the PM resolves it, the customer admin signs off.
+//   node ui.js upgrade BASE_URL OUT_DIR CUSTOMER_ADMIN PASSWORD PM PM_PASSWORD DAY1 DAY2
+//     a PROD upgrade: the customer admin fills the slot picker (a DST gap refused live, then
+//     by the server), files two slots on DAY1 and DAY2; the PM opens the scheduling page
+//     (heatmap, conflicts, week calendar) and books slot 1, overriding the unvalidated build.
 // Exits non-zero with a message on the first failed check.
 const { chromium } = require('playwright-core');
 
-const journeyMode = process.argv[2] === 'journey';
+const mode = process.argv[2];
 const [base, username, password, out, otherTenant] = process.argv.slice(2);
 
 function check(cond, what) {
@@ -216,7 +220,142 @@ async function journey(base, out, customer, customerPassword, pm, pmPassword) {
   }
 }
 
-(journeyMode ? journey(...process.argv.slice(3)) : walk()).catch((e) => {
+async function upgrade(base, out, customer, customerPassword, pm, pmPassword, day1, day2) {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const signIn = async (user, pass, next) => {
+      await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+      await page.fill('#username', user);
+      await page.fill('#password', pass);
+      await page.click('button[type=submit]');
+      await page.waitForURL(`${base}${next}`);
+    };
+    const signOut = async () => {
+      await page.click('button:has-text("Sign out")');
+      await page.waitForURL(/\/login/);
+    };
+    const slot = async (n, date, start, end, zone) => {
+      await page.fill(`#slot-${n}-date`, date);
+      await page.fill(`#slot-${n}-start`, start);
+      await page.fill(`#slot-${n}-end`, end);
+      await page.fill(`#slot-${n}-zone`, zone);
+      await page.press(`#slot-${n}-zone`, 'Tab');
+    };
+
+    // The customer admin types a slot in the hour Chicago skips: refused as it is typed.
+    await signIn(customer, customerPassword, '/requests');
+    await page.click('text=New upgrade request');
+    await page.waitForSelector('h1:has-text("New PROD upgrade request")');
+    check(await page.getAttribute('#build', 'placeholder') === 'validated build'
+      && await page.inputValue('#slot-1-zone') === 'Europe/Berlin',
+      'the form offers the validated build and the customer\'s zone by default');
+    await page.selectOption('#pair', { index: 1 });
+    await page.fill('#build', '24.3.0.1300');
+    await slot(1, '2027-03-14', '02:30', '03:30', 'America/Chicago');
+    await page.waitForSelector('#slot-1-check .error');
+    const gap = await page.textContent('#slot-1-check');
+    check(gap.includes('does not exist in America/Chicago'), 'the DST gap is shown live under the slot');
+    await page.screenshot({ path: `${out}/upgrade-dst-gap.png`, fullPage: true });
+
+    // Submitted anyway (and without the downtime): the server says the same, under the fields.
+    await page.click('button:has-text("File upgrade request")');
+    await page.waitForSelector('#downtime_minutes-error');
+    check((await page.textContent('#slot-1-error')).includes('does not exist')
+      && await page.inputValue('#build') === '24.3.0.1300'
+      && await page.inputValue('#slot-1-zone') === 'America/Chicago',
+      'the server refuses the gap and a missing downtime under their fields, keeping what was typed');
+    await page.screenshot({ path: `${out}/upgrade-new-errors.png`, fullPage: true });
+
+    // Fixed: two slots five weeks ahead in Berlin time.
+    await page.fill('#downtime_minutes', '90');
+    await slot(1, day1, '12:00', '13:00', 'Europe/Berlin');
+    await page.waitForSelector('#slot-1-check dl.times');
+    await page.waitForFunction(() => !document.querySelector('#slot-1-check .error'));
+    const ok1 = await page.textContent('#slot-1-check');
+    check(ok1.includes('UTC') && ok1.includes('Europe/Berlin') && ok1.includes('of notice (at least'),
+      'a valid slot shows the viewer\'s zone, UTC and the notice');
+    if (!(await page.$('#slot-2-date'))) await page.click('#add-slot');
+    // The hour Berlin repeats: accepted with both instants; an abbreviation: read with a warning.
+    await slot(2, '2027-10-31', '02:30', '03:30', 'Europe/Berlin');
+    await page.waitForSelector('#slot-2-check [data-code="dst_overlap"] li:nth-child(2)');
+    await page.fill('#slot-2-zone', 'CET');
+    await page.waitForSelector('#slot-2-check [data-code="abbreviation"]');
+    check((await page.textContent('#slot-2-check [data-code="abbreviation"]')).includes('Europe/Berlin'),
+      'a DST overlap shows both instants and an abbreviation names the zone it was read as');
+    await page.screenshot({ path: `${out}/upgrade-overlap.png`, fullPage: true });
+    await slot(2, day2, '14:00', '15:00', 'Europe/Berlin');
+    await page.waitForFunction(() => !document.querySelector('#slot-2-check .warnbox[data-code]'));
+    await page.waitForSelector('#slot-2-check dl.times');
+    await page.check('input[name=preferred][value="1"]');
+    await page.screenshot({ path: `${out}/upgrade-new-valid.png`, fullPage: true });
+    await page.click('button:has-text("File upgrade request")');
+    await page.waitForURL(/\/requests\/UPG-\d+$/);
+    const key = page.url().split('/').pop();
+    const rows = await page.$$('#upgrade-slots tr');
+    check(key === 'UPG-1' && rows.length === 3 && await page.isVisible('#build-override'),
+      'the customer admin filed UPG-1 with two slots');
+    await page.screenshot({ path: `${out}/upgrade-filed.png`, fullPage: true });
+    await signOut();
+
+    // The PM assesses: heatmap, conflicts, calendar.
+    await signIn(pm, pmPassword, `/requests/${key}`);
+    await page.click('#schedule-link');
+    await page.waitForSelector('h1:has-text("Schedule")');
+    const loaded = await page.isVisible('#heatmap svg rect');
+    const activityError = await page.$('#activity-error') ? await page.textContent('#activity-error') : '';
+    const svg = await page.request.get(`${base}/api/v1/quiet?request=${key}&format=svg`);
+    check(loaded && svg.ok() && (await svg.text()).includes('<svg')
+      && await page.isVisible('#assessment .conflict.blocking[data-kind="unvalidated_build"]')
+      && await page.isVisible('#calendar .ev.preferred')
+      && await page.isVisible('#calendar .ev.blackout'),
+      `the scheduling page shows the heatmap, the assessment and the build conflict${activityError ? ` (${activityError})` : ''}`);
+    await page.screenshot({ path: `${out}/upgrade-schedule.png`, fullPage: true });
+    await page.click('#show-alternatives');
+    await page.waitForSelector('h3:has-text("Quieter alternatives")');
+    const alternatives = (await page.$$('#alternatives tr')).length - 1;
+    const firstAlt = (await page.textContent('#alternatives tr:nth-child(2)')).match(/\b(\d\d:\d\d)–/)[1];
+    check(alternatives > 0 && await page.isVisible('#choice-a1')
+      && (await page.textContent('#heatmap svg')).includes(`alternative 1 · ${(await page.textContent('#alternatives tr:nth-child(2) td:nth-child(2)')).slice(0, 3)} ${firstAlt}`),
+      `alternatives are offered in the booking form (${alternatives})`);
+    await page.screenshot({ path: `${out}/upgrade-alternatives.png`, fullPage: true });
+
+    // Booking without overriding the conflict is refused (409) and says what to do.
+    await page.check('#choice-1');
+    await page.selectOption('#book-engineer', 'eve.engineer');
+    await page.click('#book-form button[type=submit]');
+    await page.waitForSelector('#schedule-error');
+    check((await page.textContent('#schedule-error')).includes('cannot be booked'),
+      'booking without the override is refused with the conflict');
+
+    await page.check('#choice-1');
+    await page.selectOption('#book-engineer', 'eve.engineer');
+    await page.check('#override-unvalidated_build');
+    await page.fill('#reason-unvalidated_build', '24.3 was validated on the twin site; customer agreed');
+    await page.fill('#book-password', pmPassword);
+    await page.click('#book-form button[type=submit]');
+    await page.waitForURL(new RegExp(`/requests/${key}#upgrade$`));
+    const booking = await page.textContent('#booking');
+    check(booking.includes('Eve Engineer') && booking.includes('SEQUENCE 0')
+      && booking.includes('unvalidated build') && booking.includes('I approve this record.') && (await page.textContent('#request-state')).includes('scheduled'),
+      'the PM booked slot 1 for Eve Engineer, overriding the build e-signed');
+    await page.screenshot({ path: `${out}/upgrade-booked.png`, fullPage: true });
+    const ics = await page.request.get(`${base}${await page.getAttribute('#ics-link', 'href')}`);
+    const icsText = await ics.text();
+    check(ics.ok() && icsText.includes('BEGIN:VCALENDAR') && icsText.includes('SEQUENCE:0'),
+      'the .ics downloads with the session');
+
+    await page.click('nav >> text=Schedule');
+    await page.waitForSelector('h1:has-text("Upgrade schedule")');
+    check((await page.textContent('main')).includes(key), 'the schedule overview lists UPG-1');
+    await page.screenshot({ path: `${out}/schedule-overview.png`, fullPage: true });
+  } finally {
+    await browser.close();
+  }
+}
+
+const modes = { journey, upgrade };
+(modes[mode] ? modes[mode](...process.argv.slice(3)) : walk()).catch((e) => {
   console.error(e.message || e);
   process.exit(1);
 });

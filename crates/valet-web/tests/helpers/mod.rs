@@ -100,6 +100,11 @@ async fn tenant(store: &Store, admin: &Actor, name: &str) -> Tenant {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|s| s).await
+}
+
+/// `spawn_app` with the server's state adjusted first (e.g. an app profile).
+pub async fn spawn_app_with(configure: impl FnOnce(AppState) -> AppState) -> TestApp {
     let db = TestDb::sqlite("web");
     let store = Store::open(&db.url).await.unwrap();
     let system = Actor::system();
@@ -124,7 +129,7 @@ pub async fn spawn_app() -> TestApp {
     let beta = tenant(&store, &admin.actor(), "Beta").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store.clone());
+    let state = configure(AppState::new(store.clone()));
     tokio::spawn(valet_web::serve(listener, state, std::future::pending()));
     TestApp {
         base,
