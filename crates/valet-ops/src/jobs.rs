@@ -143,7 +143,7 @@ mod tests {
         assert_eq!(
             err,
             "unknown job kind `env.stop`; this valet knows env.start, run.provision, \
-             run.teardown, notify.deliver, val.close, val.remind"
+             run.teardown, notify.deliver, val.close, val.remind, upg.remind"
         );
     }
 }
