@@ -76,12 +76,16 @@ pub fn display_range(start: Timestamp, end: Timestamp, tz: &TimeZone, zone: &str
     } else {
         e.strftime("%a %Y-%m-%d %H:%M").to_string()
     };
+    let offset = offset_text(s.offset());
+    if offset == "UTC" && (zone == "UTC" || zone == "Etc/UTC" || zone == "GMT") {
+        return format!("{}–{} {zone}", s.strftime("%a %Y-%m-%d %H:%M"), end_text);
+    }
     format!(
         "{}–{} {} ({})",
         s.strftime("%a %Y-%m-%d %H:%M"),
         end_text,
         zone,
-        offset_text(s.offset())
+        offset
     )
 }
 
@@ -237,6 +241,15 @@ pub fn parse_slot(text: &str) -> Result<Slot, String> {
     let end_dt = end_date.to_datetime(parts.end);
     let start = instant(start_dt, &tz, &zone, "start", &mut warnings)?;
     let end = instant(end_dt, &tz, &zone, "end", &mut warnings)?;
+    // The abbreviation's warning names the offset of the instant actually used (on a day
+    // the clocks change, noon's offset may differ from the slot's).
+    if let Some(w) = warnings.iter_mut().find(|w| w.code == "abbreviation") {
+        let used = offset_text(start.to_zoned(tz.clone()).offset());
+        if let Some((head, _)) = w.message.split_once(": UTC") {
+            let tail = w.message.split_once(" on ").map(|(_, t)| t).unwrap_or("");
+            w.message = format!("{head}: {used} on {tail}");
+        }
+    }
     if end <= start {
         return Err(format!(
             "the slot ends ({end_dt}) before it begins ({start_dt}); {EXAMPLE}"
@@ -294,12 +307,12 @@ fn instant(
                 code: "dst_overlap".into(),
                 message: format!(
                     "the {which} {} happens twice in {zone} (clocks go back that night): first \
-                     at {first} ({}), again at {second} ({}); the first is used — write the \
-                     offset (e.g. `{}`) to choose",
+                     at {first} ({}), again at {second} ({}); the first is used — to mean the \
+                     second, write the slot in UTC (the {which} is {} UTC)",
                     dt.strftime("%Y-%m-%d %H:%M"),
                     offset_text(before),
                     offset_text(after),
-                    dt.strftime("%H:%M")
+                    second.to_zoned(TimeZone::UTC).strftime("%H:%M")
                 ),
                 instants: vec![first, second],
             });
@@ -600,6 +613,30 @@ mod tests {
         let c = parse_slot("2027-01-11 09:00-10:00 CET").unwrap();
         assert_eq!(c.zone, "Europe/Berlin");
         assert!(c.warnings[0].message.contains("UTC+01:00"));
+    }
+
+    #[test]
+    fn abbreviation_on_a_dst_day_names_the_offset_used() {
+        // 02:30 on 2027-10-31 in Berlin is first CEST (+02:00): the warning says so, not
+        // noon's +01:00.
+        let s = parse_slot("2027-10-31 02:30-03:30 CET").unwrap();
+        let w = s
+            .warnings
+            .iter()
+            .find(|w| w.code == "abbreviation")
+            .unwrap();
+        assert!(
+            w.message.contains("UTC+02:00 on 2027-10-31"),
+            "{}",
+            w.message
+        );
+        let o = s.warnings.iter().find(|w| w.code == "dst_overlap").unwrap();
+        assert!(
+            o.message.contains("(the start is 01:30 UTC)"),
+            "{}",
+            o.message
+        );
+        assert_eq!(s.display_in("UTC"), "Sun 2027-10-31 00:30–02:30 UTC");
     }
 
     #[test]

@@ -217,6 +217,8 @@ pub struct QuietQuery {
     format: Option<String>,
     #[serde(default)]
     alternatives: Option<bool>,
+    /// The engineer whose availability the alternatives respect (as on the PM's page).
+    engineer: Option<String>,
 }
 
 /// The quiet-time heatmap of a PROD pair (weekday × hour, customer's zone) as JSON, CSV or
@@ -239,7 +241,10 @@ pub async fn quiet(
                     &actor,
                     Some(&profile),
                     key,
-                    None,
+                    q.engineer
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|e| !e.is_empty()),
                     q.alternatives.unwrap_or(false),
                 )
                 .await?,
