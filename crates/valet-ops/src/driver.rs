@@ -232,6 +232,13 @@ impl ProcessDriver {
                     if r.status().is_success() {
                         break;
                     }
+                    // Up, in the maintenance mode an upgrade switched on before the restart:
+                    // serving, just not to users yet.
+                    if r.status().as_u16() == 503
+                        && r.text().await.is_ok_and(|b| b.contains("maintenance"))
+                    {
+                        break;
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

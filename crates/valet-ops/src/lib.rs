@@ -3,9 +3,11 @@
 //! signed webhooks) and documents. Later: provisioning and upgrade runs. Knows the store and
 //! the domain; knows nothing about HTTP.
 
+pub mod dbops;
 pub mod documents;
 pub mod driver;
 mod error;
+pub mod hotfix_gate;
 pub mod jobs;
 pub mod lifecycle;
 pub mod notify;
@@ -14,6 +16,7 @@ pub mod proddb;
 pub mod profile;
 pub mod provision;
 pub mod upgrade;
+pub mod upgrade_run;
 pub mod val;
 pub mod worker;
 

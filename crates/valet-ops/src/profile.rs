@@ -52,6 +52,19 @@ pub struct AppProfile {
     /// The app's configuration tables, carried over by a VAL refresh.
     #[serde(default)]
     pub configuration: Option<ConfigurationSection>,
+    /// How an upgrade checks the app's data.
+    #[serde(default)]
+    pub upgrade: Option<UpgradeSection>,
+}
+
+/// `[upgrade]`: what the upgrade runbook must know about the app's data.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeSection {
+    /// Tables a migration writes without reshaping them (the app's own record of applied
+    /// migrations): excluded from the "untouched tables are identical" smoke check.
+    #[serde(default)]
+    pub bookkeeping_tables: Vec<String>,
 }
 
 /// `[configuration]`: what a VAL refresh carries over from the old VAL.

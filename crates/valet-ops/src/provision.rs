@@ -1212,6 +1212,14 @@ pub fn register(
     use crate::jobs::JobKind;
     use crate::worker::JobContext;
     use valet_store::queue::Job;
+    let upgrader = crate::upgrade_run::Upgrader {
+        store: prov.store.clone(),
+        config: prov.config.clone(),
+        supervisor: prov.supervisor.clone(),
+        actor: prov.actor.clone(),
+        drain: Duration::from_secs(1),
+        fail_at: None,
+    };
     let (p1, p2, p3, p4, p5) = (prov.clone(), prov.clone(), prov.clone(), prov.clone(), prov);
     let smtp = Arc::new(smtp);
     let run_id = |job: &Job| -> Result<String> {
@@ -1239,6 +1247,10 @@ pub fn register(
         .handle(JobKind::Remind, move |job: Job, _ctx: JobContext| {
             let p = p4.clone();
             async move { crate::lifecycle::remind(&p.store, &job.payload).await }
+        })
+        .handle(JobKind::UpgradeRun, move |job: Job, ctx: JobContext| {
+            let u = upgrader.clone();
+            async move { u.handle(&job.payload, &|| ctx.cancel.is_cancelled()).await }
         })
         .handle(
             JobKind::UpgradeRemind,

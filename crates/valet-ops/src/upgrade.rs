@@ -674,6 +674,7 @@ pub async fn set(store: &Store, actor: &Actor, key: &str, s: SetSchedule) -> Res
         .await?
         .ok_or_else(|| StoreError::not_found("schedule", key))?;
     queue_reminders(store, &r, &booked).await?;
+    crate::upgrade_run::queue_at_slot(store, &r, &booked).await?;
     let customer = customers::get(store, &Actor::system(), &r.customer_id).await?;
     let verb = if sequence == 0 {
         "scheduled"

@@ -455,6 +455,7 @@ impl Supervisor {
                 let s: StartInstance = serde_json::from_value(job.payload)
                     .map_err(|e| OpsError::Payload(e.to_string()))?;
                 let (env_id, url) = (s.env_id.clone(), format!("http://{}", s.listen));
+                let spec = s.clone();
                 // Dropping a start half-way kills the child (`kill_on_drop`).
                 tokio::select! {
                     started = me.start(s) => started?,
@@ -467,6 +468,24 @@ impl Supervisor {
                 let banner = me.banner(&env_id).await.unwrap_or_default();
                 valet_store::environments::record_start(&ctx.store, &actor, &env_id, &url, &banner)
                     .await?;
+                // How it runs (no database URL: that is a secret), so an upgrade can stop,
+                // migrate and start it again on another release.
+                let mut deploy = serde_json::to_value(&spec).unwrap_or_default();
+                if let Some(o) = deploy.as_object_mut() {
+                    o.remove("db_url");
+                    o.insert("pid".into(), serde_json::json!(me.pid(&env_id).await));
+                }
+                valet_store::environments::update(
+                    &ctx.store,
+                    &actor,
+                    &env_id,
+                    valet_store::environments::EnvUpdate {
+                        deploy: Some(deploy),
+                        ..Default::default()
+                    },
+                    Some("instance started"),
+                )
+                .await?;
                 Ok(())
             }
         })

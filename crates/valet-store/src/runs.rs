@@ -428,6 +428,60 @@ pub async fn end_step(
     Ok(())
 }
 
+/// Appends steps to a run (a rollback after a failure), audited with `reason`.
+pub async fn add_steps(
+    store: &Store,
+    actor: &Actor,
+    run_id: &str,
+    steps: &[NewStep],
+    reason: &str,
+) -> Result<()> {
+    let now = store.now();
+    let mut tx = store.write().await?;
+    let row = sqlx::query(&format!("{RUN_SELECT} WHERE r.id = $1"))
+        .bind(run_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("run", run_id))?;
+    let run = run_from_row(&row)?;
+    let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM run_steps WHERE run_id = $1")
+        .bind(run_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let first = last.unwrap_or(0) + 1;
+    for (i, s) in steps.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO run_steps (run_id, seq, name, env, state) VALUES ($1, $2, $3, $4, 'pending')",
+        )
+        .bind(run_id)
+        .bind(first + i as i64)
+        .bind(&s.name)
+        .bind(s.env.clone())
+        .execute(&mut *tx)
+        .await?;
+    }
+    audit::append(
+        &mut tx,
+        now,
+        NewEvent {
+            actor,
+            action: "run.steps_added",
+            object_type: "request",
+            object_id: &run.request_key,
+            customer_id: Some(&run.customer_id),
+            before: None,
+            after: Some(json!({
+                "run": run.id,
+                "steps": steps.iter().map(|s| match &s.env { Some(e) => format!("{} ({e})", s.name), None => s.name.clone() }).collect::<Vec<_>>(),
+            })),
+            reason: Some(reason),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Resets every step from `seq` on to `pending` (a retry after a failure starts there).
 pub async fn reset_from(store: &Store, run_id: &str, seq: i64) -> Result<()> {
     sqlx::query(

@@ -504,6 +504,41 @@ pub async fn cancel_in(
     Ok(seq)
 }
 
+/// Marks the request's booking done inside `tx` (the upgrade ran), audited.
+pub async fn mark_done_in(
+    tx: &mut Tx,
+    now: jiff::Timestamp,
+    actor: &Actor,
+    request: &Request,
+) -> Result<()> {
+    let n = sqlx::query(
+        "UPDATE schedules SET state = 'done', updated_at = $1 WHERE request_id = $2 AND state = 'scheduled'",
+    )
+    .bind(now.as_microsecond())
+    .bind(&request.id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        audit::append(
+            tx,
+            now,
+            NewEvent {
+                actor,
+                action: "schedule.done",
+                object_type: "request",
+                object_id: &request.key,
+                customer_id: Some(&request.customer_id),
+                before: Some(json!({ "state": "scheduled" })),
+                after: Some(json!({ "state": "done" })),
+                reason: None,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Vendor engineers (the people upgrades are assigned to).
 pub async fn engineers(store: &Store) -> Result<Vec<User>> {
     users::with_role(store, Role::VendorEngineer).await

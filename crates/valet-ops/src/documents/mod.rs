@@ -7,3 +7,4 @@ pub mod heatmap;
 pub mod iq;
 pub mod pdf;
 pub mod release_notes;
+pub mod upgrade_report;

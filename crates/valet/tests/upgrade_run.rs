@@ -1,0 +1,481 @@
+//! The PROD upgrade run end to end for the clinic app: a booked upgrade runs at its slot (the
+//! worker's clock is moved there), the pair ends on the new build with every table the
+//! migrations do not touch identical, downtime measured, the report stored; a failure injected
+//! at each step rolls back to the previous build with data identical to before.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use valet_core::{Actor, EnvRole, RequestState, Role, Tier};
+use valet_ops::jobs::{self, EnqueueOptions, JobKind};
+use valet_ops::provision::OpsConfig;
+use valet_ops::upgrade_run::Upgrader;
+use valet_ops::worker::{JobContext, StartInstance, Supervisor};
+use valet_store::environments::{self, MemberSpec, NewPair};
+use valet_store::queue::Job;
+use valet_store::runs::RunState;
+use valet_store::users::{self, NewUser};
+use valet_store::{customers, requests, Store};
+use valet_testkit::TestDb;
+
+const PASSWORD: &str = "correct horse battery";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct World {
+    store: Store,
+    _data: tempfile::TempDir,
+    config: OpsConfig,
+    pm: Actor,
+    admin: Actor,
+    pair: String,
+    urls: Vec<String>,
+    _dbs: Vec<TestDb>,
+}
+
+async fn user(store: &Store, name: &str, role: Role, customer: Option<&str>) -> Actor {
+    users::create(
+        store,
+        &Actor::system(),
+        NewUser {
+            username: name.into(),
+            display_name: format!("{name} Example"),
+            email: Some(format!("{name}@example.com")),
+            role,
+            customer_id: customer.map(str::to_string),
+            password: PASSWORD.into(),
+        },
+    )
+    .await
+    .unwrap()
+    .actor()
+}
+
+async fn world(engine: &str, tag: &str) -> Option<World> {
+    let data = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/valet.db", data.path().display()))
+        .await
+        .unwrap();
+    let system = Actor::system();
+    let c = customers::create(&store, &system, "Acme", "Europe/Berlin")
+        .await
+        .unwrap();
+    for v in ["24.1", "24.2", "24.2.1", "24.3"] {
+        let file = repo().join(format!("examples/clinic/releases/{v}.toml"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let r = valet_store::releases::import(&store, &system, &text, &file.display().to_string())
+            .await
+            .unwrap();
+        valet_store::releases::publish(&store, &system, &r.build.to_string(), None)
+            .await
+            .unwrap();
+    }
+    let mut dbs = Vec::new();
+    for (role, n) in [("main", 150u64), ("test", 40)] {
+        let name = format!("upg{tag}{role}");
+        let db = match engine {
+            "sqlite" => TestDb::sqlite(&name),
+            "postgres" => TestDb::postgres(&name).await?,
+            _ => TestDb::mariadb(&name).await?,
+        };
+        clinic::gen::generate(
+            &db.url,
+            &clinic::gen::GenOptions {
+                volunteers: n,
+                events: n * 10,
+                seed: 3,
+                release: Some("24.2.1".into()),
+            },
+        )
+        .await
+        .unwrap();
+        dbs.push(db);
+    }
+    let pair = environments::create_pair(
+        &store,
+        &system,
+        NewPair {
+            customer_id: c.id.clone(),
+            tier: Tier::Prod,
+            label: None,
+            build: Some("24.2.1.1201".into()),
+            state: None,
+            main: MemberSpec {
+                database_url: Some(dbs[0].url.clone()),
+                base_url: None,
+            },
+            test: MemberSpec {
+                database_url: Some(dbs[1].url.clone()),
+                base_url: None,
+            },
+            request_id: None,
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let pm = user(&store, "petra", Role::VendorPm, None).await;
+    let admin = user(&store, "carla", Role::CustomerAdmin, Some(&c.id)).await;
+    user(&store, "eddie", Role::VendorEngineer, None).await;
+    let config = OpsConfig {
+        data_dir: data.path().join("ops"),
+        profile: repo().join("examples/clinic/valet-app.toml"),
+        policy: repo().join("examples/clinic/policy.toml"),
+        bin: vec![env!("CARGO_BIN_EXE_valet").to_string(), "clinic".into()],
+        clone_jobs: 2,
+    };
+    Some(World {
+        store,
+        config,
+        pm,
+        admin,
+        pair: pair.pair_id,
+        urls: dbs.iter().map(|d| d.url.clone()).collect(),
+        _data: data,
+        _dbs: dbs,
+    })
+}
+
+/// A worker that starts instances and runs upgrades; `fail_at` injects a failure into one
+/// step (name, env); `ahead` moves its clock.
+fn worker(
+    w: &World,
+    name: &str,
+    ahead: jiff::SignedDuration,
+    fail_at: Option<(&str, Option<&str>)>,
+) -> (tokio::sync::watch::Sender<bool>, Supervisor) {
+    let store = w.store.clone().with_clock(Arc::new(move || {
+        jiff::Timestamp::now().checked_add(ahead).unwrap()
+    }));
+    let sup = Supervisor::default();
+    let mut up = Upgrader::new(store.clone(), w.config.clone(), sup.clone(), name);
+    up.drain = Duration::from_millis(100);
+    up.fail_at = fail_at.map(|(s, e)| (s.to_string(), e.map(str::to_string)));
+    let wk = sup
+        .worker(store, name)
+        .with_policy(
+            valet_store::queue::QueuePolicy {
+                lease: jiff::SignedDuration::from_secs(10),
+                backoff_base: jiff::SignedDuration::from_millis(200),
+                backoff_max: jiff::SignedDuration::from_secs(1),
+            },
+            Duration::from_millis(50),
+        )
+        .handle(JobKind::UpgradeRun, move |job: Job, ctx: JobContext| {
+            let up = up.clone();
+            async move { up.handle(&job.payload, &|| ctx.cancel.is_cancelled()).await }
+        })
+        .handle(JobKind::Notify, |_job: Job, _ctx: JobContext| async {
+            Ok(())
+        });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(wk.run(rx));
+    (tx, sup)
+}
+
+/// Starts both PROD instances through `env.start` jobs (so their deployment is recorded).
+async fn start_prod(w: &World) {
+    let pair = environments::pair(&w.store, &Actor::system(), &w.pair)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for env in [&pair.main, &pair.test] {
+        let port = valet_ops::driver::free_port().unwrap();
+        let dir = w.config.data_dir.join("prod").join(env.name.to_lowercase());
+        let s = StartInstance {
+            env_id: env.id.clone(),
+            name: env.name.clone(),
+            profile: w.config.profile.clone(),
+            bin: w.config.bin.clone(),
+            db_url: environments::database_url(&w.store, &Actor::system(), &env.id)
+                .await
+                .unwrap()
+                .unwrap(),
+            listen: format!("127.0.0.1:{port}"),
+            release: "24.2.1".into(),
+            env_name: env.name.clone(),
+            state_dir: dir.join("state"),
+            log_path: dir.join("app.log"),
+        };
+        ids.push(
+            jobs::enqueue(
+                &w.store,
+                JobKind::EnvStart,
+                &s,
+                EnqueueOptions {
+                    max_attempts: 1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .id,
+        );
+    }
+    for _ in 0..600 {
+        let mut done = 0;
+        for id in &ids {
+            if valet_store::queue::get(&w.store, id).await.unwrap().state
+                == valet_store::queue::JobState::Done
+            {
+                done += 1;
+            }
+        }
+        if done == ids.len() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("PROD instances did not start");
+}
+
+fn monday_after(days: i64) -> jiff::civil::Date {
+    let mut d = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap();
+    while d.weekday() != jiff::civil::Weekday::Monday {
+        d = d.tomorrow().unwrap();
+    }
+    d
+}
+
+/// Files an upgrade to 24.3 and books it (the build override e-signed); returns the key and
+/// the slot's start.
+async fn book(w: &World) -> (String, jiff::Timestamp) {
+    let d = monday_after(30);
+    let r = valet_ops::upgrade::file(
+        &w.store,
+        &w.admin,
+        valet_core::upgrade::UpgradeRequestInput {
+            pair: w.pair.clone(),
+            build: Some("24.3".into()),
+            slots: vec![format!("{d} 09:00-10:00 UTC")],
+            downtime_minutes: Some(30),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let s = valet_ops::upgrade::set(
+        &w.store,
+        &w.pm,
+        &r.key,
+        valet_ops::upgrade::SetSchedule {
+            slot: Some(1),
+            engineer: "eddie".into(),
+            overrides: vec![valet_ops::upgrade::Override {
+                kind: valet_core::schedule::ConflictKind::UnvalidatedBuild,
+                reason: "validated on the test pair".into(),
+            }],
+            password: Some(PASSWORD.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    (r.key, s.start)
+}
+
+async fn wait_run(w: &World, key: &str) -> valet_store::runs::Run {
+    for _ in 0..1200 {
+        let r = requests::get(&w.store, &Actor::system(), key)
+            .await
+            .unwrap();
+        let runs = valet_store::runs::of_request(&w.store, &Actor::system(), &r)
+            .await
+            .unwrap();
+        if let Some(run) = runs.into_iter().find(|x| x.kind == "upgrade") {
+            if run.state.is_final() {
+                return run;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{key}: the upgrade run did not finish");
+}
+
+async fn version_of(w: &World, role: EnvRole) -> String {
+    let pair = environments::pair(&w.store, &Actor::system(), &w.pair)
+        .await
+        .unwrap();
+    let env = if role == EnvRole::Main {
+        pair.main
+    } else {
+        pair.test
+    };
+    let v: serde_json::Value = reqwest::get(format!("{}/version", env.base_url.unwrap()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["build"].as_str().unwrap().to_string()
+}
+
+async fn upgrade_at_its_slot(engine: &str) {
+    let Some(w) = world(engine, "ok").await else {
+        return;
+    };
+    let (stop, sup) = worker(&w, "now", jiff::SignedDuration::ZERO, None);
+    start_prod(&w).await;
+    let before: Vec<_> = futures_sums(&w).await;
+    let (key, start) = book(&w).await;
+    // Nothing runs before the slot.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = requests::get(&w.store, &w.pm, &key).await.unwrap();
+    assert_eq!(r.state, RequestState::Scheduled);
+    let _ = stop.send(true);
+    // A worker whose clock is at the slot runs it. (Its instances replace the first's.)
+    let ahead = start.duration_since(jiff::Timestamp::now()) + jiff::SignedDuration::from_secs(5);
+    let (stop2, sup2) = worker(&w, "at-slot", ahead, None);
+    let run = wait_run(&w, &key).await;
+    assert_eq!(run.state, RunState::Succeeded, "\n{}", summary(&run));
+    let r = requests::get(&w.store, &w.pm, &key).await.unwrap();
+    assert_eq!(r.state, RequestState::Done);
+    assert_eq!(version_of(&w, EnvRole::Main).await, "24.3.0.1300");
+    assert_eq!(version_of(&w, EnvRole::Test).await, "24.3.0.1300");
+    let pair = environments::pair(&w.store, &w.pm, &w.pair).await.unwrap();
+    assert_eq!(pair.main.current_build.unwrap().to_string(), "24.3.0.1300");
+    // Every table the migrations did not reshape holds exactly what it held.
+    let after: Vec<_> = futures_sums(&w).await;
+    for (b, a) in before.iter().zip(&after) {
+        for (t, sum) in b.iter().filter(|(t, _)| *t != "clinic_schema_version") {
+            if let Some(x) = a.get(t) {
+                if x.columns == sum.columns {
+                    assert_eq!(x, sum, "{engine}: {t} changed");
+                }
+            }
+        }
+        assert!(
+            a.contains_key("consents"),
+            "{engine}: 24.3's new table exists"
+        );
+    }
+    // Downtime measured per environment; the report is stored.
+    let downtimes: Vec<i64> = run
+        .steps
+        .iter()
+        .filter(|s| s.name == "maintenance_off")
+        .map(|s| s.artifacts["downtime_ms"].as_i64().unwrap())
+        .collect();
+    assert_eq!(downtimes.len(), 2);
+    assert!(downtimes.iter().all(|d| *d > 0));
+    let docs = valet_store::documents::of_request(&w.store, &w.pm, &key)
+        .await
+        .unwrap();
+    assert!(
+        docs.iter().any(|d| d.id == format!("UR-{key}-1")),
+        "{docs:?}"
+    );
+    assert!(matches!(
+        valet_store::audit::verify(&w.store).await.unwrap(),
+        valet_store::audit::Verdict::Ok { .. }
+    ));
+    let _ = stop2.send(true);
+    sup.stop_all().await;
+    sup2.stop_all().await;
+}
+
+fn summary(run: &valet_store::runs::Run) -> String {
+    run.steps
+        .iter()
+        .map(|s| {
+            format!(
+                "{:>2} {:<26} {:<5} {:<8} {}",
+                s.seq,
+                s.name,
+                s.env.as_deref().unwrap_or("-"),
+                s.state.as_str(),
+                s.log.lines().last().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn futures_sums(w: &World) -> Vec<valet_ops::dbops::Checksums> {
+    let mut out = Vec::new();
+    for u in &w.urls {
+        out.push(valet_ops::dbops::table_checksums(u).await.unwrap());
+    }
+    out
+}
+
+async fn failure_rolls_back(engine: &str, step: &str, env: Option<&str>) {
+    let Some(w) = world(
+        engine,
+        &format!(
+            "f{}{}",
+            step.replace('_', ""),
+            env.unwrap_or("").to_lowercase()
+        ),
+    )
+    .await
+    else {
+        return;
+    };
+    let (stop, sup) = worker(&w, "w", jiff::SignedDuration::ZERO, Some((step, env)));
+    start_prod(&w).await;
+    let before = futures_sums(&w).await;
+    let (key, _) = book(&w).await;
+    valet_ops::upgrade_run::start_now(&w.store, &w.pm, &key, "test")
+        .await
+        .unwrap();
+    let run = wait_run(&w, &key).await;
+    assert_eq!(run.state, RunState::Failed, "{step}:\n{}", summary(&run));
+    let err = run.error.clone().unwrap_or_default();
+    assert!(
+        err.contains(step),
+        "{step}: the run says what failed: {err}"
+    );
+    let r = requests::get(&w.store, &w.pm, &key).await.unwrap();
+    assert_eq!(r.state, RequestState::Failed, "{step}");
+    assert!(
+        run.steps
+            .iter()
+            .all(|s| !s.name.starts_with("rollback") || s.state.as_str() == "done"),
+        "{step}: rollback completed:\n{}",
+        summary(&run)
+    );
+    assert_eq!(version_of(&w, EnvRole::Main).await, "24.2.1.1201", "{step}");
+    assert_eq!(version_of(&w, EnvRole::Test).await, "24.2.1.1201", "{step}");
+    assert_eq!(
+        futures_sums(&w).await,
+        before,
+        "{step}: data identical to before"
+    );
+    let pair = environments::pair(&w.store, &w.pm, &w.pair).await.unwrap();
+    assert_eq!(pair.main.current_build.unwrap().to_string(), "24.2.1.1201");
+    let _ = stop.send(true);
+    sup.stop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduled_upgrade_runs_at_its_slot_on_sqlite() {
+    upgrade_at_its_slot("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failure_at_each_step_rolls_back_on_sqlite() {
+    for (step, env) in [
+        ("precheck", Some("MAIN")),
+        ("maintenance_on", Some("TEST")),
+        ("stop", Some("MAIN")),
+        ("backup", Some("MAIN")),
+        ("deploy", Some("MAIN")),
+        ("migrate", Some("MAIN")),
+        ("start", Some("MAIN")),
+        ("smoke", Some("MAIN")),
+        ("maintenance_off", Some("MAIN")),
+        ("report", None),
+    ] {
+        failure_rolls_back("sqlite", step, env).await;
+    }
+    let _ = json!({});
+}
