@@ -479,3 +479,120 @@ async fn failure_at_each_step_rolls_back_on_sqlite() {
     }
     let _ = json!({});
 }
+
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn worker_process(w: &World, name: &str) -> Reaped {
+    Reaped(
+        std::process::Command::new(env!("CARGO_BIN_EXE_valet"))
+            .args([
+                "worker",
+                "--name",
+                name,
+                "--data-dir",
+                &w.config.data_dir.display().to_string(),
+                "--database-url",
+                &format!("sqlite://{}/valet.db", w._data.path().display()),
+            ])
+            .env("VALET_APP_PROFILE", &w.config.profile)
+            .env("VALET_MASKING_POLICY", &w.config.policy)
+            .env("VALET_LEASE_SECONDS", "2")
+            .env("VALET_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// SIGKILL the worker inside each step in turn; a new worker resumes the run or rolls it
+/// back: never a half-upgraded pair, and the audit chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn worker_killed_in_each_step_resumes_or_rolls_back() {
+    let Some(w) = world("sqlite", "kill").await else {
+        return;
+    };
+    let (stop, sup) = worker(&w, "starter", jiff::SignedDuration::ZERO, None);
+    start_prod(&w).await;
+    let _ = stop.send(true);
+    let before = futures_sums(&w).await;
+    let (key, _) = book(&w).await;
+    valet_ops::upgrade_run::start_now(&w.store, &w.pm, &key, "kill test")
+        .await
+        .unwrap();
+    let system = Actor::system();
+    let mut killed_running = 0;
+    for target in 0.. {
+        let mut child = worker_process(&w, &format!("w{target}"));
+        let mut running = false;
+        let mut over = false;
+        for _ in 0..600 {
+            let r = requests::get(&w.store, &system, &key).await.unwrap();
+            let runs = valet_store::runs::of_request(&w.store, &system, &r)
+                .await
+                .unwrap();
+            let Some(run) = runs.iter().find(|x| x.kind == "upgrade") else {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            if run.state.is_final() {
+                over = true;
+                break;
+            }
+            match run.steps.get(target) {
+                Some(s) if s.state == valet_store::runs::StepState::Running => {
+                    running = true;
+                    break;
+                }
+                Some(s) if s.state != valet_store::runs::StepState::Pending => break,
+                None => break,
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.0.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let _ = child.0.wait();
+        killed_running += running as usize;
+        if over || target > 40 {
+            break;
+        }
+    }
+    assert!(killed_running > 0, "at least one kill landed inside a step");
+    let _last = worker_process(&w, "final");
+    let run = wait_run(&w, &key).await;
+    let after = futures_sums(&w).await;
+    match run.state {
+        RunState::Succeeded => {
+            for (b, a) in before.iter().zip(&after) {
+                assert!(a.contains_key("consents"), "upgraded");
+                for (t, sum) in b.iter().filter(|(t, _)| *t != "clinic_schema_version") {
+                    if a[t].columns == sum.columns {
+                        assert_eq!(&a[t], sum, "{t}");
+                    }
+                }
+            }
+        }
+        _ => assert_eq!(
+            after,
+            before,
+            "rolled back to identical data:\n{}",
+            summary(&run)
+        ),
+    }
+    assert!(matches!(
+        valet_store::audit::verify(&w.store).await.unwrap(),
+        valet_store::audit::Verdict::Ok { .. }
+    ));
+    sup.stop_all().await;
+}
