@@ -130,3 +130,45 @@ impl Watch {
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::Internal(format!("serialise event: {e}")))
 }
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ReasonBody {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Starts a booked upgrade now instead of at its slot (a PM or an engineer, with a reason,
+/// audited): 202, the run is queued.
+pub async fn start_upgrade(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    super::JsonOrEmpty(body): super::JsonOrEmpty<ReasonBody>,
+) -> Result<(axum::http::StatusCode, Json<serde_json::Value>), ApiError> {
+    requests::get(&st.store, &actor, &key).await?;
+    valet_ops::upgrade_run::start_now(&st.store, &actor, &key, &body.reason).await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "request": key, "queued": true })),
+    ))
+}
+
+/// Aborts a running upgrade: it stops after the current step and rolls back.
+pub async fn abort_upgrade(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+    super::JsonOrEmpty(body): super::JsonOrEmpty<ReasonBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    requests::get(&st.store, &actor, &key).await?;
+    if body.reason.trim().is_empty() {
+        return Err(ApiError::Fields(vec![valet_core::FieldError::new(
+            "reason",
+            "aborting an upgrade needs a reason",
+        )]));
+    }
+    valet_ops::upgrade_run::abort(&st.store, &actor, &key, &body.reason).await?;
+    Ok(Json(
+        serde_json::json!({ "request": key, "abort_requested": true }),
+    ))
+}

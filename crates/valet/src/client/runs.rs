@@ -24,6 +24,22 @@ pub enum RunCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Start a booked upgrade now instead of at its slot (a PM or an engineer; audited).
+    Start {
+        /// The upgrade or hotfix request (UPG-3).
+        key: String,
+        /// Start at once rather than at the booked slot (required; the slot starts it otherwise).
+        #[arg(long)]
+        now: bool,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Abort a running upgrade: it stops after the current step and rolls back.
+    Abort {
+        key: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Wait for the request's latest run: exit 0 when it succeeded, 1 when it failed (its
     /// failed step's log is printed), 2 on timeout.
     Wait {
@@ -83,6 +99,29 @@ pub async fn run(api: &Api, cmd: RunCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RunCommand::Wait { target, timeout } => wait(api, &target, timeout, &tz).await,
+        RunCommand::Start { key, now, reason } => {
+            if !now {
+                anyhow::bail!(
+                    "{key} starts by itself at its booked slot; pass --now to start it at once"
+                );
+            }
+            api.post(
+                &["requests", &key, "run", "start"],
+                &serde_json::json!({ "reason": reason }),
+            )
+            .await?;
+            println!("{key}: upgrade run queued now (reason: {reason})");
+            Ok(ExitCode::SUCCESS)
+        }
+        RunCommand::Abort { key, reason } => {
+            api.post(
+                &["requests", &key, "run", "abort"],
+                &serde_json::json!({ "reason": reason }),
+            )
+            .await?;
+            println!("{key}: abort requested; the run rolls back after its current step");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

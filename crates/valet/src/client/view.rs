@@ -62,6 +62,7 @@ pub struct Step {
     pub finished_at: Option<Timestamp>,
     pub duration_ms: Option<i64>,
     pub log: String,
+    pub artifacts: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -257,6 +258,27 @@ pub fn run(out: &mut String, r: &Run, tz: &TimeZone) {
             if s.attempts == 1 { "" } else { "s" },
             step_ms(s).map(duration).unwrap_or_else(|| "-".into()),
         );
+    }
+    // An upgrade's measured downtime per environment (maintenance on → off).
+    for s in r.steps.iter().filter(|s| {
+        matches!(
+            s.name.as_str(),
+            "maintenance_off" | "rollback_maintenance_off"
+        ) && s.state == "done"
+    }) {
+        if let Some(ms) = s.artifacts["downtime_ms"].as_i64() {
+            let _ = writeln!(
+                out,
+                "  downtime {}: {}{}",
+                s.env.as_deref().unwrap_or("-"),
+                duration(ms),
+                if s.name.starts_with("rollback") {
+                    " (rolled back)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
 }
 
