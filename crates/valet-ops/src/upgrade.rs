@@ -474,6 +474,9 @@ pub struct SetSchedule {
     pub password: Option<String>,
     #[serde(default)]
     pub comment: Option<String>,
+    /// Each environment's downtime starts only when an engineer releases it (`run confirm`).
+    #[serde(default)]
+    pub confirm: bool,
 }
 
 /// Books a slot (or reschedules): every conflict must be absent or overridden with a reason;
@@ -633,13 +636,23 @@ pub async fn set(store: &Store, actor: &Actor, key: &str, s: SetSchedule) -> Res
         },
     )
     .await?;
-    let r = requests::transition_in(
+    requests::transition_in(
         &mut tx,
         now,
         actor,
         key,
         RequestState::Scheduled,
         s.comment.as_deref(),
+    )
+    .await?;
+    let r = requests::update_details_in(
+        &mut tx,
+        now,
+        actor,
+        key,
+        json!({ "confirm_each_environment": s.confirm }),
+        "schedule.confirmation",
+        None,
     )
     .await?;
     if let Some(signer) = &signer {

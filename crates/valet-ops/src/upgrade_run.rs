@@ -41,8 +41,9 @@ use crate::worker::{StartInstance, Supervisor};
 /// The kind of run in the store.
 pub const KIND: &str = "upgrade";
 
-/// The steps of an upgrade of a pair, environments in `order`.
-pub fn steps(order: &[EnvRole]) -> Vec<NewStep> {
+/// The steps of an upgrade of a pair, environments in `order`; with `confirm`, each
+/// environment's downtime waits for an engineer's release (`confirm` step).
+pub fn steps(order: &[EnvRole], confirm: bool) -> Vec<NewStep> {
     let mut out = Vec::new();
     let step = |name: &str, env: Option<&str>| NewStep {
         name: name.into(),
@@ -53,6 +54,9 @@ pub fn steps(order: &[EnvRole]) -> Vec<NewStep> {
     }
     out.push(step("announce", None));
     for e in order {
+        if confirm {
+            out.push(step("confirm", Some(e.as_str())));
+        }
         for name in [
             "maintenance_on",
             "stop",
@@ -146,6 +150,63 @@ pub async fn start_now(store: &Store, actor: &Actor, key: &str, reason: &str) ->
     )
     .await?;
     Ok(())
+}
+
+/// Releases the next environment of an upgrade that waits for confirmation (an engineer or
+/// a PM), audited; the run continues.
+pub async fn confirm(store: &Store, actor: &Actor, key: &str) -> Result<String> {
+    if !(actor.role.may(valet_core::Permission::Triage)
+        || actor.role.may(valet_core::Permission::RunJobs))
+    {
+        return Err(valet_core::CoreError::Forbidden {
+            role: actor.role.to_string(),
+            action: "release an upgrade step".into(),
+        }
+        .into());
+    }
+    let r = requests::get(store, actor, key).await?;
+    let run = runs::of_request(store, actor, &r)
+        .await?
+        .into_iter()
+        .find(|x| x.kind == KIND && !x.state.is_final())
+        .ok_or_else(|| StoreError::Conflict(format!("{key} has no upgrade run in progress")))?;
+    let waiting = run
+        .steps
+        .iter()
+        .find(|s| s.name == "confirm" && s.state == StepState::Running)
+        .and_then(|s| s.env.clone())
+        .ok_or_else(|| StoreError::Conflict(format!("{key}'s run is not waiting for a release")))?;
+    let now = store.now();
+    let mut confirmed = r.details["confirmed"].clone();
+    if !confirmed.is_object() {
+        confirmed = json!({});
+    }
+    confirmed[&waiting] = json!({ "by": actor.username, "at": now });
+    let mut tx = store.write().await?;
+    requests::update_details_in(
+        &mut tx,
+        now,
+        actor,
+        key,
+        json!({ "confirmed": confirmed }),
+        "run.confirm",
+        Some(&format!("{waiting} released")),
+    )
+    .await?;
+    tx.commit().await?;
+    jobs::enqueue(
+        store,
+        JobKind::UpgradeRun,
+        &json!({ "request": r.key, "sequence": -1 }),
+        EnqueueOptions {
+            customer_id: Some(r.customer_id.clone()),
+            dedupe_key: Some(format!("run.upgrade:{}:confirm:{waiting}:{}", r.id, run.id)),
+            max_attempts: 50,
+            run_at: None,
+        },
+    )
+    .await?;
+    Ok(waiting)
 }
 
 /// Asks a running upgrade to stop and roll back (a PM or an engineer), audited; the run
@@ -270,9 +331,18 @@ impl Upgrader {
                 }
                 let now = self.store.now();
                 let mut tx = self.store.write().await?;
-                let id =
-                    runs::create_in(&mut tx, now, &self.actor, &r, KIND, &steps(&DEFAULT_ORDER))
-                        .await?;
+                let id = runs::create_in(
+                    &mut tx,
+                    now,
+                    &self.actor,
+                    &r,
+                    KIND,
+                    &steps(
+                        &DEFAULT_ORDER,
+                        r.details["confirm_each_environment"] == json!(true),
+                    ),
+                )
+                .await?;
                 requests::transition_in(
                     &mut tx,
                     now,
@@ -344,6 +414,40 @@ impl Upgrader {
                     self.begin_rollback(&run, &step.name, step.env.as_deref(), &why)
                         .await?;
                     continue;
+                }
+            }
+            if step.name == "confirm" {
+                let r = requests::get(&self.store, &self.actor, &run.request_key).await?;
+                let env = step.env.clone().unwrap_or_default();
+                match r.details["confirmed"].get(&env).filter(|c| !c.is_null()) {
+                    Some(c) => {
+                        let log = format!(
+                            "released by {} at {}",
+                            c["by"].as_str().unwrap_or("?"),
+                            c["at"].as_str().unwrap_or("?")
+                        );
+                        runs::end_step(
+                            &self.store,
+                            &self.actor,
+                            run_id,
+                            step.seq,
+                            StepState::Done,
+                            &log,
+                            c,
+                        )
+                        .await?;
+                        continue;
+                    }
+                    None => {
+                        if step.state != StepState::Running {
+                            runs::begin_step(&self.store, run_id, step.seq).await?;
+                            runs::append_log(&self.store, run_id, step.seq, &format!("waiting for an engineer to release {env} (valet run confirm {})", run.request_key)).await?;
+                            let r2 =
+                                requests::get(&self.store, &self.actor, &run.request_key).await?;
+                            announce(&self.store, &r2, "upgrade.waiting", &format!("{}: {env} waits for your release", r2.key), &format!("The upgrade of {} waits for an engineer to release {env}: valet run confirm {}", r2.title, r2.key), true).await?;
+                        }
+                        return Ok(());
+                    }
                 }
             }
             runs::begin_step(&self.store, run_id, step.seq).await?;

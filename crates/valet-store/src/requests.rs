@@ -58,13 +58,18 @@ impl Request {
 
 /// Keys of `details` that valet writes while working on a request (bookkeeping, not what the
 /// requester asked for): a signature stays valid when they change.
-const BOOKKEEPING: [&str; 6] = [
+const BOOKKEEPING: [&str; 11] = [
     "val_pair_id",
     "signed_off",
     "provisioned",
     "extension_requested",
     "closing",
     "close_after_prod_upgrade",
+    "confirm_each_environment",
+    "confirmed",
+    "abort_requested",
+    "started_early",
+    "failure",
 ];
 
 /// Details without valet's bookkeeping.

@@ -248,6 +248,10 @@ fn monday_after(days: i64) -> jiff::civil::Date {
 /// Files an upgrade to 24.3 and books it (the build override e-signed); returns the key and
 /// the slot's start.
 async fn book(w: &World) -> (String, jiff::Timestamp) {
+    book_with(w, false).await
+}
+
+async fn book_with(w: &World, confirm: bool) -> (String, jiff::Timestamp) {
     let d = monday_after(30);
     let r = valet_ops::upgrade::file(
         &w.store,
@@ -274,6 +278,7 @@ async fn book(w: &World) -> (String, jiff::Timestamp) {
                 reason: "validated on the test pair".into(),
             }],
             password: Some(PASSWORD.into()),
+            confirm,
             ..Default::default()
         },
     )
@@ -594,5 +599,66 @@ async fn worker_killed_in_each_step_resumes_or_rolls_back() {
         valet_store::audit::verify(&w.store).await.unwrap(),
         valet_store::audit::Verdict::Ok { .. }
     ));
+    sup.stop_all().await;
+}
+
+/// Booked with confirmation: each environment's downtime waits for an engineer's release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn confirmation_steps_wait_for_an_engineer() {
+    let Some(w) = world("sqlite", "confirm").await else {
+        return;
+    };
+    let (stop, sup) = worker(&w, "w", jiff::SignedDuration::ZERO, None);
+    start_prod(&w).await;
+    let (key, _) = book_with(&w, true).await;
+    valet_ops::upgrade_run::start_now(&w.store, &w.pm, &key, "test")
+        .await
+        .unwrap();
+    let system = Actor::system();
+    for env in ["TEST", "MAIN"] {
+        let mut waiting = false;
+        for _ in 0..300 {
+            let r = requests::get(&w.store, &system, &key).await.unwrap();
+            let runs = valet_store::runs::of_request(&w.store, &system, &r)
+                .await
+                .unwrap();
+            if let Some(run) = runs.iter().find(|x| x.kind == "upgrade") {
+                if run.steps.iter().any(|s| {
+                    s.name == "confirm"
+                        && s.env.as_deref() == Some(env)
+                        && s.state.as_str() == "running"
+                }) {
+                    waiting = true;
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(waiting, "the run waits before {env}");
+        // Nothing of that environment moved while it waits.
+        assert_eq!(
+            version_of(
+                &w,
+                if env == "MAIN" {
+                    EnvRole::Main
+                } else {
+                    EnvRole::Test
+                }
+            )
+            .await,
+            "24.2.1.1201"
+        );
+        // A customer cannot release it.
+        assert!(valet_ops::upgrade_run::confirm(&w.store, &w.admin, &key)
+            .await
+            .is_err());
+        let released = valet_ops::upgrade_run::confirm(&w.store, &w.pm, &key)
+            .await
+            .unwrap();
+        assert_eq!(released, env);
+    }
+    let run = wait_run(&w, &key).await;
+    assert_eq!(run.state, RunState::Succeeded, "\n{}", summary(&run));
+    let _ = stop.send(true);
     sup.stop_all().await;
 }

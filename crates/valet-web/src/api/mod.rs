@@ -111,6 +111,7 @@ pub fn router() -> Router<AppState> {
         .route("/requests/{key}/events", get(runs::events))
         .route("/requests/{key}/run/start", post(runs::start_upgrade))
         .route("/requests/{key}/run/abort", post(runs::abort_upgrade))
+        .route("/requests/{key}/run/confirm", post(runs::confirm_upgrade))
         .route("/requests/{key}/documents", get(documents::of_request))
         .route("/findings/{key}", get(findings::get))
         .route("/findings/{key}/answer", post(findings::answer))

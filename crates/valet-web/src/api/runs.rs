@@ -172,3 +172,14 @@ pub async fn abort_upgrade(
         serde_json::json!({ "request": key, "abort_requested": true }),
     ))
 }
+
+/// Releases the next environment of an upgrade run that waits for an engineer's confirmation.
+pub async fn confirm_upgrade(
+    State(st): State<AppState>,
+    Authed(actor): Authed,
+    Path(key): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    requests::get(&st.store, &actor, &key).await?;
+    let env = valet_ops::upgrade_run::confirm(&st.store, &actor, &key).await?;
+    Ok(Json(serde_json::json!({ "request": key, "released": env })))
+}

@@ -490,6 +490,8 @@ struct BookValues {
     overrides: Vec<String>,
     reasons: BTreeMap<String, String>,
     comment: String,
+    /// Each environment's downtime waits for an engineer's release.
+    confirm: bool,
 }
 
 impl BookValues {
@@ -502,6 +504,7 @@ impl BookValues {
                 "engineer" => v.engineer = val.clone(),
                 "override" => v.overrides.push(val.clone()),
                 "comment" => v.comment = val.clone(),
+                "confirm" => v.confirm = val == "on" || val == "true",
                 k => {
                     if let Some(kind) = k.strip_prefix("reason_") {
                         v.reasons.insert(kind.to_string(), val.clone());
@@ -912,6 +915,7 @@ async fn book(
                 overrides,
                 password,
                 comment: Some(f.comment.trim().to_string()).filter(|c| !c.is_empty()),
+                confirm: f.confirm,
             },
         )
         .await

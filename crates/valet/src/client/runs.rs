@@ -34,6 +34,8 @@ pub enum RunCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Release the environment an upgrade run waits for (booked with confirmation steps).
+    Confirm { key: String },
     /// Abort a running upgrade: it stops after the current step and rolls back.
     Abort {
         key: String,
@@ -111,6 +113,20 @@ pub async fn run(api: &Api, cmd: RunCommand) -> anyhow::Result<ExitCode> {
             )
             .await?;
             println!("{key}: upgrade run queued now (reason: {reason})");
+            Ok(ExitCode::SUCCESS)
+        }
+        RunCommand::Confirm { key } => {
+            let text = api
+                .post(
+                    &["requests", &key, "run", "confirm"],
+                    &serde_json::json!({}),
+                )
+                .await?;
+            let v: serde_json::Value = parse(&text)?;
+            println!(
+                "{key}: {} released; the run continues",
+                v["released"].as_str().unwrap_or("?")
+            );
             Ok(ExitCode::SUCCESS)
         }
         RunCommand::Abort { key, reason } => {
