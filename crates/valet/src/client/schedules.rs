@@ -113,6 +113,9 @@ pub enum ScheduleCommand {
         overrides: Vec<(ConflictKind, String)>,
         #[arg(long)]
         comment: Option<String>,
+        /// Each environment's downtime waits for an engineer's release (`valet run confirm`).
+        #[arg(long)]
+        confirm: bool,
         /// Read the password (needed only to override) from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -253,6 +256,7 @@ pub async fn run(api: &Api, cmd: ScheduleCommand) -> anyhow::Result<ExitCode> {
             engineer,
             overrides,
             comment,
+            confirm,
             password_stdin,
         } => {
             let password = if overrides.is_empty() {
@@ -268,19 +272,16 @@ pub async fn run(api: &Api, cmd: ScheduleCommand) -> anyhow::Result<ExitCode> {
                     "Your password (to sign the override): ",
                 )?)
             };
-            let text = api
-                .post(
-                    &["requests", &key, "schedule"],
-                    &set_body(
-                        slot,
-                        window.as_deref(),
-                        &engineer,
-                        &overrides,
-                        password.as_deref(),
-                        comment.as_deref(),
-                    ),
-                )
-                .await?;
+            let mut body = set_body(
+                slot,
+                window.as_deref(),
+                &engineer,
+                &overrides,
+                password.as_deref(),
+                comment.as_deref(),
+            );
+            body["confirm"] = json!(confirm);
+            let text = api.post(&["requests", &key, "schedule"], &body).await?;
             let s: Schedule = parse(&text)?;
             let mut out = String::new();
             view::schedule(&mut out, &s, &tz, "");
