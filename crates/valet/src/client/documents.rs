@@ -60,9 +60,10 @@ pub enum DocCommand {
 }
 
 /// The newest IQ report among a request's documents.
-pub fn latest_iq(docs: &[Document]) -> Option<&Document> {
+/// The newest document of `kind`.
+pub fn latest_of<'a>(docs: &'a [Document], kind: &str) -> Option<&'a Document> {
     docs.iter()
-        .filter(|d| d.kind.eq_ignore_ascii_case("iq"))
+        .filter(|d| d.kind.eq_ignore_ascii_case(kind))
         .max_by_key(|d| d.created_at)
 }
 
@@ -91,12 +92,20 @@ pub async fn run(api: &Api, cmd: DocCommand) -> anyhow::Result<ExitCode> {
             let id = if super::is_request_key(&target) {
                 let text = api.get(&["requests", &target, "documents"], &[]).await?;
                 let docs: Vec<Document> = parse(&text)?;
-                latest_iq(&docs).map(|d| d.id.clone()).with_context(|| {
-                    format!(
-                        "{target} has no IQ report yet; it is made when the provisioning \
-                             run succeeds (see `valet run show {target}`)"
-                    )
-                })?
+                // A VAL's document is its IQ report; an upgrade's, its upgrade report.
+                let (kind, what) = if target.starts_with("VAL-") {
+                    ("iq", "IQ report")
+                } else {
+                    ("upgrade_report", "upgrade report")
+                };
+                latest_of(&docs, kind)
+                    .map(|d| d.id.clone())
+                    .with_context(|| {
+                        format!(
+                            "{target} has no {what} yet; it is made when its run succeeds \
+                             (see `valet run show {target}`)"
+                        )
+                    })?
             } else {
                 target
             };
@@ -153,8 +162,8 @@ mod tests {
             doc("IQ-VAL-3-2", "iq", "2026-12-02T08:00:00Z"),
             doc("OQ-VAL-3-1", "oq", "2026-12-03T08:00:00Z"),
         ];
-        assert_eq!(latest_iq(&docs).unwrap().id, "IQ-VAL-3-2");
-        assert!(latest_iq(&[]).is_none());
+        assert_eq!(latest_of(&docs, "iq").unwrap().id, "IQ-VAL-3-2");
+        assert!(latest_of(&[], "iq").is_none());
     }
 
     #[test]
