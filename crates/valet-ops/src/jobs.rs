@@ -31,11 +31,15 @@ pub enum JobKind {
     Remind,
     /// Remind everyone of a scheduled PROD upgrade (`upg.remind`).
     UpgradeRemind,
+    /// The PROD upgrade runbook of an `UPG-N` or `HFX-N` request (`run.upgrade`, payload
+    /// `{"request": KEY}`); for a hotfix it first checks the acceptance on record
+    /// ([`crate::hotfix::acceptance_for`]).
+    UpgradeRun,
 }
 
 impl JobKind {
     /// Every kind, in declaration order.
-    pub const ALL: [JobKind; 7] = [
+    pub const ALL: [JobKind; 8] = [
         JobKind::EnvStart,
         JobKind::Provision,
         JobKind::Teardown,
@@ -43,6 +47,7 @@ impl JobKind {
         JobKind::Close,
         JobKind::Remind,
         JobKind::UpgradeRemind,
+        JobKind::UpgradeRun,
     ];
 
     /// The string stored in the queue's `kind` column.
@@ -55,6 +60,7 @@ impl JobKind {
             JobKind::Close => "val.close",
             JobKind::Remind => "val.remind",
             JobKind::UpgradeRemind => "upg.remind",
+            JobKind::UpgradeRun => "run.upgrade",
         }
     }
 }
@@ -143,7 +149,8 @@ mod tests {
         assert_eq!(
             err,
             "unknown job kind `env.stop`; this valet knows env.start, run.provision, \
-             run.teardown, notify.deliver, val.close, val.remind, upg.remind"
+             run.teardown, notify.deliver, val.close, val.remind, upg.remind, \
+             run.upgrade"
         );
     }
 }

@@ -6,6 +6,7 @@
 pub mod documents;
 pub mod driver;
 mod error;
+pub mod hotfix;
 pub mod jobs;
 pub mod lifecycle;
 pub mod notify;
