@@ -103,6 +103,7 @@ pub async fn announce_to(
 /// Tells one customer about something that concerns no request yet (a published hotfix):
 /// an e-mail to each address in `to`, and `webhook` (a JSON event) to each of the customer's
 /// webhooks; at most once per `once` key and recipient. Returns the notification ids.
+#[allow(clippy::too_many_arguments)]
 pub async fn announce_customer(
     store: &Store,
     customer_id: &str,
