@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::environment::string_enum;
+use crate::hotfix::Severity;
 use crate::release::{Build, ReleaseKind, Version};
 use crate::CoreError;
 
@@ -79,6 +80,10 @@ pub struct Manifest {
     pub artifact: Artifact,
     /// Path of the migration bundle, relative to the artifact.
     pub migrations: String,
+    /// How urgent a hotfix is (sets its upgrade's notice); `normal` when not given. Only a
+    /// hotfix may say.
+    #[serde(default)]
+    pub severity: Severity,
     pub notes: Vec<Note>,
     /// Line of the `build` field in the file, for errors found later (duplicates, ordering).
     #[serde(skip)]
@@ -111,6 +116,7 @@ struct RawManifest {
     released: Spanned<String>,
     artifact: Spanned<RawArtifact>,
     migrations: Spanned<String>,
+    severity: Option<Spanned<String>>,
     #[serde(default)]
     notes: Vec<Spanned<RawNote>>,
 }
@@ -255,6 +261,20 @@ impl Manifest {
             }
         };
         let migrations = parse(&raw.migrations, "migrations")?;
+        let severity = match &raw.severity {
+            None => Severity::default(),
+            Some(s) if kind == ReleaseKind::Feature => {
+                return Err(err(
+                    s.span().start,
+                    "severity",
+                    "only a hotfix has a severity; remove it from this feature release".into(),
+                ))
+            }
+            Some(s) => s
+                .get_ref()
+                .parse()
+                .map_err(|e: CoreError| err(s.span().start, "severity", e.to_string()))?,
+        };
         let mut notes = Vec::with_capacity(raw.notes.len());
         let mut seen = std::collections::HashSet::new();
         for (i, n) in raw.notes.iter().enumerate() {
@@ -315,6 +335,7 @@ impl Manifest {
                 sha256: sha,
             },
             migrations,
+            severity,
             notes,
             build_line: line_of(text, raw.build.span().start),
         })
@@ -490,14 +511,18 @@ pub struct Lag {
     pub releases_behind: usize,
     /// Days since the first published build after the current one came out (0 if current).
     pub days_behind: i64,
-    /// Published hotfix builds after the current build (never applied automatically).
+    /// Published hotfix builds after the current build that the customer has neither
+    /// accepted nor declined for this environment (never applied automatically).
     pub hotfixes_available: Vec<Build>,
 }
 
 /// Computes the lag of an environment on `current` against the published releases, on `today`.
+/// Hotfixes in `decided` (accepted or declined for this environment) are not counted: an
+/// accepted one is on its way as a request, a declined one was refused on purpose.
 pub fn lag(
     current: Option<Build>,
     published: &[(Build, jiff::civil::Date)],
+    decided: &[Build],
     today: jiff::civil::Date,
 ) -> Lag {
     let mut published: Vec<(Build, jiff::civil::Date)> = published.to_vec();
@@ -524,7 +549,7 @@ pub fn lag(
         days_behind,
         hotfixes_available: newer
             .iter()
-            .filter(|(b, _)| b.kind() == ReleaseKind::Hotfix)
+            .filter(|(b, _)| b.kind() == ReleaseKind::Hotfix && !decided.contains(b))
             .map(|(b, _)| *b)
             .collect(),
     }
@@ -707,14 +732,60 @@ validation_impact = "high"
             (b("24.2.1.1201"), d(7, 1)),
             (b("24.3.0.1300"), d(10, 14)),
         ];
-        let l = lag(Some(b("24.1.0.1042")), &published, d(10, 20));
+        let l = lag(Some(b("24.1.0.1042")), &published, &[], d(10, 20));
         assert_eq!(l.latest, Some(b("24.3.0.1300")));
         assert_eq!(l.releases_behind, 2);
         assert_eq!(l.days_behind, 132);
         assert_eq!(l.hotfixes_available, vec![b("24.2.1.1201")]);
-        let l = lag(Some(b("24.3.0.1300")), &published, d(10, 20));
+        let l = lag(Some(b("24.3.0.1300")), &published, &[], d(10, 20));
         assert_eq!((l.releases_behind, l.days_behind), (0, 0));
         assert!(l.hotfixes_available.is_empty());
+    }
+
+    #[test]
+    fn lag_counts_only_hotfixes_neither_accepted_nor_declined() {
+        let d = |m, dd| jiff::civil::date(2024, m, dd);
+        let published = [
+            (b("24.2.0.1187"), d(6, 10)),
+            (b("24.2.1.1201"), d(7, 1)),
+            (b("24.2.2.1220"), d(8, 1)),
+        ];
+        let cur = Some(b("24.2.0.1187"));
+        let open = lag(cur, &published, &[], d(9, 1));
+        assert_eq!(
+            open.hotfixes_available,
+            vec![b("24.2.1.1201"), b("24.2.2.1220")]
+        );
+        let l = lag(cur, &published, &[b("24.2.1.1201")], d(9, 1));
+        assert_eq!(l.hotfixes_available, vec![b("24.2.2.1220")]);
+        let l = lag(
+            cur,
+            &published,
+            &[b("24.2.1.1201"), b("24.2.2.1220")],
+            d(9, 1),
+        );
+        assert!(l.hotfixes_available.is_empty());
+        assert_eq!(l.days_behind, open.days_behind, "days behind are unchanged");
+    }
+
+    #[test]
+    fn severity_is_optional_for_hotfixes_and_refused_for_features() {
+        let m = Manifest::parse(GOOD, "m").unwrap();
+        assert_eq!(m.severity, Severity::Normal);
+        let with = GOOD.replace(
+            "kind = \"hotfix\"\n",
+            "kind = \"hotfix\"\nseverity = \"critical\"\n",
+        );
+        assert_eq!(
+            Manifest::parse(&with, "m").unwrap().severity,
+            Severity::Critical
+        );
+        let e = error_of(&with.replace("\"critical\"", "\"urgent\""));
+        assert_eq!((e.field.as_str(), e.line), ("severity", 5));
+        let feature = "version = \"24.3\"\nbuild = \"24.3.0.1300\"\nkind = \"feature\"\nseverity = \"high\"\nreleased = \"2024-10-14\"\nmigrations = \"m\"\n[artifact]\nreference = \"r\"\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n";
+        let e = error_of(feature);
+        assert_eq!(e.field, "severity");
+        assert!(e.why.contains("only a hotfix"), "{e}");
     }
 
     proptest! {

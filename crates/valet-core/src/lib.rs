@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod customer;
 pub mod environment;
 pub mod error;
+pub mod hotfix;
 mod machine;
 pub mod release;
 pub mod request;

@@ -33,6 +33,12 @@ impl RequestKind {
         }
     }
 
+    /// Whether the request upgrades a PROD pair at a booked slot (a PROD upgrade, or an
+    /// accepted hotfix): both are scheduled and run the same way.
+    pub fn is_prod_upgrade(&self) -> bool {
+        matches!(self, RequestKind::Upgrade | RequestKind::Hotfix)
+    }
+
     /// The human key of the `n`-th request of this kind, e.g. `VAL-12`.
     pub fn key(&self, n: u64) -> String {
         format!("{}-{n}", self.key_prefix())

@@ -41,6 +41,10 @@ pub enum OpsError {
     UnknownJobKind(String),
     #[error("no handler for job kind `{0}` in this worker")]
     NoHandler(crate::jobs::JobKind),
+    /// A hotfix request without a customer admin's signed acceptance on record: nothing may
+    /// schedule or apply it.
+    #[error("{key}: hotfix not accepted: {why}; nothing was done")]
+    HotfixNotAccepted { key: String, why: String },
     #[error("job {job}: its lease was lost to another worker; stopped working on it")]
     LeaseLost { job: String },
 }

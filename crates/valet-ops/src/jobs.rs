@@ -31,7 +31,9 @@ pub enum JobKind {
     Remind,
     /// Remind everyone of a scheduled PROD upgrade (`upg.remind`).
     UpgradeRemind,
-    /// Run a PROD upgrade (or an accepted hotfix) at its slot (`run.upgrade`).
+    /// The PROD upgrade runbook of an `UPG-N` or `HFX-N` request (`run.upgrade`, payload
+    /// `{"request": KEY}`); for a hotfix it first checks the acceptance on record
+    /// ([`crate::hotfix::acceptance_for`]).
     UpgradeRun,
 }
 
@@ -147,7 +149,8 @@ mod tests {
         assert_eq!(
             err,
             "unknown job kind `env.stop`; this valet knows env.start, run.provision, \
-             run.teardown, notify.deliver, val.close, val.remind, upg.remind, run.upgrade"
+             run.teardown, notify.deliver, val.close, val.remind, upg.remind, \
+             run.upgrade"
         );
     }
 }

@@ -7,7 +7,7 @@ pub mod dbops;
 pub mod documents;
 pub mod driver;
 mod error;
-pub mod hotfix_gate;
+pub mod hotfix;
 pub mod jobs;
 pub mod lifecycle;
 pub mod notify;

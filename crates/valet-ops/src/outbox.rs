@@ -100,6 +100,69 @@ pub async fn announce_to(
     Ok(ids)
 }
 
+/// Tells one customer about something that concerns no request yet (a published hotfix):
+/// an e-mail to each address in `to`, and `webhook` (a JSON event) to each of the customer's
+/// webhooks; at most once per `once` key and recipient. Returns the notification ids.
+#[allow(clippy::too_many_arguments)]
+pub async fn announce_customer(
+    store: &Store,
+    customer_id: &str,
+    event: &str,
+    subject: &str,
+    body: &str,
+    to: &[String],
+    webhook: &serde_json::Value,
+    once: &str,
+) -> Result<Vec<String>> {
+    let to: BTreeSet<&String> = to.iter().filter(|e| !e.trim().is_empty()).collect();
+    let mut ids = Vec::new();
+    for addr in to {
+        ids.push(
+            notifications::record_for_customer(
+                store,
+                customer_id,
+                "email",
+                addr,
+                subject,
+                body,
+                event,
+                once,
+            )
+            .await?,
+        );
+    }
+    for hook in notifications::webhooks_for(store, customer_id).await? {
+        ids.push(
+            notifications::record_for_customer(
+                store,
+                customer_id,
+                "webhook",
+                &hook.id,
+                subject,
+                &webhook.to_string(),
+                event,
+                once,
+            )
+            .await?,
+        );
+    }
+    for id in &ids {
+        crate::jobs::enqueue(
+            store,
+            crate::jobs::JobKind::Notify,
+            &json!({ "notification_id": id }),
+            crate::jobs::EnqueueOptions {
+                customer_id: Some(customer_id.to_string()),
+                dedupe_key: Some(format!("notify:{id}")),
+                max_attempts: 8,
+                ..Default::default()
+            },
+        )
+        .await?;
+    }
+    Ok(ids)
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn record(
     store: &Store,

@@ -30,11 +30,12 @@ use crate::outbox::{announce, announce_to};
 use crate::proddb;
 use crate::profile::AppProfile;
 
-/// The upgrade fields of an upgrade request.
+/// The upgrade fields of a PROD upgrade (`UPG-N`) or accepted hotfix (`HFX-N`) request: both
+/// have the same shape and are scheduled and run the same way.
 pub fn details(r: &Request) -> Result<UpgradeRequest> {
-    if r.kind != RequestKind::Upgrade {
+    if !r.kind.is_prod_upgrade() {
         return Err(OpsError::Payload(format!(
-            "{} is not an upgrade request",
+            "{} is not an upgrade or hotfix request",
             r.key
         )));
     }
@@ -486,6 +487,9 @@ pub async fn set(store: &Store, actor: &Actor, key: &str, s: SetSchedule) -> Res
     actor.require(Permission::Triage, "schedule upgrades")?;
     let r = requests::get(store, actor, key).await?;
     let u = details(&r)?;
+    if r.kind == RequestKind::Hotfix {
+        crate::hotfix::acceptance_for(store, &r).await?;
+    }
     if !matches!(
         r.state,
         RequestState::Submitted
@@ -903,7 +907,16 @@ pub async fn calendar_event(
         start: s.start,
         end: s.end,
         zone: s.zone.clone(),
-        summary: format!("{}: {} PROD upgrade", r.key, s.customer_name),
+        summary: format!(
+            "{}: {} PROD {}",
+            r.key,
+            s.customer_name,
+            if r.kind == RequestKind::Hotfix {
+                "hotfix"
+            } else {
+                "upgrade"
+            }
+        ),
         description,
         location: None,
         url,

@@ -307,7 +307,7 @@ impl Upgrader {
             )));
         }
         if r.kind == RequestKind::Hotfix {
-            crate::hotfix_gate::require_acceptance(&self.store, &r).await?;
+            crate::hotfix::acceptance_for(&self.store, &r).await?;
         }
         let existing = runs::of_request(&self.store, &self.actor, &r)
             .await?
@@ -372,6 +372,16 @@ impl Upgrader {
         runs::start(&self.store, &self.actor, run_id).await?;
         loop {
             let run = runs::get(&self.store, &self.actor, run_id).await?;
+            // A worker that died between a step's failure and appending the rollback leaves
+            // a failed step and no rollback: roll back before anything else runs.
+            if !run.steps.iter().any(|s| s.name.starts_with("rollback")) {
+                if let Some(f) = run.steps.iter().find(|s| s.state == StepState::Failed) {
+                    let why = f.log.lines().last().unwrap_or("failed").to_string();
+                    self.begin_rollback(&run, &f.name.clone(), f.env.clone().as_deref(), &why)
+                        .await?;
+                    continue;
+                }
+            }
             let Some(step) = run
                 .steps
                 .iter()
@@ -494,6 +504,8 @@ impl Upgrader {
                     if rolling_back {
                         // A failed rollback needs a person: say so loudly and stop.
                         let why = format!("ROLLBACK FAILED at {} ({}): {msg} — an engineer must restore by hand; the backup is kept", step.name, step.env.as_deref().unwrap_or("-"));
+                        // The request says so before the run is final.
+                        self.fail_request(&run, &why).await?;
                         runs::finish(
                             &self.store,
                             &self.actor,
@@ -502,7 +514,6 @@ impl Upgrader {
                             Some(&why),
                         )
                         .await?;
-                        self.fail_request(&run, &why).await?;
                         return Ok(());
                     }
                     self.begin_rollback(&run, &step.name, step.env.as_deref(), &msg)
@@ -603,6 +614,9 @@ impl Upgrader {
             ),
             None => "aborted; rolled back to the previous build, data verified identical".to_string(),
         };
+        // The request says so before the run is final, so whoever sees the run final sees
+        // the request failed too.
+        self.fail_request(run, &why).await?;
         runs::finish(
             &self.store,
             &self.actor,
@@ -611,7 +625,7 @@ impl Upgrader {
             Some(&why),
         )
         .await?;
-        self.fail_request(run, &why).await
+        Ok(())
     }
 
     async fn fail_request(&self, run: &Run, why: &str) -> Result<()> {
@@ -785,6 +799,25 @@ impl Upgrader {
         )
         .await?;
         Ok(url)
+    }
+
+    /// Starts the instance again on `release` if it does not answer (it died with a worker
+    /// that was killed after starting it).
+    async fn ensure_running(
+        &self,
+        env: &Environment,
+        s: &StartInstance,
+        release: &str,
+    ) -> Result<()> {
+        let env = environments::get(&self.store, &self.actor, &env.id).await?;
+        if let Some(url) = &env.base_url {
+            if self.health(url).await.is_ok() {
+                return Ok(());
+            }
+        }
+        tracing::warn!(env = %env.name, "instance not answering; starting it again");
+        self.start_instance(&env, s, release).await?;
+        Ok(())
     }
 
     async fn step(&self, run: &Run, name: &str, env_role: Option<&str>) -> Result<Done> {
@@ -1003,6 +1036,8 @@ impl Upgrader {
                 ))
             }
             "smoke" => {
+                self.ensure_running(&env, &s, &release).await?;
+                let env = environments::get(&self.store, &self.actor, &env.id).await?;
                 let url = env.base_url.clone().unwrap_or_default();
                 let (status, body) = self.health(&url).await?;
                 if !(status == 200 || body.contains("maintenance")) {
@@ -1064,6 +1099,8 @@ impl Upgrader {
                 ))
             }
             "maintenance_off" => {
+                self.ensure_running(&env, &s, &release).await?;
+                let env = environments::get(&self.store, &self.actor, &env.id).await?;
                 let log = self.command("maintenance_off", &s, &release).await?;
                 let url = env.base_url.clone().unwrap_or_default();
                 let mut ok = false;
@@ -1185,6 +1222,12 @@ impl Upgrader {
                     )));
                 }
                 let pre = Self::artifacts(run, "precheck", env_role);
+                let previous = pre["from_release"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| s.release.clone());
+                self.ensure_running(&env, &s, &previous).await?;
+                let env = environments::get(&self.store, &self.actor, &env.id).await?;
                 let url = env.base_url.clone().unwrap_or_default();
                 let running = self.version(&url).await?;
                 if Some(running.as_str()) != pre["from_build"].as_str()

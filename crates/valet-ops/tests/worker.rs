@@ -152,7 +152,8 @@ async fn job_of_unknown_kind_fails_naming_the_kinds_this_valet_knows() {
         dead.last_error.as_deref(),
         Some(
             "unknown job kind `env.stop`; this valet knows env.start, run.provision, \
-             run.teardown, notify.deliver, val.close, val.remind, upg.remind, run.upgrade"
+             run.teardown, notify.deliver, val.close, val.remind, upg.remind, \
+             run.upgrade"
         )
     );
 

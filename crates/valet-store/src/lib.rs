@@ -16,6 +16,7 @@ pub mod documents;
 pub mod environments;
 mod error;
 pub mod findings;
+pub mod hotfixes;
 mod migrate;
 pub mod notifications;
 pub mod queue;

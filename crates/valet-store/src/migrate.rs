@@ -58,10 +58,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0005_schedule.sql"),
         postgres: include_str!("../migrations/0005_schedule.sql"),
     },
+    Migration {
+        version: 6,
+        name: "hotfixes",
+        sqlite: include_str!("../migrations/0006_hotfixes.sql"),
+        postgres: include_str!("../migrations/0006_hotfixes.sql"),
+    },
 ];
 
 /// The schema version this build of valet expects.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const LOCK_KEY: i64 = 0x7661_6c65_745f_6d67; // "valet_mg"
 

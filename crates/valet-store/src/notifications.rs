@@ -126,6 +126,41 @@ pub async fn record_once(
     Ok(id)
 }
 
+/// Records a notification to one customer that concerns no request (a published hotfix), at
+/// most once per `once_key` and recipient; returns its id either way.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_for_customer(
+    store: &Store,
+    customer_id: &str,
+    channel: &str,
+    recipient: &str,
+    subject: &str,
+    body: &str,
+    event: &str,
+    once_key: &str,
+) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let key = format!("{once_key}|{channel}|{recipient}");
+    let id = format!("n1-{}", &hex::encode(Sha256::digest(key.as_bytes()))[..32]);
+    sqlx::query(
+        "INSERT INTO notifications (id, request_id, customer_id, channel, recipient, subject, \
+         body, event, state, created_at, once_key) VALUES ($1, NULL, $2, $3, $4, $5, $6, $7, \
+         'pending', $8, $9) ON CONFLICT DO NOTHING",
+    )
+    .bind(&id)
+    .bind(customer_id)
+    .bind(channel)
+    .bind(recipient)
+    .bind(subject)
+    .bind(body)
+    .bind(event)
+    .bind(store.now_micros())
+    .bind(key)
+    .execute(store.pool())
+    .await?;
+    Ok(id)
+}
+
 /// One notification (for delivery: no tenant check, valet's own use).
 pub async fn get(store: &Store, id: &str) -> Result<Notification> {
     let row = sqlx::query(&format!("{SELECT} WHERE id = $1"))

@@ -12,6 +12,7 @@ use sqlx::Row;
 use valet_core::catalog::{
     self, CoveredRelease, CumulativeNotes, Lag, Manifest, ManifestError, Note,
 };
+use valet_core::hotfix::Severity;
 use valet_core::{Actor, Build, CoreError, Permission, ReleaseKind, Tier};
 
 use crate::audit::{self, NewEvent};
@@ -31,10 +32,12 @@ pub struct Release {
     pub published: bool,
     pub published_at: Option<jiff::Timestamp>,
     pub notes: usize,
+    /// A hotfix's severity (`normal` when its manifest gave none); `None` for a feature release.
+    pub severity: Option<Severity>,
 }
 
 const COLUMNS: &str = "r.build, r.version, r.kind, r.released_on, r.artifact_ref, \
-    r.artifact_sha256, r.migrations, r.source_file, r.published_at, \
+    r.artifact_sha256, r.migrations, r.source_file, r.published_at, r.severity, \
     (SELECT COUNT(*) FROM release_notes n WHERE n.build = r.build) AS notes";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -48,6 +51,12 @@ fn from_row(row: &AnyRow) -> Result<Release> {
     let released: String = row.try_get("released_on")?;
     let published_at: Option<i64> = row.try_get("published_at")?;
     let notes: i64 = row.try_get("notes")?;
+    let severity: Option<String> = row.try_get("severity")?;
+    let severity = match (kind.as_str(), severity) {
+        ("hotfix", Some(s)) => Some(s.parse()?),
+        ("hotfix", None) => Some(Severity::default()),
+        _ => None,
+    };
     Ok(Release {
         build,
         version: build.version(),
@@ -67,6 +76,7 @@ fn from_row(row: &AnyRow) -> Result<Release> {
             .transpose()
             .map_err(|e| corrupt("publish time", e))?,
         notes: notes as usize,
+        severity,
     })
 }
 
@@ -106,8 +116,8 @@ pub async fn import(store: &Store, actor: &Actor, text: &str, file: &str) -> Res
     let now = store.now();
     sqlx::query(
         "INSERT INTO releases (build, version, sort_key, kind, released_on, artifact_ref,
-             artifact_sha256, migrations, source_file, manifest_sha256, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             artifact_sha256, migrations, source_file, manifest_sha256, created_at, severity)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(m.build.to_string())
     .bind(m.version.to_string())
@@ -120,6 +130,7 @@ pub async fn import(store: &Store, actor: &Actor, text: &str, file: &str) -> Res
     .bind(file)
     .bind(hex::encode(Sha256::digest(text.as_bytes())))
     .bind(now.as_microsecond())
+    .bind((m.kind == ReleaseKind::Hotfix).then(|| m.severity.as_str()))
     .execute(&mut *tx)
     .await?;
     for (i, n) in m.notes.iter().enumerate() {
@@ -429,7 +440,8 @@ pub struct EnvironmentLag {
 }
 
 /// Lag of every environment the actor may see (optionally of one customer; another
-/// tenant's customer is `NotFound`). Destroyed environments are left out.
+/// tenant's customer is `NotFound`). Destroyed environments are left out. A hotfix the
+/// customer accepted or declined for a PROD pair is not counted for that pair's environments.
 pub async fn version_lag(
     store: &Store,
     actor: &Actor,
@@ -449,17 +461,23 @@ pub async fn version_lag(
     let mut out = Vec::new();
     for c in customers {
         let today = now.to_zoned(c.zone.tz()).date();
+        let decided = crate::hotfixes::decided(store, &c.id).await?;
         for e in environments::list(store, actor, Some(&c.id)).await? {
             if e.state == valet_core::EnvState::Destroyed {
                 continue;
             }
+            let decided: Vec<Build> = decided
+                .iter()
+                .filter(|(pair, _)| *pair == e.pair_id)
+                .map(|(_, b)| *b)
+                .collect();
             out.push(EnvironmentLag {
                 customer_id: c.id.clone(),
                 customer: c.name.to_string(),
                 environment_id: e.id.clone(),
                 environment: e.name.clone(),
                 tier: e.tier,
-                lag: catalog::lag(e.current_build, &published, today),
+                lag: catalog::lag(e.current_build, &published, &decided, today),
             });
         }
     }

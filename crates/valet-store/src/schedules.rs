@@ -210,6 +210,18 @@ pub async fn create_upgrade(
     }
     let upgrade = checked.check(&ctx)?;
     let main = main.expect("checked");
+    if valet_core::hotfix::eligible(main.current_build, upgrade.build) {
+        // A hotfix of the pair's own line is taken only through its signed acceptance.
+        return Err(CoreError::Invalid {
+            field: "build",
+            why: format!(
+                "{} is a hotfix of this pair's release line: accept it (e-signed) with \
+                 POST /api/v1/hotfixes/{}/accept or `valet hotfix accept`, not as an upgrade",
+                upgrade.build, upgrade.build
+            ),
+        }
+        .into());
+    }
     let customer = customers::get(store, actor, &main.customer_id).await?;
     let label = main.name.trim_end_matches("-MAIN").to_string();
     let mut details =

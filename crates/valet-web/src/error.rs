@@ -52,6 +52,7 @@ impl From<valet_ops::OpsError> for ApiError {
             valet_ops::OpsError::Store(s) => s.into(),
             valet_ops::OpsError::Core(c) => c.into(),
             valet_ops::OpsError::Payload(m) => ApiError::BadRequest(m),
+            e @ valet_ops::OpsError::HotfixNotAccepted { .. } => ApiError::Conflict(e.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -29,6 +29,8 @@ pub struct AppState {
     pub profile: Option<std::sync::Arc<valet_ops::profile::AppProfile>>,
     /// The address people reach this server at, for links in calendars and e-mails.
     pub base_url: Option<String>,
+    /// Days of notice an accepted hotfix's upgrade needs, per severity.
+    pub hotfix_notice: valet_core::hotfix::HotfixNotice,
 }
 
 impl AppState {
@@ -39,6 +41,7 @@ impl AppState {
             val_rules: ValRules::default(),
             profile: None,
             base_url: None,
+            hotfix_notice: Default::default(),
         }
     }
 }

@@ -1019,3 +1019,137 @@ async fn cancelling_an_upgrade_from_its_page_releases_the_booking() {
     let (_, body) = page(&customer, &app, "/requests/UPG-1").await;
     assert!(body.contains("state-cancelled"));
 }
+
+#[tokio::test]
+async fn hotfix_inbox_accepts_with_slots_and_declines_with_a_reason_e_signed() {
+    let app = spawn_app().await;
+    let dir = format!(
+        "{}/../../examples/clinic/releases",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for (v, build) in [("24.2", "24.2.0.1187"), ("24.2.1", "24.2.1.1201")] {
+        let r = app
+            .client
+            .post(app.url(&format!("/api/v1/releases?file={v}.toml")))
+            .bearer_auth(&app.admin_token)
+            .body(std::fs::read_to_string(format!("{dir}/{v}.toml")).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let r = app
+            .post(
+                &format!("/api/v1/releases/{build}/publish"),
+                &app.admin_token,
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let pair = pair_of(&app, &app.alpha.env_id).await;
+    let c = sign_in(&app, "alpha.user", "a long test password").await;
+    let (status, html) = page(&c, &app, "/hotfixes").await;
+    assert_eq!(status, 200);
+    keep("hotfixes.html", &html);
+    assert!(
+        html.contains("href=\"/hotfixes\" class=\"active\""),
+        "nav link"
+    );
+    assert!(
+        html.contains("24.2.1.1201") && html.contains("APP-3199"),
+        "notes shown"
+    );
+    assert!(html.contains("never applied automatically"));
+    assert!(html.contains("undecided"));
+    let token = token_in(&html);
+    let date = day(12);
+    let accept = |password: &'static str, token: String, date: String, pair: String| {
+        vec![
+            ("csrf", token),
+            ("pair", pair),
+            ("slot_date", date.clone()),
+            ("slot_start", "09:00".into()),
+            ("slot_end", "10:00".into()),
+            ("slot_zone", "Europe/Berlin".into()),
+            ("slot_date", String::new()),
+            ("slot_start", String::new()),
+            ("slot_end", String::new()),
+            ("slot_zone", "Europe/Berlin".into()),
+            ("preferred", "1".into()),
+            ("downtime_minutes", "20".into()),
+            ("note", String::new()),
+            ("password", password.into()),
+        ]
+    };
+    // A wrong password signs nothing and says so beside the pair's forms.
+    let form = accept("wrong password", token.clone(), date.clone(), pair.clone());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, html) = post_form(&c, &app, "/hotfixes/24.2.1.1201/accept", &form).await;
+    assert_eq!(status, 403);
+    assert!(html.contains("Nothing was recorded") && html.contains("password is wrong"));
+    // Without the CSRF token nothing happens either.
+    let r = c
+        .post(app.url("/hotfixes/24.2.1.1201/accept"))
+        .form(&[
+            ("pair", pair.as_str()),
+            ("password", "a long test password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let form = accept("a long test password", token, date, pair.clone());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = c
+        .post(app.url("/hotfixes/24.2.1.1201/accept"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/requests/HFX-1");
+    let (status, html) = page(&c, &app, "/requests/HFX-1").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("24.2.1.1201"));
+    let (_, html) = page(&c, &app, "/hotfixes").await;
+    assert!(
+        html.contains("Accepted by") && html.contains("HFX-1"),
+        "decision shown"
+    );
+    assert!(!html.contains("action=\"/hotfixes/24.2.1.1201/decline\""));
+
+    // Beta declines through its own inbox.
+    let beta_pair = pair_of(&app, &app.beta.env_id).await;
+    let b = sign_in(&app, "beta.user", "a long test password").await;
+    let (_, html) = page(&b, &app, "/hotfixes").await;
+    assert!(!html.contains(&pair), "never another tenant's pair");
+    let token = token_in(&html);
+    let (status, html) = post_form(
+        &b,
+        &app,
+        "/hotfixes/24.2.1.1201/decline",
+        &[
+            ("csrf", &token),
+            ("pair", &beta_pair),
+            ("reason", ""),
+            ("password", "a long test password"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("reason"), "a decline needs a reason");
+    let r = b
+        .post(app.url("/hotfixes/24.2.1.1201/decline"))
+        .form(&[
+            ("csrf", token.as_str()),
+            ("pair", beta_pair.as_str()),
+            ("reason", "not affected"),
+            ("password", "a long test password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, html) = page(&b, &app, "/hotfixes").await;
+    assert!(html.contains("Declined by") && html.contains("not affected"));
+}

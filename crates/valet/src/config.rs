@@ -19,6 +19,9 @@ pub struct FileConfig {
     pub log: Option<String>,
     /// Longest validation period of a VAL request, in days (default 183: six months).
     pub val_max_days: Option<i64>,
+    /// Days of notice an accepted hotfix's upgrade needs, per severity:
+    /// `hotfix_notice_days = { critical = 1, high = 7, normal = 21 }` (the defaults).
+    pub hotfix_notice_days: Option<valet_core::hotfix::HotfixNotice>,
 }
 
 /// Reads the config file: the one named explicitly must exist; `./valet.toml` is optional.
@@ -53,7 +56,7 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<FileConfig> {
                 .unwrap_or_default();
             bail!(
                 "{}{at}: {}; fix the file or pass --config with another one (keys: data_dir, \
-                 database_url, listen, log, val_max_days)",
+                 database_url, listen, log, val_max_days, hotfix_notice_days)",
                 path.display(),
                 e.message()
                     .lines()
@@ -73,6 +76,7 @@ pub struct Settings {
     pub database_url: String,
     pub listen: String,
     pub val_rules: valet_core::val::ValRules,
+    pub hotfix_notice: valet_core::hotfix::HotfixNotice,
 }
 
 impl Settings {
@@ -106,11 +110,14 @@ impl Settings {
             }
             val_rules.max_days = d;
         }
+        let hotfix_notice = file.hotfix_notice_days.unwrap_or_default();
+        hotfix_notice.check().map_err(anyhow::Error::msg)?;
         Ok(Settings {
             data_dir,
             database_url,
             listen,
             val_rules,
+            hotfix_notice,
         })
     }
 }
@@ -126,6 +133,32 @@ mod tests {
             .to_string();
         assert!(err.starts_with("valet.toml:2:"), "{err}");
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn hotfix_notice_days_default_and_can_be_set_per_severity() {
+        let s = Settings::resolve(None, None, None, &FileConfig::default()).unwrap();
+        assert_eq!(s.hotfix_notice, valet_core::hotfix::HotfixNotice::default());
+        let file = parse(
+            "hotfix_notice_days = { critical = 0, high = 3 }\n",
+            Path::new("f"),
+        )
+        .unwrap();
+        let s = Settings::resolve(None, None, None, &file).unwrap();
+        assert_eq!(
+            (
+                s.hotfix_notice.critical,
+                s.hotfix_notice.high,
+                s.hotfix_notice.normal
+            ),
+            (0, 3, 21)
+        );
+        let file = parse("hotfix_notice_days = { high = 900 }\n", Path::new("f")).unwrap();
+        let e = Settings::resolve(None, None, None, &file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hotfix_notice_days.high"), "{e}");
+        assert!(parse("hotfix_notice_days = { urgent = 1 }\n", Path::new("f")).is_err());
     }
 
     #[test]

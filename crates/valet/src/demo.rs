@@ -53,7 +53,7 @@ async fn import_catalog(store: &Store, actor: &Actor) -> anyhow::Result<()> {
             continue;
         }
         let r = valet_store::releases::import(store, actor, text, file).await?;
-        valet_store::releases::publish(store, actor, &r.build.to_string(), None).await?;
+        valet_ops::hotfix::publish(store, actor, &r.build.to_string(), None, None).await?;
     }
     Ok(())
 }
@@ -215,6 +215,7 @@ pub async fn run(settings: &Settings, volunteers: u64) -> anyhow::Result<()> {
         listener,
         valet_web::AppState {
             val_rules: settings.val_rules,
+            hotfix_notice: settings.hotfix_notice,
             profile: Some(std::sync::Arc::new(crate::worker::app_profile()?)),
             base_url: Some(server_url.clone()),
             ..valet_web::AppState::new(store.clone())

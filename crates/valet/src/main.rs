@@ -204,7 +204,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { .. } => {
             let store = open().await?;
-            serve(store, &settings.listen, settings.val_rules).await?;
+            serve(
+                store,
+                &settings.listen,
+                settings.val_rules,
+                settings.hotfix_notice,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Worker { name } => {
@@ -290,11 +296,13 @@ async fn serve(
     store: Store,
     listen: &str,
     val_rules: valet_core::val::ValRules,
+    hotfix_notice: valet_core::hotfix::HotfixNotice,
 ) -> anyhow::Result<()> {
     let listener = bind(listen).await?;
     tracing::info!("valet listening on http://{}", listener.local_addr()?);
     let state = valet_web::AppState {
         val_rules,
+        hotfix_notice,
         profile: Some(std::sync::Arc::new(crate::worker::app_profile()?)),
         base_url: Some(format!("http://{}", listener.local_addr()?)),
         ..valet_web::AppState::new(store)

@@ -56,6 +56,15 @@ pub enum ReleaseCommand {
     },
 }
 
+/// `; N customers told` after publishing a hotfix offered to someone.
+fn told_text(told: usize) -> String {
+    match told {
+        0 => String::new(),
+        1 => "; 1 customer told of the hotfix".into(),
+        n => format!("; {n} customers told of the hotfix"),
+    }
+}
+
 pub async fn run(store: &Store, cmd: ReleaseCommand) -> anyhow::Result<()> {
     let actor = console_actor();
     match cmd {
@@ -83,8 +92,15 @@ pub async fn run(store: &Store, cmd: ReleaseCommand) -> anyhow::Result<()> {
                             r.build, r.version, r.notes
                         );
                         if publish {
-                            releases::publish(store, &actor, &r.build.to_string(), None).await?;
-                            println!("published {}", r.build);
+                            let (_, told) = valet_ops::hotfix::publish(
+                                store,
+                                &actor,
+                                &r.build.to_string(),
+                                None,
+                                None,
+                            )
+                            .await?;
+                            println!("published {}{}", r.build, told_text(told));
                         }
                     }
                     Err(e) => {
@@ -103,8 +119,9 @@ pub async fn run(store: &Store, cmd: ReleaseCommand) -> anyhow::Result<()> {
             }
         }
         ReleaseCommand::Publish { build, reason } => {
-            let r = releases::publish(store, &actor, &build, reason.as_deref()).await?;
-            println!("published {} ({})", r.build, r.version);
+            let (r, told) =
+                valet_ops::hotfix::publish(store, &actor, &build, reason.as_deref(), None).await?;
+            println!("published {} ({}){}", r.build, r.version, told_text(told));
         }
         ReleaseCommand::List => {
             println!(

@@ -149,7 +149,7 @@ async fn migrate_and_user_add_work_on_postgres() {
     let o = valet(dir.path(), &["--database-url", &db.url, "migrate"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("applied migrations [1, 2, 3, 4, 5]"),
+        stdout(&o).contains("applied migrations [1, 2, 3, 4, 5, 6]"),
         "{}",
         stdout(&o)
     );

@@ -62,6 +62,15 @@ fn one_line_error(o: &Output) -> String {
     lines[0].to_string()
 }
 
+/// The `error:` line of a failed signing command (which says first what it signs).
+fn error_line(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(lines.len(), 1, "one error line, got: {err}");
+    lines[0].to_string()
+}
+
 /// A `valet serve` of its own: a temp directory holding its state, killed when dropped.
 struct Server {
     dir: tempfile::TempDir,
@@ -1031,4 +1040,173 @@ async fn customer_files_an_upgrade_and_the_pm_books_it_with_an_override_from_the
     let ics = std::fs::read_to_string(&ics_path).unwrap();
     assert_eq!(ics_line(&ics, "METHOD"), Some("METHOD:CANCEL"), "{ics}");
     assert_eq!(ics_line(&ics, "SEQUENCE"), Some("SEQUENCE:3"), "{ics}");
+}
+
+#[tokio::test]
+async fn customer_accepts_a_hotfix_from_the_cli_and_no_path_schedules_an_unaccepted_one() {
+    let mut tokens = Default::default();
+    let mut customer_id = String::new();
+    let server = Server::start(|dir| {
+        let out = ok(valet_in(
+            dir,
+            &[
+                "customer",
+                "add",
+                "--name",
+                "Acme Research",
+                "--zone",
+                "Europe/Berlin",
+            ],
+            &[],
+            None,
+        ));
+        customer_id = out.trim().rsplit(' ').next().unwrap().to_string();
+        let mut args = vec!["release", "import"];
+        let files = clinic_manifests();
+        args.extend(files.iter().map(String::as_str));
+        ok(valet_in(dir, &args, &[], None));
+        ok(valet_in(
+            dir,
+            &["release", "publish", "24.2.0.1187"],
+            &[],
+            None,
+        ));
+        tokens = (
+            user_with_token(dir, "root", "admin", None),
+            user_with_token(dir, "carla", "customer_admin", Some("Acme Research")),
+            user_with_token(dir, "paula", "vendor_pm", None),
+            user_with_token(dir, "eddie", "vendor_engineer", None),
+        );
+    });
+    let (admin, carla, paula, _) = tokens;
+    let pair: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/environments", server.url))
+        .bearer_auth(&admin)
+        .json(
+            &json!({ "customer_id": customer_id, "tier": "PROD", "label": "PROD",
+                       "build": "24.2.0.1187" }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pair_id = pair["pair_id"].as_str().unwrap().to_string();
+    let out = ok(server.client(&carla, &["hotfix", "list"], None));
+    assert!(out.contains("no hotfix"), "{out}");
+
+    // The console's publish (the admin path) announces the hotfix.
+    let out = ok(valet_in(
+        server.path(),
+        &["release", "publish", "24.2.1.1201"],
+        &[],
+        None,
+    ));
+    assert!(out.contains("1 customer told of the hotfix"), "{out}");
+    let out = ok(server.client(&carla, &["hotfix", "list"], None));
+    assert!(out.contains("24.2.1.1201 (high severity"), "{out}");
+    assert!(out.contains("undecided"), "{out}");
+    let list: Value = serde_json::from_str(&ok(server.client(
+        &carla,
+        &["hotfix", "list", "--json"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(list[0]["pairs"][0]["pair_id"], json!(pair_id));
+
+    let day = weekday_after(10, jiff::civil::Weekday::Wednesday);
+    let slot = format!("{day} 13:00-14:00 Europe/Berlin");
+    let accept = |pw: &str| {
+        server.client(
+            &carla,
+            &[
+                "hotfix",
+                "accept",
+                "24.2.1.1201",
+                "--pair",
+                &pair_id,
+                "--slot",
+                &slot,
+                "--downtime-minutes",
+                "20",
+                "--password-stdin",
+            ],
+            Some(pw),
+        )
+    };
+    let e = error_line(&accept("wrong password\n"));
+    assert!(e.contains("nothing was signed"), "{e}");
+    let out = ok(accept(&password_of("carla")));
+    assert!(out.starts_with("HFX-1 filed"), "{out}");
+    assert!(out.contains("7 days of notice"), "{out}");
+    let e = error_line(&accept(&password_of("carla")));
+    assert!(e.contains("already accepted"), "{e}");
+    let e = error_line(&server.client(
+        &carla,
+        &[
+            "hotfix",
+            "decline",
+            "24.2.1.1201",
+            "--pair",
+            &pair_id,
+            "--reason",
+            "changed our mind",
+            "--password-stdin",
+        ],
+        Some(&password_of("carla")),
+    ));
+    assert!(e.contains("a decision is final"), "{e}");
+
+    // The PM books HFX-1 like an upgrade.
+    let out = ok(server.client(
+        &paula,
+        &[
+            "schedule",
+            "set",
+            "HFX-1",
+            "--slot",
+            "1",
+            "--engineer",
+            "eddie",
+        ],
+        None,
+    ));
+    assert!(out.contains("HFX-1") || out.contains("eddie"), "{out}");
+
+    // A hotfix request with no acceptance behind it (written into the database directly) is
+    // refused by the CLI's scheduling path.
+    let db = format!(
+        "sqlite://{}",
+        server.path().join("valet-data/valet.db").display()
+    );
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO requests (id, key, kind, customer_id, state, title, details, created_by, \
+         created_at, updated_at) SELECT 'crafted', 'HFX-5', 'hotfix', customer_id, \
+         'submitted', 'crafted', details, created_by, created_at, updated_at FROM requests \
+         WHERE key = 'HFX-1'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let e = one_line_error(&server.client(
+        &paula,
+        &[
+            "schedule",
+            "set",
+            "HFX-5",
+            "--slot",
+            "1",
+            "--engineer",
+            "eddie",
+        ],
+        None,
+    ));
+    assert!(e.contains("HFX-5: hotfix not accepted"), "{e}");
 }

@@ -617,7 +617,7 @@ async fn confirmation_steps_wait_for_an_engineer() {
     let system = Actor::system();
     for env in ["TEST", "MAIN"] {
         let mut waiting = false;
-        for _ in 0..300 {
+        for _ in 0..1200 {
             let r = requests::get(&w.store, &system, &key).await.unwrap();
             let runs = valet_store::runs::of_request(&w.store, &system, &r)
                 .await

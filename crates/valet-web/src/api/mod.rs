@@ -5,6 +5,7 @@ mod customers;
 mod documents;
 mod environments;
 mod findings;
+mod hotfixes;
 mod releases;
 mod requests;
 mod runs;
@@ -19,6 +20,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::json;
+
+pub(crate) use requests::signing;
 
 use crate::auth::Authed;
 use crate::error::ApiError;
@@ -40,6 +43,9 @@ pub fn router() -> Router<AppState> {
         .route("/releases/{build}/publish", post(releases::publish))
         .route("/release-notes", get(releases::notes))
         .route("/release-notes/search", get(releases::search))
+        .route("/hotfixes", get(hotfixes::inbox))
+        .route("/hotfixes/{build}/accept", post(hotfixes::accept))
+        .route("/hotfixes/{build}/decline", post(hotfixes::decline))
         .route("/version-lag", get(releases::lag))
         .route("/version-lag/{customer_id}", get(releases::lag_of))
         .route("/requests", get(requests::list))

@@ -60,9 +60,15 @@ pub async fn publish(
     body: Option<Json<PublishBody>>,
 ) -> Result<Json<Release>, ApiError> {
     let reason = body.and_then(|Json(b)| b.reason);
-    Ok(Json(
-        releases::publish(&st.store, &actor, &build, reason.as_deref()).await?,
-    ))
+    let (r, _) = valet_ops::hotfix::publish(
+        &st.store,
+        &actor,
+        &build,
+        reason.as_deref(),
+        st.base_url.as_deref(),
+    )
+    .await?;
+    Ok(Json(r))
 }
 
 #[derive(Debug, Deserialize)]

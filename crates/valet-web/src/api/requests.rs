@@ -46,7 +46,7 @@ fn signing_password(password: &Option<String>) -> Result<&str, FieldError> {
 
 /// A signing call's error. A wrong password is a 403 saying nothing was signed: the caller is
 /// signed in; it is the signature's re-authentication that failed.
-pub(super) fn signing(e: OpsError) -> ApiError {
+pub(crate) fn signing(e: OpsError) -> ApiError {
     match e {
         OpsError::Store(StoreError::Unauthenticated) => ApiError::Forbidden(
             "the password is wrong: nothing was signed; enter your own password to sign".into(),
@@ -160,7 +160,7 @@ pub async fn cancel(
     JsonOrEmpty(body): JsonOrEmpty<ReasonBody>,
 ) -> Result<Json<Request>, ApiError> {
     let r = visible(&st, &actor, &key).await?;
-    if r.kind == RequestKind::Upgrade {
+    if r.kind.is_prod_upgrade() {
         return Ok(Json(
             valet_ops::upgrade::cancel(&st.store, &actor, &key, &body.reason).await?,
         ));

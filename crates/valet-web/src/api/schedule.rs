@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use valet_core::schedule::{ExceptionKind, WorkingHours};
 use valet_core::slot::parse_slot;
 use valet_core::upgrade::UpgradeRequestInput;
-use valet_core::{FieldError, RequestKind};
+use valet_core::FieldError;
 use valet_ops::documents::heatmap;
 use valet_ops::upgrade::{self, Assessment, SetSchedule};
 use valet_store::requests::{self, Request};
@@ -80,9 +80,9 @@ async fn upgrade_request(
     key: &str,
 ) -> Result<Request, ApiError> {
     let r = requests::get(&st.store, actor, key).await?;
-    if r.kind != RequestKind::Upgrade {
+    if !r.kind.is_prod_upgrade() {
         return Err(ApiError::NotFound(format!(
-            "{key} is not an upgrade request"
+            "{key} is not an upgrade or hotfix request"
         )));
     }
     Ok(r)

@@ -4,11 +4,12 @@
 //! with PDF / Markdown / CSV downloads), and the VAL cycle's requests (`requests`): list,
 //! filing, the request page with its live run, findings and e-signatures; and PROD upgrades
 //! (`upgrades`): the request form with its slot picker, the PM's scheduling page, the schedule
-//! overview.
+//! overview; and the customers' hotfix inbox (`hotfixes`): accept or decline, e-signed.
 //!
 //! Every form posts a CSRF token, checked by [`csrf::guard`] before any handler runs.
 
 pub mod csrf;
+mod hotfixes;
 mod requests;
 mod upgrades;
 
@@ -70,6 +71,10 @@ fn templates() -> &'static Environment<'static> {
             (
                 "schedules.html",
                 include_str!("../../templates/schedules.html"),
+            ),
+            (
+                "hotfixes.html",
+                include_str!("../../templates/hotfixes.html"),
             ),
         ] {
             env.add_template(name, src).expect("templates are valid");
@@ -135,6 +140,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit_page))
         .merge(requests::router())
         .merge(upgrades::router())
+        .merge(hotfixes::router())
         .route_layer(axum::middleware::from_fn(csrf::guard))
 }
 

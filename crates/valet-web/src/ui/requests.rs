@@ -361,7 +361,7 @@ fn duration(ms: Option<i64>) -> Option<String> {
 /// dialog.
 fn field_rows(kind: RequestKind, d: &serde_json::Value) -> Vec<Value> {
     let s = |k: &str| d[k].as_str().map(str::to_string);
-    if kind == RequestKind::Upgrade {
+    if kind.is_prod_upgrade() {
         return [
             ("PROD pair", s("pair_label").or_else(|| s("pair_id"))),
             ("Target build", s("build")),
@@ -453,7 +453,7 @@ async fn detail(
     let pending_extension = !d["extension_requested"].is_null();
     let triage = role.may(Permission::Triage);
     let files = role.may(Permission::FileRequest);
-    let is_upgrade = r.kind == RequestKind::Upgrade;
+    let is_upgrade = r.kind.is_prod_upgrade();
     let upgrade = if is_upgrade {
         Some(super::upgrades::section(st, u, r, view.schedule.as_ref()).await?)
     } else {
@@ -698,7 +698,11 @@ async fn cancel(
     let outcome = async {
         required("reason", &f.reason, "say why the request is cancelled")?;
         let actor = u.user.actor();
-        if requests::get(&st.store, &actor, &key).await?.kind == RequestKind::Upgrade {
+        if requests::get(&st.store, &actor, &key)
+            .await?
+            .kind
+            .is_prod_upgrade()
+        {
             // Releases the booking too: the calendar gets a CANCEL.
             valet_ops::upgrade::cancel(&st.store, &actor, &key, f.reason.trim()).await?;
         } else {

@@ -22,7 +22,7 @@ use valet_core::schedule::{Conflict, Notice, Period, DEFAULT_NOTICE_DAYS};
 use valet_core::signature::Meaning;
 use valet_core::slot::{display_range, offset_text, parse_slot, Slot, SlotWarning};
 use valet_core::upgrade::UpgradeRequestInput;
-use valet_core::{Actor, EnvRole, FieldError, Permission, RequestKind, RequestState, Tier};
+use valet_core::{Actor, EnvRole, FieldError, Permission, RequestState, Tier};
 use valet_ops::upgrade::{self, Assessment, Override, SetSchedule};
 use valet_store::requests::Request;
 use valet_store::schedules::{self, Schedule};
@@ -94,22 +94,22 @@ fn warning_ctx(w: &SlotWarning, view: &str) -> Value {
 
 /// One row of the slot picker as typed.
 #[derive(Debug, Default, Clone, Serialize)]
-struct SlotRow {
-    date: String,
-    start: String,
-    end: String,
-    zone: String,
+pub(super) struct SlotRow {
+    pub(super) date: String,
+    pub(super) start: String,
+    pub(super) end: String,
+    pub(super) zone: String,
 }
 
 impl SlotRow {
-    fn is_blank(&self) -> bool {
+    pub(super) fn is_blank(&self) -> bool {
         [&self.date, &self.start, &self.end]
             .iter()
             .all(|s| s.trim().is_empty())
     }
 
     /// The slot as the reader takes it: `2027-01-11 09:00-10:00 America/Chicago`.
-    fn text(&self) -> String {
+    pub(super) fn text(&self) -> String {
         format!(
             "{} {}-{} {}",
             self.date.trim(),
@@ -124,18 +124,18 @@ impl SlotRow {
 
 /// What the form sent back, kept to show it again beside the errors.
 #[derive(Debug, Default, Clone, Serialize)]
-struct UpgradeValues {
-    pair: String,
-    build: String,
-    downtime_minutes: String,
+pub(super) struct UpgradeValues {
+    pub(super) pair: String,
+    pub(super) build: String,
+    pub(super) downtime_minutes: String,
     /// 1-based row of the preferred slot.
-    preferred: usize,
-    note: String,
-    slots: Vec<SlotRow>,
+    pub(super) preferred: usize,
+    pub(super) note: String,
+    pub(super) slots: Vec<SlotRow>,
 }
 
 impl UpgradeValues {
-    fn from_form(fields: &[(String, String)]) -> UpgradeValues {
+    pub(super) fn from_form(fields: &[(String, String)]) -> UpgradeValues {
         let mut v = UpgradeValues::default();
         let (mut dates, mut starts, mut ends, mut zones) = (vec![], vec![], vec![], vec![]);
         for (k, val) in fields {
@@ -664,8 +664,10 @@ async fn schedule_view(
         return Err(ApiError::Forbidden("only the vendor's PM schedules upgrades".into()).into());
     }
     let r = valet_store::requests::get(&st.store, &actor, key).await?;
-    if r.kind != RequestKind::Upgrade {
-        return Err(ApiError::NotFound(format!("{key} is not an upgrade request")).into());
+    if !r.kind.is_prod_upgrade() {
+        return Err(
+            ApiError::NotFound(format!("{key} is not an upgrade or hotfix request")).into(),
+        );
     }
     let d = upgrade::details(&r)?;
     let view = viewer_zone(st, u).await;

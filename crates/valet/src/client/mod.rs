@@ -1,5 +1,5 @@
 //! The workflow commands (`request`, `finding`, `run`, `doc`, `schedule`, `calendar`,
-//! `engineer`, `blackout`): clients of the JSON API under `/api/v1`, as `gh` is to GitHub.
+//! `engineer`, `blackout`, `hotfix`): clients of the JSON API under `/api/v1`, as `gh` is to GitHub.
 //!
 //! They never open the state database and need no data directory: every action goes through
 //! the server with the caller's API token, so the audit trail names the person who did it.
@@ -10,6 +10,7 @@ mod blackouts;
 mod documents;
 mod engineers;
 mod findings;
+mod hotfixes;
 mod requests;
 mod runs;
 mod schedules;
@@ -105,6 +106,14 @@ pub enum Workflow {
         #[command(subcommand)]
         command: blackouts::BlackoutCommand,
     },
+    /// Hotfixes offered to your PROD pairs: list, accept (with slots) or decline, e-signed
+    /// (API client).
+    Hotfix {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        command: hotfixes::HotfixCommand,
+    },
 }
 
 /// Runs one workflow command; errors are printed here (an API's field errors one per line).
@@ -144,6 +153,7 @@ pub async fn run(workflow: Workflow) -> anyhow::Result<ExitCode> {
         } => schedules::calendar(&Api::new(&conn)?, command, key, out).await,
         Workflow::Engineer { conn, command } => engineers::run(&Api::new(&conn)?, command).await,
         Workflow::Blackout { conn, command } => blackouts::run(&Api::new(&conn)?, command).await,
+        Workflow::Hotfix { conn, command } => hotfixes::run(&Api::new(&conn)?, command).await,
     }
 }
 
