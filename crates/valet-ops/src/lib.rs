@@ -3,6 +3,7 @@
 //! signed webhooks) and documents. Later: provisioning and upgrade runs. Knows the store and
 //! the domain; knows nothing about HTTP.
 
+pub mod dbops;
 pub mod documents;
 pub mod driver;
 mod error;
