@@ -310,3 +310,56 @@ async fn errors_and_backups_carry_no_password() {
         .to_string();
     assert!(err.contains("[a-z0-9_]"), "{err}");
 }
+
+#[tokio::test]
+async fn postgres_restore_ends_open_sessions_and_keeps_database_grants_and_settings() {
+    let Some(db) = TestDb::postgres("pg_restore_sessions").await else {
+        return;
+    };
+    clinic(&db).await;
+    let role = format!("{}_reader", db.name);
+    exec(
+        &db.url,
+        &[
+            &format!("CREATE ROLE \"{role}\""),
+            &format!("REVOKE ALL ON DATABASE \"{}\" FROM PUBLIC", db.name),
+            &format!("GRANT CONNECT ON DATABASE \"{}\" TO \"{role}\"", db.name),
+            &format!(
+                "ALTER DATABASE \"{}\" SET search_path = public, \"$user\"",
+                db.name
+            ),
+        ],
+    )
+    .await;
+    let facts = |url: String| async move {
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        let row: (String, String) = sqlx::query_as(
+            "SELECT coalesce(datacl::text, ''), current_setting('search_path') \
+             FROM pg_database WHERE datname = current_database()",
+        )
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+        row
+    };
+    let before = facts(db.url.clone()).await;
+    let sums = dbops::table_checksums(&db.url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let b = dbops::backup(&db.url, dir.path(), &label()).await.unwrap();
+    damage(&db).await;
+    // A session left open on the database (a stuck app process) does not block the rollback.
+    let mut open = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut open).await.unwrap();
+    dbops::restore(&db.url, &b).await.unwrap();
+    assert!(sqlx::query("SELECT 1").execute(&mut open).await.is_err());
+    assert_eq!(dbops::table_checksums(&db.url).await.unwrap(), sums);
+    assert_eq!(facts(db.url.clone()).await, before);
+    drop(db);
+    let mut admin = sqlx::PgConnection::connect(&valet_testkit::pg_admin_url())
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!("DROP ROLE \"{role}\""))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
