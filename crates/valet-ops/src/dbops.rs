@@ -366,8 +366,10 @@ pub async fn drop_backup(url: &str, backup: &Backup) -> Result<()> {
 /// Checksums of every base table (not views) of the database at `url`.
 ///
 /// The digest is deterministic per engine and independent of the rows' physical order; it is
-/// not comparable across engines. PostgreSQL: two sums of 64-bit `hashtextextended` of each
-/// row's text (computed by the server, with fixed date, time zone and float settings).
+/// not comparable across engines. PostgreSQL: two sums of 64-bit `hash_record_extended` of
+/// each row, computed by the server (values equal by their type's equality hash alike, e.g.
+/// numeric `1.0` and `1.00`); tables with a column type that has no hash function use
+/// `hashtextextended` of the row's text instead (with fixed date, time zone and float settings).
 /// MariaDB: `CHECKSUM TABLE` (depends on the row format, which a backup keeps). SQLite: the sum
 /// of the first 128 bits of each row's SHA-256 over its typed values. `sha256` is the SHA-256
 /// of `rows:digest`.
@@ -873,17 +875,37 @@ mod postgres {
             .execute(&mut c)
             .await
             .map_err(engine_err(url, "set session settings"))?;
+        let version: i32 = sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+            .fetch_one(&mut c)
+            .await
+            .map_err(engine_err(url, "read the server version"))?;
         let mut out = Checksums::new();
         for (oid, name, qualified) in tables(&mut c, url).await? {
             let what = format!("checksum table `{name}`");
-            let (rows, a, b): (i64, String, String) = sqlx::query_as(&format!(
-                "SELECT count(*)::int8, coalesce(sum(hashtextextended(x, 0)), 0)::text, \
+            // Hashing each column with its type's own hash function is about twice as fast as
+            // hashing the row's text; types without one (json, point, …) fall back to text.
+            let by_value = format!(
+                "SELECT count(*)::int8, 'v:' || coalesce(sum(hash_record_extended(t, 0)), 0)::text, \
+                        coalesce(sum(hash_record_extended(t, 1)), 0)::text \
+                 FROM ONLY {qualified} t"
+            );
+            let by_text = format!(
+                "SELECT count(*)::int8, 't:' || coalesce(sum(hashtextextended(x, 0)), 0)::text, \
                         coalesce(sum(hashtextextended(x, 1)), 0)::text \
                  FROM (SELECT t::text AS x FROM ONLY {qualified} t) r"
-            ))
-            .fetch_one(&mut c)
-            .await
-            .map_err(engine_err(url, what.clone()))?;
+            );
+            let first = if version >= 140000 {
+                sqlx::query_as(&by_value).fetch_one(&mut c).await.ok()
+            } else {
+                None
+            };
+            let (rows, a, b): (i64, String, String) = match first {
+                Some(r) => r,
+                None => sqlx::query_as(&by_text)
+                    .fetch_one(&mut c)
+                    .await
+                    .map_err(engine_err(url, what.clone()))?,
+            };
             let columns: Vec<String> = sqlx::query_scalar(
                 "SELECT attname::text || ' ' || format_type(atttypid, atttypmod) FROM pg_attribute \
                  WHERE attrelid = $1::int8::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum",

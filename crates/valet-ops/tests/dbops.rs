@@ -363,3 +363,63 @@ async fn postgres_restore_ends_open_sessions_and_keeps_database_grants_and_setti
         .await
         .unwrap();
 }
+
+/// Timings for bench/RESULTS.md on databases generated beforehand, e.g.
+/// `VALET_DBOPS_BENCH=postgres://postgres@127.0.0.1/dbops_bench,sqlite:///tmp/clinic.db
+/// cargo test -p valet-ops --test dbops bench_ -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "needs generated databases named in VALET_DBOPS_BENCH"]
+async fn bench_backup_verify_restore_checksum() {
+    let urls = std::env::var("VALET_DBOPS_BENCH").expect("VALET_DBOPS_BENCH");
+    let dir =
+        tempfile::tempdir_in(std::env::var("VALET_DBOPS_BENCH_DIR").unwrap_or(".".into())).unwrap();
+    for url in urls.split(',') {
+        let t = std::time::Instant::now();
+        let sums = dbops::table_checksums(url).await.unwrap();
+        let checksum_ms = t.elapsed().as_millis();
+        let rows: u64 = sums.values().map(|s| s.rows).sum();
+        let b = dbops::backup(url, dir.path(), "dbops_bench_bk")
+            .await
+            .unwrap();
+        let t = std::time::Instant::now();
+        dbops::verify_restorable(url, &b, &sums).await.unwrap();
+        let verify_ms = t.elapsed().as_millis();
+        let t = std::time::Instant::now();
+        dbops::restore(url, &b).await.unwrap();
+        let restore_ms = t.elapsed().as_millis();
+        assert_eq!(dbops::table_checksums(url).await.unwrap(), sums);
+        dbops::drop_backup(url, &b).await.unwrap();
+        println!(
+            "{} {}: {rows} rows, {} MB; checksums {checksum_ms} ms; backup {} ms; \
+             verify {verify_ms} ms; restore {restore_ms} ms",
+            b.engine,
+            b.method,
+            b.bytes.unwrap_or(0) / 1_000_000,
+            b.took_ms
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgres_checksums_tables_whose_types_have_no_hash_function() {
+    let Some(db) = TestDb::postgres("pg_json_sum").await else {
+        return;
+    };
+    exec(
+        &db.url,
+        &[
+            "CREATE TABLE settings (id INT PRIMARY KEY, doc JSON, at POINT)",
+            "INSERT INTO settings VALUES (1, '{\"a\": 1}', '(1,2)'), (2, NULL, NULL)",
+        ],
+    )
+    .await;
+    let before = dbops::table_checksums(&db.url).await.unwrap();
+    assert_eq!(before["settings"].rows, 2);
+    exec(
+        &db.url,
+        &["UPDATE settings SET doc = '{\"a\": 2}' WHERE id = 1"],
+    )
+    .await;
+    let after = dbops::table_checksums(&db.url).await.unwrap();
+    assert_ne!(after["settings"].sha256, before["settings"].sha256);
+}
