@@ -1054,7 +1054,7 @@ mod mysql {
             url,
             &format!(
                 "SELECT TABLE_NAME FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = {} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
+                 WHERE TABLE_SCHEMA = {} AND TABLE_TYPE = 'BASE TABLE' \
                  ORDER BY TABLE_NAME",
                 lit(db)
             ),
@@ -1211,6 +1211,30 @@ mod mysql {
         let mut c = connect(url).await?;
         let objs = objects(&mut c, url, db).await?;
         let tables = base_tables(&mut c, url, db).await?;
+        // A row copy would lose a sequence's state and a system-versioned table's history:
+        // refuse rather than restore less than there was.
+        let others: Vec<String> = rows(
+            &mut c,
+            url,
+            &format!(
+                "SELECT CONCAT(TABLE_NAME, ' (', TABLE_TYPE, ')') FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = {} AND TABLE_TYPE NOT IN ('BASE TABLE', 'VIEW') \
+                 ORDER BY TABLE_NAME",
+                lit(db)
+            ),
+            "list tables",
+        )
+        .await?
+        .iter()
+        .filter_map(|r| text(r, 0))
+        .collect();
+        if !others.is_empty() {
+            return Err(DbOpsError::Input(format!(
+                "cannot back up `{db}` by copying rows: it has {}; take a physical backup \
+                 (mariabackup) instead",
+                others.join(", ")
+            )));
+        }
         exec(&mut c, url, COPY_SESSION, "set session settings").await?;
         exec(
             &mut c,

@@ -423,3 +423,25 @@ async fn postgres_checksums_tables_whose_types_have_no_hash_function() {
     let after = dbops::table_checksums(&db.url).await.unwrap();
     assert_ne!(after["settings"].sha256, before["settings"].sha256);
 }
+
+#[tokio::test]
+async fn mariadb_backup_refuses_what_a_row_copy_would_lose() {
+    let Some(db) = TestDb::mariadb("maria_refuse").await else {
+        return;
+    };
+    exec(
+        &db.url,
+        &[
+            "CREATE TABLE prices (id INT PRIMARY KEY, amount INT) WITH SYSTEM VERSIONING",
+            "CREATE SEQUENCE invoice_no",
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let err = dbops::backup(&db.url, dir.path(), &label())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("invoice_no (SEQUENCE)"), "{err}");
+    assert!(err.contains("prices (SYSTEM VERSIONED)"), "{err}");
+}
