@@ -345,9 +345,13 @@ async fn postgres_restore_ends_open_sessions_and_keeps_database_grants_and_setti
     let before = facts(db.url.clone()).await;
     let sums = dbops::table_checksums(&db.url).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // Sessions left open on the database (a stuck app process) block neither the backup
+    // (a template copy needs none) nor the rollback.
+    let mut early = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut early).await.unwrap();
     let b = dbops::backup(&db.url, dir.path(), &label()).await.unwrap();
+    assert!(sqlx::query("SELECT 1").execute(&mut early).await.is_err());
     damage(&db).await;
-    // A session left open on the database (a stuck app process) does not block the rollback.
     let mut open = sqlx::PgConnection::connect(&db.url).await.unwrap();
     sqlx::query("SELECT 1").execute(&mut open).await.unwrap();
     dbops::restore(&db.url, &b).await.unwrap();
