@@ -244,16 +244,9 @@ pub async fn verify_restorable(url: &str, backup: &Backup, expected: &Checksums)
     check_engine(&t, backup)?;
     let actual = match t {
         Target::Sqlite(_) => {
-            let src = PathBuf::from(&backup.location);
+            let src = sqlite_backup_file(backup)?;
             let scratch = PathBuf::from(format!("{}.verify", backup.location));
             blocking(move || {
-                if !src.exists() {
-                    return Err(DbOpsError::Missing {
-                        server: "sqlite://localhost".into(),
-                        location: src.display().to_string(),
-                        why: "no such file".into(),
-                    });
-                }
                 remove_sqlite(&scratch)?;
                 let r = sqlite::restore(&src, &scratch).and_then(|()| sqlite::checksums(&scratch));
                 remove_sqlite(&scratch)?;
@@ -261,8 +254,26 @@ pub async fn verify_restorable(url: &str, backup: &Backup, expected: &Checksums)
             })
             .await?
         }
+        _ => backup_checksums(url, backup).await?,
+    };
+    compare(&backup.location, expected, &actual)?;
+    Ok(())
+}
+
+/// Checksums of what the backup holds, read from the backup itself (the SQLite file, the
+/// PostgreSQL or MariaDB backup database). Equal to [`table_checksums`] of the database when
+/// the backup was taken, so a runbook may take the pre-upgrade checksums from the backup
+/// while the migration runs, instead of before the backup inside the downtime window (the
+/// backup needs the database to itself on PostgreSQL).
+pub async fn backup_checksums(url: &str, backup: &Backup) -> Result<Checksums> {
+    let t = Target::parse(url)?;
+    check_engine(&t, backup)?;
+    Ok(match t {
+        Target::Sqlite(_) => {
+            let src = sqlite_backup_file(backup)?;
+            blocking(move || sqlite::checksums(&src)).await?
+        }
         Target::Postgres { url, .. } => {
-            let bk = with_db(&url, &backup.location);
             if !postgres::exists(&url, &backup.location).await? {
                 return Err(DbOpsError::Missing {
                     server: server_key(&url),
@@ -271,7 +282,7 @@ pub async fn verify_restorable(url: &str, backup: &Backup, expected: &Checksums)
                 }
                 .into());
             }
-            postgres::checksums(&bk).await?
+            postgres::checksums(&with_db(&url, &backup.location)).await?
         }
         Target::MySql { url, .. } => {
             mysql::manifest(&url, &backup.location).await?;
@@ -279,9 +290,21 @@ pub async fn verify_restorable(url: &str, backup: &Backup, expected: &Checksums)
             sums.remove(MANIFEST);
             sums
         }
-    };
-    compare(&backup.location, expected, &actual)?;
-    Ok(())
+    })
+}
+
+/// The file of a SQLite backup, which must exist.
+fn sqlite_backup_file(backup: &Backup) -> Result<PathBuf, DbOpsError> {
+    let p = PathBuf::from(&backup.location);
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(DbOpsError::Missing {
+            server: "sqlite://localhost".into(),
+            location: backup.location.clone(),
+            why: "no such file".into(),
+        })
+    }
 }
 
 /// Each table whose rows, checksum or columns differ between `expected` and `actual`.

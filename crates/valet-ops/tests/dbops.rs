@@ -155,6 +155,7 @@ async fn restore_brings_back_data_and_schema(db: TestDb) {
     dbops::verify_restorable(&db.url, &b, &before)
         .await
         .unwrap();
+    assert_eq!(dbops::backup_checksums(&db.url, &b).await.unwrap(), before);
 
     damage(&db).await;
     let damaged = dbops::table_checksums(&db.url).await.unwrap();
