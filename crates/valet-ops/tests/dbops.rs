@@ -450,3 +450,28 @@ async fn mariadb_backup_refuses_what_a_row_copy_would_lose() {
     assert!(err.contains("invoice_no (SEQUENCE)"), "{err}");
     assert!(err.contains("prices (SYSTEM VERSIONED)"), "{err}");
 }
+
+#[tokio::test]
+async fn sqlite_restore_into_a_wal_database_leaves_no_wal_behind() {
+    let db = TestDb::sqlite("sqlite_wal");
+    clinic(&db).await;
+    exec(&db.url, &["PRAGMA journal_mode = WAL"]).await;
+    let before = dbops::table_checksums(&db.url).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let b = dbops::backup(&db.url, dir.path(), &label()).await.unwrap();
+    damage(&db).await;
+    dbops::restore(&db.url, &b).await.unwrap();
+    assert_eq!(dbops::table_checksums(&db.url).await.unwrap(), before);
+    let wal = std::path::PathBuf::from(format!("{}-wal", db.name));
+    assert!(
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0,
+        "{} holds pages after the restore",
+        wal.display()
+    );
+    let conn = rusqlite::Connection::open(&db.name).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    dbops::drop_backup(&db.url, &b).await.unwrap();
+}
