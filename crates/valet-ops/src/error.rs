@@ -21,6 +21,9 @@ pub enum OpsError {
     Unhealthy { env: String, why: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A backup, restore or checksum failed (`crate::dbops`).
+    #[error(transparent)]
+    Database(crate::dbops::DbOpsError),
     #[error(transparent)]
     Store(#[from] valet_store::StoreError),
     #[error("job payload: {0}")]

@@ -916,7 +916,7 @@ impl Upgrader {
                         size.saturating_mul(2).max(64 << 20) >> 20
                     )));
                 }
-                let sums = dbops::table_checksums(&s.db_url).await.map_err(|e| {
+                let sums = sums_of(&s.db_url).await.map_err(|e| {
                     OpsError::Payload(format!(
                         "the database of {} is not reachable: {e}",
                         env.name
@@ -959,14 +959,26 @@ impl Upgrader {
                 Ok(Done::new(format!("{} stopped", env.name), json!({})))
             }
             "backup" => {
-                let before = dbops::table_checksums(&s.db_url).await?;
+                let before = sums_of(&s.db_url).await?;
                 let label = format!(
                     "valet_{}_{}",
                     r.key.to_ascii_lowercase().replace('-', "_"),
                     env.role.as_str().to_ascii_lowercase()
                 );
-                let b = dbops::backup(&s.db_url, &backups, &label).await?;
-                dbops::verify_restorable(&s.db_url, &b, &before).await?;
+                let b = {
+                    let (url, dir, label, before) = (
+                        s.db_url.clone(),
+                        backups.clone(),
+                        label.clone(),
+                        before.clone(),
+                    );
+                    on_task(move || async move {
+                        let b = dbops::backup(&url, &dir, &label).await?;
+                        dbops::verify_restorable(&url, &b, &before).await?;
+                        Ok(b)
+                    })
+                    .await?
+                };
                 Ok(Done::new(
                     format!(
                         "{} backup ({}) in {} ms, verified restorable",
@@ -1057,7 +1069,7 @@ impl Upgrader {
                     Self::artifacts(run, "backup", env_role)["checksums"].clone(),
                 )
                 .unwrap_or_default();
-                let after = dbops::table_checksums(&s.db_url).await?;
+                let after = sums_of(&s.db_url).await?;
                 let mut compared = Vec::new();
                 let mut changed = Vec::new();
                 let bookkeeping = self
@@ -1164,7 +1176,20 @@ impl Upgrader {
                 }
                 let backup: dbops::Backup = serde_json::from_value(b["backup"].clone())
                     .map_err(|e| OpsError::Payload(e.to_string()))?;
-                dbops::restore(&s.db_url, &backup).await?;
+                let restored = {
+                    let (url, backup) = (s.db_url.clone(), backup.clone());
+                    on_task(move || async move { dbops::restore(&url, &backup).await }).await
+                };
+                if let Err(e) = restored {
+                    // On PostgreSQL and MariaDB a restore renames the backup into place, so a
+                    // restore interrupted after that finds no backup: fine if the database
+                    // already holds exactly what it held before the upgrade.
+                    let before: dbops::Checksums =
+                        serde_json::from_value(b["checksums"].clone()).unwrap_or_default();
+                    if sums_of(&s.db_url).await.ok().as_ref() != Some(&before) {
+                        return Err(e);
+                    }
+                }
                 Ok(Done::new(
                     format!("restored from {} backup", backup.method),
                     json!({ "restored": true }),
@@ -1210,7 +1235,7 @@ impl Upgrader {
                 }
                 let before: dbops::Checksums =
                     serde_json::from_value(b["checksums"].clone()).unwrap_or_default();
-                let after = dbops::table_checksums(&s.db_url).await?;
+                let after = sums_of(&s.db_url).await?;
                 if before != after {
                     let diff: Vec<&String> = before
                         .keys()
@@ -1276,6 +1301,30 @@ impl Upgrader {
     }
 
     async fn finish(&self, run: &Run, r: &Request, target: Build) -> Result<Done> {
+        // Users have written to the new build since maintenance ended: a backup from before
+        // the upgrade can no longer be restored without losing their work, so it goes.
+        let mut dropped = Vec::new();
+        for s in run
+            .steps
+            .iter()
+            .filter(|s| s.name == "backup" && s.state == StepState::Done)
+        {
+            let Ok(backup) = serde_json::from_value::<dbops::Backup>(s.artifacts["backup"].clone())
+            else {
+                continue;
+            };
+            let env = self.env_of(r, s.env.as_deref()).await?;
+            let url = environments::database_url(&self.store, &self.actor, &env.id)
+                .await?
+                .unwrap_or_default();
+            let b2 = backup.clone();
+            if on_task(move || async move { dbops::drop_backup(&url, &b2).await })
+                .await
+                .is_ok()
+            {
+                dropped.push(backup.location.clone());
+            }
+        }
         let now = self.store.now();
         if r.state == RequestState::InProgress {
             let mut tx = self.store.write().await?;
@@ -1292,18 +1341,18 @@ impl Upgrader {
             tx.commit().await?;
         }
         let closing = crate::val::prod_upgraded(&self.store, &r.customer_id, target, now).await?;
-        let _ = run;
         Ok(Done::new(
             format!(
-                "{} done; VAL closure scheduled for {}",
+                "{} done; {} backup(s) dropped; VAL closure scheduled for {}",
                 r.key,
+                dropped.len(),
                 if closing.is_empty() {
                     "none".to_string()
                 } else {
                     closing.join(", ")
                 }
             ),
-            json!({ "val_closures": closing }),
+            json!({ "val_closures": closing, "backups_dropped": dropped.len() }),
         ))
     }
 
@@ -1315,6 +1364,27 @@ impl Upgrader {
             json!({ "document": doc.id, "sha256": doc.sha256 }),
         ))
     }
+}
+
+/// Runs a database operation on a blocking thread of the runtime: the engine drivers'
+/// futures are not provably `Send` for every lifetime inside the worker's handler (an sqlx
+/// limitation), so they are built and driven where `Send` is not needed.
+async fn on_task<T, F, Fut>(make: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(make()))
+        .await
+        .map_err(|e| OpsError::Payload(format!("database task: {e}")))?
+}
+
+/// Table checksums of the database at `url`.
+async fn sums_of(url: &str) -> Result<dbops::Checksums> {
+    let url = url.to_string();
+    on_task(move || async move { dbops::table_checksums(&url).await }).await
 }
 
 /// Other upgrade or provisioning runs that are active on the same pair.

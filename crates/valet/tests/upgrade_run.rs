@@ -662,3 +662,27 @@ async fn confirmation_steps_wait_for_an_engineer() {
     let _ = stop.send(true);
     sup.stop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduled_upgrade_runs_at_its_slot_on_postgres() {
+    upgrade_at_its_slot("postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduled_upgrade_runs_at_its_slot_on_mariadb() {
+    upgrade_at_its_slot("mariadb").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failures_roll_back_on_postgres() {
+    for (step, env) in [("migrate", Some("MAIN")), ("smoke", Some("TEST"))] {
+        failure_rolls_back("postgres", step, env).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failures_roll_back_on_mariadb() {
+    for (step, env) in [("migrate", Some("MAIN")), ("smoke", Some("TEST"))] {
+        failure_rolls_back("mariadb", step, env).await;
+    }
+}
