@@ -35,6 +35,9 @@ pub fn router() -> Router<AppState> {
         .route("/requests/{key}/comments", post(comment))
         .route("/requests/{key}/reject", post(reject))
         .route("/requests/{key}/cancel", post(cancel))
+        .route("/requests/{key}/run/start", post(run_start))
+        .route("/requests/{key}/run/confirm", post(run_confirm))
+        .route("/requests/{key}/run/abort", post(run_abort))
         .route("/requests/{key}/close", post(close))
         .route("/requests/{key}/retry", post(retry))
         .route("/requests/{key}/extension", post(extension))
@@ -478,11 +481,34 @@ async fn detail(
                 }
             })
             .collect();
+        // An upgrade's measured downtime per environment (maintenance on → off).
+        let downtime: Vec<Value> = run
+            .steps
+            .iter()
+            .filter(|s| {
+                matches!(
+                    s.name.as_str(),
+                    "maintenance_off" | "rollback_maintenance_off"
+                ) && s.state.as_str() == "done"
+            })
+            .filter_map(|s| {
+                let ms = s.artifacts["downtime_ms"].as_i64()?;
+                Some(context! {
+                    env => s.env, text => duration(Some(ms)),
+                    rolled_back => s.name.starts_with("rollback"),
+                })
+            })
+            .collect();
+        let waiting = run
+            .steps
+            .iter()
+            .find(|s| s.name == "confirm" && s.state.as_str() == "running")
+            .and_then(|s| s.env.clone());
         context! {
             id => run.id, kind => run.kind, state => run.state.as_str(), error => run.error,
             created_at => utc(run.created_at),
             started_at => run.started_at.map(utc), finished_at => run.finished_at.map(utc),
-            steps => steps,
+            steps => steps, downtime => downtime, waiting => waiting,
         }
     });
     let signatures: Vec<Value> = view
@@ -712,6 +738,57 @@ async fn cancel(
     }
     .await;
     after(&st, &u, &key, "", outcome).await
+}
+
+/// Starts a booked upgrade now (PM or engineer, reason audited).
+async fn run_start(
+    State(st): State<AppState>,
+    u: UiUser,
+    Path(key): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, UiError> {
+    let outcome = async {
+        required(
+            "reason",
+            &f.reason,
+            "say why the upgrade starts before its slot",
+        )?;
+        valet_ops::upgrade_run::start_now(&st.store, &u.user.actor(), &key, f.reason.trim())
+            .await?;
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    after(&st, &u, &key, "#run", outcome).await
+}
+
+/// Releases the environment an upgrade run waits for.
+async fn run_confirm(
+    State(st): State<AppState>,
+    u: UiUser,
+    Path(key): Path<String>,
+) -> Result<Response, UiError> {
+    let outcome = async {
+        valet_ops::upgrade_run::confirm(&st.store, &u.user.actor(), &key).await?;
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    after(&st, &u, &key, "#run", outcome).await
+}
+
+/// Aborts a running upgrade: it rolls back after its current step.
+async fn run_abort(
+    State(st): State<AppState>,
+    u: UiUser,
+    Path(key): Path<String>,
+    Form(f): Form<ReasonForm>,
+) -> Result<Response, UiError> {
+    let outcome = async {
+        required("reason", &f.reason, "say why the upgrade is aborted")?;
+        valet_ops::upgrade_run::abort(&st.store, &u.user.actor(), &key, f.reason.trim()).await?;
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    after(&st, &u, &key, "#run", outcome).await
 }
 
 async fn close(

@@ -467,6 +467,7 @@ pub(super) async fn section(
         slots => d.slots.iter().enumerate().map(|(i, s)| slot_ctx(i, s, &view, &czone)).collect::<Vec<_>>(),
         booking => schedule.map(|s| booking_ctx(s, &view)),
         may_schedule => role.may(Permission::Triage) && open,
+        may_run => role.may(Permission::Triage) || role.may(Permission::RunJobs),
     })
 }
 
