@@ -408,7 +408,7 @@ impl TableMasker {
             .map(|m| m.slot)
             .collect();
         let needs_redactions = masked.iter().any(|m| {
-            matches!(m.transformer, Transformer::FreeText { redact: true })
+            matches!(m.transformer, Transformer::FreeText { redact: true, .. })
                 || matches!(&m.transformer, Transformer::Switch { .. } if m.transformer.is_dependent())
         });
         let first = masked

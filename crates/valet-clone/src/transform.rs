@@ -52,6 +52,9 @@ pub enum Transformer {
     },
     FreeText {
         redact: bool,
+        /// `lorem` keeps digits as they are (`keep_digits = true`); by default each digit
+        /// becomes another one, so numbers written in notes do not survive.
+        keep_digits: bool,
     },
     Hmac {
         length: usize,
@@ -284,7 +287,18 @@ fn parse_named(name: &str, t: toml::Table) -> Result<Transformer, String> {
                     ))
                 }
             };
-            Transformer::FreeText { redact }
+            let keep_digits = match o.t.remove("keep_digits") {
+                None => false,
+                Some(toml::Value::Boolean(b)) if !redact => b,
+                Some(toml::Value::Boolean(_)) => {
+                    return Err("`keep_digits` applies to `mode = \"lorem\"` only".into())
+                }
+                Some(_) => return Err("`keep_digits` must be true or false".into()),
+            };
+            Transformer::FreeText {
+                redact,
+                keep_digits,
+            }
         }
         "hmac" => {
             let length = o.int("length")?.unwrap_or(16);
@@ -570,7 +584,7 @@ impl Transformer {
     pub fn is_dependent(&self) -> bool {
         match self {
             Transformer::Initials { from } => !from.is_empty(),
-            Transformer::FreeText { redact } => *redact,
+            Transformer::FreeText { redact, .. } => *redact,
             Transformer::Switch { cases, default, .. } => {
                 default.is_dependent() || cases.iter().any(|(_, c)| c.is_dependent())
             }
@@ -684,7 +698,7 @@ impl Transformer {
                 | Transformer::LastName
                 | Transformer::Phone { .. }
                 | Transformer::Address { .. }
-                | Transformer::FreeText { redact: false }
+                | Transformer::FreeText { redact: false, .. }
         )
     }
 
@@ -852,12 +866,15 @@ impl Transformer {
                     AddressPart::Full => format!("{line}, {city}"),
                 }
             }
-            Transformer::FreeText { redact } => {
+            Transformer::FreeText {
+                redact,
+                keep_digits,
+            } => {
                 if *redact {
                     redact_text(v, cx.redactions)
                 } else {
                     let mut r = cx.key_rng("free_text", cx.subject, Some(v));
-                    lorem_like(v, &mut r)
+                    lorem_like(v, *keep_digits, &mut r)
                 }
             }
             Transformer::Hmac { length } => {
@@ -994,8 +1011,10 @@ fn shape_like(v: &str, r: &mut Stream) -> String {
 }
 
 /// Pseudo text of the same length: letters alternate consonants and vowels (so words stay
-/// pronounceable), case, digits, spaces and punctuation keep their places.
-fn lorem_like(v: &str, r: &mut Stream) -> String {
+/// pronounceable), case, spaces and punctuation keep their places. Each digit (of any script)
+/// becomes another ASCII digit, never itself, so a phone number or record number written in a
+/// note keeps its shape but none of its digits; `keep_digits` leaves digits as they are.
+fn lorem_like(v: &str, keep_digits: bool, r: &mut Stream) -> String {
     const C: &[u8] = b"bcdfghklmnprstvz";
     const V: &[u8] = b"aeiou";
     let mut vowel = false;
@@ -1014,9 +1033,11 @@ fn lorem_like(v: &str, r: &mut Stream) -> String {
                 } else {
                     ch
                 }
-            } else if c.is_ascii_digit() {
+            } else if c.is_numeric() && !keep_digits {
                 vowel = false;
-                char::from(b'0' + r.below(10) as u8)
+                // Another digit than the source's: 1–9 steps on from it.
+                let d = c.to_digit(10).unwrap_or(0) as usize;
+                char::from(b'0' + ((d + 1 + r.below(9)) % 10) as u8)
             } else {
                 vowel = false;
                 c

@@ -187,6 +187,22 @@ proptest! {
     }
 
     #[test]
+    fn lorem_replaces_every_digit_in_its_place(s in "[A-Za-z ]{0,10}[0-9][0-9 +()/.-]{0,20}[A-Za-z ]{0,10}") {
+        let k = RunKey::from_bytes(b"k");
+        let out = apply(&t("free_text"), &k, Some("3"), Some(&s)).unwrap();
+        prop_assert_eq!(out.chars().count(), s.chars().count());
+        for (a, b) in out.chars().zip(s.chars()) {
+            prop_assert_eq!(a.is_ascii_digit(), b.is_ascii_digit(), "{} -> {}", s, out);
+            if b.is_ascii_digit() { prop_assert_ne!(a, b, "{} -> {}", s, out); }
+            if !b.is_alphanumeric() { prop_assert_eq!(a, b); }
+        }
+        let kept = apply(&t("{ transformer = 'free_text', keep_digits = true }"), &k, Some("3"), Some(&s)).unwrap();
+        for (a, b) in kept.chars().zip(s.chars()) {
+            if b.is_ascii_digit() { prop_assert_eq!(a, b); }
+        }
+    }
+
+    #[test]
     fn sex_shuffle_keeps_the_vocabulary(subject in "[0-9]{1,6}", v in prop::sample::select(vec!["F", "M", "female", "Male"])) {
         let k = RunKey::from_bytes(b"k");
         let out = apply(&t("sex"), &k, Some(&subject), Some(v)).unwrap();
@@ -215,6 +231,27 @@ proptest! {
         let r = apply(&t("{ transformer = 'regex_replace', pattern = '[0-9]', replacement = '#' }"), &k, None, Some(&pc)).unwrap();
         prop_assert!(!r.chars().any(|c| c.is_ascii_digit()));
     }
+}
+
+#[test]
+fn lorem_masks_numbers_written_in_notes() {
+    let k = RunKey::from_bytes(b"k");
+    let note = "Call 06-1234 5678 re MRN ٤٥٦ (born 1961)";
+    let out = apply(&t("free_text"), &k, None, Some(note)).unwrap();
+    assert_eq!(out.chars().count(), note.chars().count());
+    assert!(!out.contains("1234") && !out.contains("5678") && !out.contains("1961"));
+    assert!(
+        !out.contains('٤'),
+        "digits of other scripts are replaced: {out}"
+    );
+    let e = parse_transformer(
+        &toml::from_str::<toml::Table>(
+            "x = { transformer = 'free_text', mode = 'redact', keep_digits = true }",
+        )
+        .unwrap()["x"],
+    )
+    .unwrap_err();
+    assert!(e.contains("keep_digits"), "{e}");
 }
 
 #[test]
