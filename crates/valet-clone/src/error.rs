@@ -39,6 +39,21 @@ pub enum CloneError {
         column: String,
         message: String,
     },
+    /// The target refused a row (a value too long for its column, out of range, of the wrong
+    /// type): nothing is truncated or converted silently. Names the table, the column when
+    /// known and the first offending row by its key; never the value.
+    #[error(
+        "write {table}{}{}: {message}",
+        column.as_ref().map(|c| format!(".{c}")).unwrap_or_default(),
+        row.as_ref().map(|r| format!(" (row {r})")).unwrap_or_default()
+    )]
+    Write {
+        table: String,
+        column: Option<String>,
+        /// The row's key (`id = 17`), or its place in the source when it has no key.
+        row: Option<String>,
+        message: String,
+    },
     /// The leak scan found source PII in the target; the target was dropped.
     #[error(
         "leak scan found {hits} value(s) of source PII in the target, which was dropped: {summary}"

@@ -94,7 +94,8 @@ async fn connect(url: &str, side: &'static str) -> Result<Client, CloneError> {
 
 const SESSION: &str =
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
-                       SET extra_float_digits = 3; SET statement_timeout = 0;";
+                       SET extra_float_digits = 3; SET statement_timeout = 0; \
+                       SET synchronize_seqscans = off;";
 
 async fn source_session(url: &str, snapshot: Option<&str>) -> Result<Client, CloneError> {
     let c = connect(url, "source").await?;
@@ -623,10 +624,8 @@ async fn copy_part(
         _ => None,
     };
     futures::pin_mut!(sink);
-    let send_err =
-        |e: tokio_postgres::Error| CloneError::db(format!("write {}", t.display), pgerr(&e));
     if let Some(mut s) = sink.as_mut().as_pin_mut() {
-        s.send(header()).await.map_err(send_err)?;
+        written(shared, w, s.send(header()).await).await?;
     }
     opts.progress.table_start(&t.display, t.info.estimated_rows);
     let mut reader = CopyReader::new();
@@ -664,7 +663,7 @@ async fn copy_part(
                     let Some((block, count)) = next else { break };
                     rows += count;
                     if let Some(mut s) = sink.as_mut().as_pin_mut() {
-                        s.send(block).await.map_err(send_err)?;
+                        written(shared, w, s.send(block).await).await?;
                     }
                 }
             }
@@ -746,7 +745,7 @@ async fn copy_part(
                 if out.len() >= 1 << 17 {
                     let block = out.split().freeze();
                     if let Some(mut s) = sink.as_mut().as_pin_mut() {
-                        s.send(block).await.map_err(send_err)?;
+                        written(shared, w, s.send(block).await).await?;
                     }
                 }
             }
@@ -767,14 +766,14 @@ async fn copy_part(
     }
     if let Some(mut s) = sink.as_mut().as_pin_mut() {
         if !out.is_empty() {
-            s.send(out.split().freeze()).await.map_err(send_err)?;
+            written(shared, w, s.send(out.split().freeze()).await).await?;
         }
-        s.send(trailer()).await.map_err(send_err)?;
-        let written = s.as_mut().finish().await.map_err(send_err)?;
-        if written != rows {
+        written(shared, w, s.send(trailer()).await).await?;
+        let count = written(shared, w, s.as_mut().finish().await).await?;
+        if count != rows {
             return Err(CloneError::db(
                 format!("write {}", t.display),
-                format!("{rows} rows read but {written} written"),
+                format!("{rows} rows read but {count} written"),
             ));
         }
         if freeze {
@@ -787,6 +786,103 @@ async fn copy_part(
     }
     opts.progress.table_rows(&t.display, rows - reported);
     Ok((rows, bytes))
+}
+
+/// The result of a write to the target's `COPY`, a refusal turned into an error that names the
+/// table, the column and the row (by its key) the server names in its context.
+async fn written<T>(
+    shared: &Shared,
+    w: &Work,
+    r: Result<T, tokio_postgres::Error>,
+) -> Result<T, CloneError> {
+    let e = match r {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let t = &shared.plan.tables[w.table];
+    let Some(d) = e.as_db_error() else {
+        return Err(CloneError::db(format!("write {}", t.display), pgerr(&e)));
+    };
+    let (column, line) = d.where_().map(copy_context).unwrap_or_default();
+    let row = match line {
+        Some(n) => Some(
+            key_of_row(shared, w, n)
+                .await
+                .unwrap_or_else(|| format!("{n} of the part as read")),
+        ),
+        None => None,
+    };
+    let declared = column
+        .as_ref()
+        .and_then(|c| t.columns.iter().find(|x| &x.info.name == c))
+        .map(|c| format!(" (column type `{}`)", c.info.data_type))
+        .unwrap_or_default();
+    Err(CloneError::Write {
+        table: t.display.clone(),
+        column,
+        row,
+        message: format!(
+            "{}: {}{declared}. Fix the policy for this column (a transformer whose values fit), \
+             or the target's column",
+            d.severity(),
+            redact_quoted(d.message())
+        ),
+    })
+}
+
+/// The column and line (row of the `COPY`, 1-based) of a `COPY … FROM` error's context:
+/// `COPY volunteers, line 3, column email` (binary `COPY` names no value).
+fn copy_context(ctx: &str) -> (Option<String>, Option<u64>) {
+    let Some(rest) = ctx.lines().find_map(|l| l.strip_prefix("COPY ")) else {
+        return (None, None);
+    };
+    let line = rest
+        .split(", line ")
+        .nth(1)
+        .and_then(|l| l.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok());
+    let column = rest
+        .split_once(", column ")
+        .map(|(_, c)| c.split(": ").next().unwrap_or(c).to_string());
+    (column, line)
+}
+
+/// A server message with its double-quoted values replaced by `…` (they may be personal
+/// data: `invalid input syntax for type integer: "…"`).
+fn redact_quoted(message: &str) -> String {
+    static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    R.get_or_init(|| regex::Regex::new(r#""(?:[^"]|"")*""#).expect("valid regex"))
+        .replace_all(message, "\"…\"")
+        .into_owned()
+}
+
+/// The key of row `n` (1-based) of part `w` as the copy read it: the same scan of the same
+/// snapshot (sequential scans start at the first block: `synchronize_seqscans` is off), its
+/// integer primary key or else its `ctid`. `None` when it cannot be read.
+async fn key_of_row(shared: &Shared, w: &Work, n: u64) -> Option<String> {
+    let t = &shared.plan.tables[w.table];
+    let src = source_session(&shared.source, Some(&shared.snapshot))
+        .await
+        .ok()?;
+    let (expr, label) = match &t.info.int_pk {
+        Some(k) => (format!("{}::text", dq(k)), format!("{k} = ")),
+        None => ("ctid::text".to_string(), "ctid ".to_string()),
+    };
+    let conds = w.conds(t);
+    let q = format!(
+        "SELECT {expr} FROM ONLY {}.{}{} OFFSET {} LIMIT 1",
+        dq(&t.info.schema),
+        dq(&t.info.name),
+        if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        },
+        n.saturating_sub(1)
+    );
+    let row = src.query_opt(q.as_str(), &[]).await.ok()??;
+    let v: Option<String> = row.get(0);
+    Some(format!("{label}{}", v?))
 }
 
 /// For each copied column of table `ti`: whether the leak scan reads its written bytes in
@@ -1820,6 +1916,23 @@ pub(crate) async fn drop_database(url: &str) -> Result<bool, CloneError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_errors_name_column_and_line_without_the_value() {
+        assert_eq!(
+            copy_context("COPY volunteers, line 3, column email"),
+            (Some("email".into()), Some(3))
+        );
+        assert_eq!(
+            copy_context("COPY t, line 12, column n: \"abc\""),
+            (Some("n".into()), Some(12))
+        );
+        assert_eq!(copy_context("COPY t, line 2"), (None, Some(2)));
+        assert_eq!(
+            redact_quoted("invalid input syntax for type integer: \"Ann \"\"A\"\"\""),
+            "invalid input syntax for type integer: \"…\""
+        );
+    }
 
     #[test]
     fn archive_list_splits_by_catalog_id_and_keeps_the_order() {
