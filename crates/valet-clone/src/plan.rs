@@ -9,7 +9,7 @@ use crate::key::RunKey;
 use crate::leak::{Collector, PiiIndex};
 use crate::policy::{Policy, TableRule};
 use crate::suggest::suggest_for_column;
-use crate::transform::{Cx, Logins, RowMemo, Transformer};
+use crate::transform::{Cx, Limit, Logins, RowMemo, Transformer};
 
 /// What the source holds, as far as the clone cares.
 #[derive(Debug, Clone, Default)]
@@ -256,7 +256,9 @@ pub fn classify(policy: &Policy, cat: &Catalog) -> Result<Plan, CloneError> {
                 (Some(r), false) => planned.push((
                     PlannedColumn {
                         info: c.clone(),
-                        transformer: r.transformer.clone().fitted_to(&c.data_type),
+                        transformer: r.transformer.clone().fitted_to(&c.data_type).map_err(
+                            |m| perr(r.line, format!("column `{display}.{}`: {m}", c.name)),
+                        )?,
                         subject: r.subject.clone(),
                     },
                     r.leak_scan,
@@ -339,6 +341,8 @@ pub struct MaskedColumn {
     pub scan_id: Option<u32>,
     /// Input slot of the column's own subject, when the policy gives it one.
     subject_slot: Option<usize>,
+    /// The column's limit, when its values may be cut to fit (names, free text, …).
+    cut_to: Option<Limit>,
 }
 
 impl TableMasker {
@@ -380,6 +384,7 @@ impl TableMasker {
                 transformer: c.transformer.clone(),
                 scan_id,
                 subject_slot: None,
+                cut_to: Limit::of(&c.info.data_type).filter(|_| c.transformer.may_be_cut()),
             });
         }
         let subject_slot = subject.and_then(idx).map(|i| need(i, &mut inputs));
@@ -511,7 +516,7 @@ impl TableMasker {
             };
             let v = m
                 .transformer
-                .apply(src[m.slot], &cx)
+                .apply_cut(src[m.slot], &cx, m.cut_to)
                 .map_err(|e| (self.slot_names[m.slot].clone(), e))?;
             if self.keep_masked[m.slot] {
                 masked_slots[m.slot] = Some(v.clone());

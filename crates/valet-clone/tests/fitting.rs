@@ -123,3 +123,168 @@ async fn postgres_copy_errors_name_table_column_and_row() {
         "{msg}"
     );
 }
+
+const FIT_POLICY: &str = r#"
+[tables.people]
+subject = "id"
+[tables.people.columns]
+id = "keep"
+email = "email"
+name = "full_name"
+code = "first_name"
+"#;
+
+/// Rows of `people`: e-mails that fit `varchar(40)` but whose masked form would not.
+fn people_rows(n: u32) -> Vec<String> {
+    (1..=n)
+        .map(|i| format!("({i}, 'volunteer{i}@hospital.example.org', 'Ann {i}', 'Ines')"))
+        .collect()
+}
+
+/// The masked rows are valid, unique, and fit their columns.
+fn check_fitting(rows: &[(String, String, String)], n: usize) {
+    assert_eq!(rows.len(), n);
+    let addr = regex::Regex::new(r"^[a-z0-9]+(\.[a-z0-9]+)*@example\.invalid$").unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for (email, name, code) in rows {
+        assert!(email.chars().count() <= 40, "{email}");
+        assert!(addr.is_match(email), "not an address: {email}");
+        assert!(seen.insert(email.clone()), "duplicate {email}");
+        assert!(name.trim_end().chars().count() <= 10, "{name}");
+        assert!(code.trim_end().chars().count() <= 4, "{code}");
+        assert!(!email.contains("volunteer") && !name.starts_with("Ann "));
+    }
+}
+
+const TOO_SHORT: &str = "\nshort = \"email\"\n";
+
+fn assert_refused(e: &CloneError) {
+    let msg = e.to_string();
+    assert!(matches!(e, CloneError::Policy { .. }), "{msg}");
+    assert!(msg.contains("people.short"), "{msg}");
+    assert!(msg.contains("widen the column"), "{msg}");
+}
+
+#[tokio::test]
+async fn postgres_masked_values_fit_their_columns() {
+    let Some(src) = TestDb::postgres("fit_src").await else {
+        return;
+    };
+    let dst = src.sibling("fit_dst").await;
+    pg(
+        &src.url,
+        &format!(
+            "CREATE TABLE people (id int PRIMARY KEY, email varchar(40) UNIQUE, name char(10),
+               code varchar(4), short varchar(20));
+             INSERT INTO people (id, email, name, code) VALUES {};",
+            people_rows(1500).join(",")
+        ),
+    )
+    .await;
+    let e = clone_database(&options(&src, &dst, &format!("{FIT_POLICY}{TOO_SHORT}")))
+        .await
+        .unwrap_err();
+    assert_refused(&e);
+    let (c, conn) = tokio_postgres::connect(&dst.url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let tables: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "nothing written before the refusal");
+    let policy = format!("{FIT_POLICY}short = \"null\"\n");
+    clone_database(&options(&src, &dst, &policy))
+        .await
+        .expect("clone");
+    let rows: Vec<(String, String, String)> = c
+        .query("SELECT email, name, code FROM people", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    check_fitting(&rows, 1500);
+}
+
+#[tokio::test]
+async fn mariadb_masked_values_fit_their_columns() {
+    let Some(src) = TestDb::mariadb("fit_src").await else {
+        return;
+    };
+    let dst = src.sibling("fit_dst").await;
+    let insert = format!(
+        "INSERT INTO people (id, email, name, code) VALUES {}",
+        people_rows(1500).join(",")
+    );
+    maria(
+        &src.url,
+        &[
+            "CREATE TABLE people (id INT PRIMARY KEY, email VARCHAR(40) UNIQUE, name CHAR(10),
+               code VARCHAR(4), short VARCHAR(20))",
+            &insert,
+        ],
+    )
+    .await;
+    let e = clone_database(&options(&src, &dst, &format!("{FIT_POLICY}{TOO_SHORT}")))
+        .await
+        .unwrap_err();
+    assert_refused(&e);
+    let mut c = mysql_async::Conn::new(mysql_async::Opts::from_url(&dst.url).unwrap())
+        .await
+        .unwrap();
+    let tables: Vec<String> = c.query("SHOW TABLES").await.unwrap();
+    assert!(tables.is_empty(), "nothing written before the refusal");
+    let policy = format!("{FIT_POLICY}short = \"null\"\n");
+    clone_database(&options(&src, &dst, &policy))
+        .await
+        .expect("clone");
+    let rows: Vec<(String, String, String)> = c
+        .query("SELECT email, name, code FROM people")
+        .await
+        .unwrap();
+    check_fitting(&rows, 1500);
+}
+
+#[test]
+fn sqlite_masked_values_fit_their_declared_columns() {
+    let src = TestDb::sqlite("fit_src");
+    let dst = TestDb::sqlite("fit_dst");
+    let path = |db: &TestDb| db.name.clone();
+    let c = rusqlite::Connection::open(path(&src)).unwrap();
+    c.execute_batch(&format!(
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, email VARCHAR(40) UNIQUE, name CHAR(10),
+           code VARCHAR(4), short VARCHAR(20));
+         INSERT INTO people (id, email, name, code) VALUES {};",
+        people_rows(1500).join(",")
+    ))
+    .unwrap();
+    drop(c);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let e = rt
+        .block_on(clone_database(&options(
+            &src,
+            &dst,
+            &format!("{FIT_POLICY}{TOO_SHORT}"),
+        )))
+        .unwrap_err();
+    assert_refused(&e);
+    assert!(
+        !std::path::Path::new(&path(&dst)).exists(),
+        "nothing written"
+    );
+    let policy = format!("{FIT_POLICY}short = \"null\"\n");
+    rt.block_on(clone_database(&options(&src, &dst, &policy)))
+        .expect("clone");
+    let c = rusqlite::Connection::open(path(&dst)).unwrap();
+    let mut st = c.prepare("SELECT email, name, code FROM people").unwrap();
+    let rows: Vec<(String, String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    check_fitting(&rows, 1500);
+}
