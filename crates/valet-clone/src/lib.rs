@@ -6,6 +6,7 @@
 //! It knows nothing about tenants, requests or environments: it is a standalone tool that
 //! `valet-ops` (and the `valet clone` command) drive through [`clone_database`].
 
+mod array;
 pub mod cli;
 mod engine;
 mod error;

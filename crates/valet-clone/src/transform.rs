@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use regex::Regex;
 
+use crate::array::PgArray;
 use crate::key::{RunKey, Stream};
 use crate::leak::PiiIndex;
 pub use crate::login::Logins;
@@ -69,6 +70,13 @@ pub enum Transformer {
     Json {
         paths: Vec<(JsonPath, Transformer)>,
     },
+    /// Each element of an array (any number of dimensions) masked by `element`; NULL
+    /// elements stay NULL.
+    Array {
+        element: Box<Transformer>,
+        /// The elements' limit (`varchar(40)[]`), for elements that may be cut.
+        cut: Option<Limit>,
+    },
     Switch {
         on: String,
         cases: Vec<(String, Transformer)>,
@@ -120,6 +128,7 @@ pub const TRANSFORMERS: &[&str] = &[
     "hmac",
     "regex_replace",
     "json",
+    "array",
     "switch",
 ];
 
@@ -332,6 +341,20 @@ fn parse_named(name: &str, t: toml::Table) -> Result<Transformer, String> {
                 out.push((path, t));
             }
             Transformer::Json { paths: out }
+        }
+        "array" => {
+            let element = match o.t.remove("element") {
+                Some(v) => parse_transformer(&v).map_err(|e| format!("element: {e}"))?,
+                None => {
+                    return Err(
+                        "`array` needs `element = \"...\"` (the spec of each element)".into(),
+                    )
+                }
+            };
+            Transformer::Array {
+                element: Box::new(element),
+                cut: None,
+            }
         }
         "switch" => {
             let on = o.str("on")?.ok_or("`switch` needs `on = \"column\"`")?;
@@ -564,6 +587,7 @@ impl Transformer {
             Transformer::Hmac { .. } => "hmac",
             Transformer::RegexReplace { .. } => "regex_replace",
             Transformer::Json { .. } => "json",
+            Transformer::Array { .. } => "array",
             Transformer::Switch { .. } => "switch",
         }
     }
@@ -572,6 +596,7 @@ impl Transformer {
     pub fn row_dependencies(&self) -> Vec<String> {
         match self {
             Transformer::Initials { from } | Transformer::Username { from, .. } => from.clone(),
+            Transformer::Array { element, .. } => element.row_dependencies(),
             Transformer::Switch { on, cases, default } => {
                 let mut v = vec![on.clone()];
                 for (_, c) in cases {
@@ -589,6 +614,7 @@ impl Transformer {
         match self {
             Transformer::Initials { from } => !from.is_empty(),
             Transformer::FreeText { redact, .. } => *redact,
+            Transformer::Array { element, .. } => element.is_dependent(),
             Transformer::Switch { cases, default, .. } => {
                 default.is_dependent() || cases.iter().any(|(_, c)| c.is_dependent())
             }
@@ -601,6 +627,9 @@ impl Transformer {
     /// short to be looked for as text (a postcode `123 45` also reads as a blood pressure
     /// `123/45`); their masking is checked by the transformer's properties instead.
     pub fn is_identifying(&self) -> bool {
+        if let Transformer::Array { element, .. } = self {
+            return element.is_identifying();
+        }
         !matches!(
             self,
             Transformer::Keep
@@ -633,6 +662,16 @@ impl Transformer {
     /// `hmac` is shortened to it. An error (before anything is written) when no value that
     /// stays unique, or the constant, fits.
     pub fn fitted_to(self, data_type: &str) -> Result<Transformer, String> {
+        if let Transformer::Array { element, .. } = self {
+            // `character varying(40)[]`, `varchar(40)[][]`: the elements' type.
+            let elem = data_type.split('[').next().unwrap_or(data_type);
+            let element = element.fitted_to(elem)?;
+            let cut = Limit::of(elem).filter(|_| element.may_be_cut());
+            return Ok(Transformer::Array {
+                element: Box::new(element),
+                cut,
+            });
+        }
         let Some(limit) = Limit::of(data_type) else {
             return Ok(self);
         };
@@ -719,6 +758,21 @@ impl Transformer {
             Transformer::Switch { on, cases, default } => {
                 self.switch_case(on, cases, default, cx).scan_values(v, cx)
             }
+            Transformer::Array { element, .. } => match PgArray::parse(v) {
+                Ok(a) => a
+                    .items
+                    .iter()
+                    .flatten()
+                    .flat_map(|e| {
+                        element
+                            .scan_values(e, cx)
+                            .into_iter()
+                            .map(|s| Cow::Owned(s.into_owned()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+                Err(_) => vec![Cow::Borrowed(v)],
+            },
             Transformer::Json { paths } => {
                 let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(v) else {
                     return vec![Cow::Borrowed(v)];
@@ -966,6 +1020,16 @@ impl Transformer {
             }
             Transformer::RegexReplace { regex, replacement } => {
                 regex.replace_all(v, replacement.as_str()).into_owned()
+            }
+            Transformer::Array { element, cut } => {
+                let mut a =
+                    PgArray::parse(v).map_err(|e| format!("value is not an array ({e})"))?;
+                for item in &mut a.items {
+                    if item.is_some() {
+                        *item = element.apply_cut(item.as_deref(), cx, *cut)?;
+                    }
+                }
+                a.to_text()
             }
             Transformer::Json { paths } => {
                 let mut doc: serde_json::Value =

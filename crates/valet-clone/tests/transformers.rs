@@ -51,6 +51,7 @@ const ALL: &[&str] = &[
     "hmac",
     "{ transformer = 'regex_replace', pattern = '[0-9]', replacement = '#' }",
     "{ transformer = 'json', paths = { '$.a' = 'email' } }",
+    "{ transformer = 'array', element = 'email' }",
     "{ transformer = 'switch', on = 'f', cases = { e = 'email' }, default = 'null' }",
 ];
 
@@ -61,6 +62,12 @@ fn input_for(spec: &str, s: &str, day: u32) -> String {
             30 + day % 60,
             1 + day % 12,
             1 + day % 28
+        )
+    } else if spec.contains("array") {
+        format!(
+            "{{{{\"{}\",NULL}},{{x,\"{}\"}}}}",
+            s.replace(['"', '\\'], ""),
+            s.len()
         )
     } else if spec.contains("json") {
         serde_json::json!({ "a": s, "b": 1 }).to_string()

@@ -19,6 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio_postgres::{Client, NoTls};
 
+use crate::array::PgArray;
 use crate::engine::pgcopy::{header, trailer, Codec, CopyReader};
 use crate::engine::{
     dq, leak_result, plan_into_report, redact_url, table_report, CloneOptions, Inspection,
@@ -1845,6 +1846,16 @@ async fn scan_target(
                     format!(" WHERE {}", conds.join(" AND "))
                 };
                 let cols = &columns[w.table];
+                // Elements of arrays are also looked up each on its own.
+                let arrays: Vec<bool> = cols
+                    .iter()
+                    .map(|c| {
+                        t.info
+                            .columns
+                            .iter()
+                            .any(|x| &x.name == c && x.data_type.ends_with(']'))
+                    })
+                    .collect();
                 let q = format!(
                     "COPY (SELECT {} FROM ONLY {}.{}{cond}) TO STDOUT (FORMAT binary)",
                     cols.iter()
@@ -1871,12 +1882,21 @@ async fn scan_target(
                         row += 1;
                         for (k, f) in fields.iter().enumerate() {
                             if let Some((p, l)) = f {
-                                tally.look_up_bytes(
-                                    &index,
-                                    &shared.plan.column_names,
-                                    (&t.display, &cols[k], row),
-                                    &tuple[*p..*p + *l],
-                                );
+                                let at = (t.display.as_str(), cols[k].as_str(), row);
+                                let value = &tuple[*p..*p + *l];
+                                let hits = tally.hits;
+                                tally.look_up_bytes(&index, &shared.plan.column_names, at, value);
+                                // One hit per value at most: elements of a clean array only.
+                                let elements = (arrays[k] && tally.hits == hits)
+                                    .then(|| std::str::from_utf8(value).ok())
+                                    .flatten()
+                                    .and_then(|v| PgArray::parse(v).ok());
+                                for e in elements.iter().flat_map(|a| a.items.iter().flatten()) {
+                                    tally.look_up(&index, &shared.plan.column_names, at, e);
+                                    if tally.hits > hits {
+                                        break;
+                                    }
+                                }
                             }
                         }
                     }
