@@ -19,6 +19,13 @@ pub enum CloneError {
          written; add them to the policy (review each suggestion):\n\n{snippet}"
     )]
     Unclassified { count: usize, snippet: String },
+    /// Some columns are still marked `"review"` (by `policy suggest`, which had no evidence
+    /// about them); nothing was written.
+    #[error(
+        "{count} column(s) are still marked \"review\" in the policy, so nothing was written; \
+         decide each (a transformer, or \"keep\" when it holds nothing about people):\n\n{list}"
+    )]
+    Review { count: usize, list: String },
     /// A database URL that cannot be used.
     #[error("{0}")]
     Url(String),

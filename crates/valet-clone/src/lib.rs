@@ -37,7 +37,5 @@ pub async fn suggest_policy(url: &str) -> Result<String, CloneError> {
         DbUrl::Postgres(u) => engine::postgres::inspect(&u).await?,
         DbUrl::MySql(u) => engine::mariadb::inspect(&u).await?,
     };
-    Ok(suggest::suggest_policy(&cat, &|t, c| {
-        samples.get(t).and_then(|r| r.get(c)).cloned().flatten()
-    }))
+    Ok(suggest::suggest_policy(&cat, &samples))
 }

@@ -8,7 +8,7 @@ use crate::error::CloneError;
 use crate::key::RunKey;
 use crate::leak::{Collector, PiiIndex};
 use crate::policy::{Policy, TableRule};
-use crate::suggest::suggest_for_column;
+use crate::suggest::snippet_line;
 use crate::transform::{Cx, Limit, Logins, RowMemo, Transformer};
 
 /// What the source holds, as far as the clone cares.
@@ -152,7 +152,7 @@ pub fn snippet(entries: &[Unclassified]) -> String {
     for (table, cols) in entries {
         out.push_str(&format!("[tables.{}.columns]\n", toml_key(table)));
         for (c, sample) in cols {
-            let (spec, why) = suggest_for_column(&c.name, &c.data_type, sample.as_deref());
+            let (spec, why) = snippet_line(c, sample.as_deref());
             out.push_str(&format!("{} = {spec}  # {why}\n", toml_key(&c.name)));
         }
         out.push('\n');
@@ -231,6 +231,36 @@ pub fn classify(policy: &Policy, cat: &Catalog) -> Result<Plan, CloneError> {
                 ));
             }
         }
+    }
+
+    let mut reviews = Vec::new();
+    for rule in &policy.tables {
+        for c in &rule.columns {
+            if let Transformer::Review { reason } = &c.transformer {
+                let key = policy_table_key(
+                    rule.schema.as_deref().unwrap_or(&cat.default_schema),
+                    &rule.name,
+                    &cat.default_schema,
+                );
+                reviews.push(format!(
+                    "  {}:{}: {key}.{}{}",
+                    policy.origin,
+                    c.line,
+                    c.name,
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {reason}")
+                    }
+                ));
+            }
+        }
+    }
+    if !reviews.is_empty() {
+        return Err(CloneError::Review {
+            count: reviews.len(),
+            list: reviews.join("\n"),
+        });
     }
 
     let mut tables = Vec::new();

@@ -15,6 +15,11 @@ use crate::{login, names};
 /// A transformer with its options, as parsed from the policy.
 #[derive(Debug, Clone)]
 pub enum Transformer {
+    /// A placeholder `policy suggest` writes where it has no evidence either way: the clone
+    /// refuses to start until a person replaces it.
+    Review {
+        reason: String,
+    },
     Keep,
     Null,
     Constant {
@@ -110,6 +115,7 @@ pub enum AddressPart {
 
 /// Every transformer name, for error messages and documentation.
 pub const TRANSFORMERS: &[&str] = &[
+    "review",
     "keep",
     "null",
     "constant",
@@ -208,6 +214,9 @@ fn parse_named(name: &str, t: toml::Table) -> Result<Transformer, String> {
         t,
     };
     let tr = match name {
+        "review" => Transformer::Review {
+            reason: o.str("reason")?.unwrap_or_default(),
+        },
         "keep" => Transformer::Keep,
         "null" => Transformer::Null,
         "constant" => Transformer::Constant {
@@ -569,6 +578,7 @@ impl Transformer {
     /// The transformer's name as written in policies.
     pub fn name(&self) -> &'static str {
         match self {
+            Transformer::Review { .. } => "review",
             Transformer::Keep => "keep",
             Transformer::Null => "null",
             Transformer::Constant { .. } => "constant",
@@ -874,6 +884,9 @@ impl Transformer {
         Ok(Some(match self {
             Transformer::Keep | Transformer::Null | Transformer::Switch { .. } => {
                 unreachable!("handled above")
+            }
+            Transformer::Review { .. } => {
+                return Err("the policy still says \"review\" for this column".into())
             }
             Transformer::Constant { value } | Transformer::Marker { value } => value.clone(),
             Transformer::FirstName => names::first_name(&mut cx.rng("first_name", v)),

@@ -222,17 +222,34 @@ pub(crate) async fn inspect(url: &str) -> Result<Inspection, CloneError> {
     let cat = read_catalog(&mut c, &db_name(url)).await?;
     let mut samples = Vec::new();
     for t in &cat.tables {
-        let mut row = Vec::new();
-        for col in &t.columns {
-            let q = format!(
-                "SELECT CAST({0} AS CHAR) FROM {1} WHERE {0} IS NOT NULL LIMIT 1",
-                bq(&col.name),
-                bq(&t.name)
-            );
-            let v: Option<Option<String>> = c.query_first(q).await.ok().flatten();
-            row.push(v.flatten());
+        let mut cols: Vec<Vec<String>> = vec![Vec::new(); t.columns.len()];
+        let exprs: Vec<String> = t
+            .columns
+            .iter()
+            .map(|col| {
+                if is_binary_type(&col.base_type) {
+                    format!("CONCAT('\\\\x', HEX(LEFT({}, 16)))", bq(&col.name))
+                } else {
+                    format!("CAST({} AS CHAR)", bq(&col.name))
+                }
+            })
+            .collect();
+        let q = format!(
+            "SELECT {} FROM {} LIMIT {}",
+            exprs.join(", "),
+            bq(&t.name),
+            crate::suggest::SAMPLE_ROWS
+        );
+        if let Ok(rows) = c.query::<Row, _>(q).await {
+            for r in rows {
+                for (i, col) in cols.iter_mut().enumerate() {
+                    if let Some(Ok(Some(v))) = r.get_opt::<Option<String>, _>(i) {
+                        col.push(v);
+                    }
+                }
+            }
         }
-        samples.push(row);
+        samples.push(cols);
     }
     Ok((cat, samples))
 }

@@ -204,29 +204,47 @@ async fn read_catalog(c: &Client) -> Result<Catalog, CloneError> {
     Ok(cat)
 }
 
-/// Catalog and one sampled value per column.
+/// Catalog and up to [`SAMPLE_ROWS`](crate::suggest::SAMPLE_ROWS) sampled non-NULL values
+/// per column (one bounded read per table; binary values as `\x` and their first bytes).
 pub(crate) async fn inspect(url: &str) -> Result<Inspection, CloneError> {
     let c = source_session(url, None).await?;
     let cat = read_catalog(&c).await?;
     let mut samples = Vec::new();
     for t in &cat.tables {
-        let mut row = Vec::new();
-        for col in &t.columns {
+        let mut cols: Vec<Vec<String>> = vec![Vec::new(); t.columns.len()];
+        if !t.columns.is_empty() && t.has_rows {
+            let exprs: Vec<String> = t
+                .columns
+                .iter()
+                .map(|col| {
+                    if col.base_type == "b:bytea" {
+                        format!(
+                            "'\\x' || encode(substring({} from 1 for 16), 'hex')",
+                            dq(&col.name)
+                        )
+                    } else {
+                        format!("{}::text", dq(&col.name))
+                    }
+                })
+                .collect();
             let q = format!(
-                "SELECT {0}::text FROM {1}.{2} WHERE {0} IS NOT NULL LIMIT 1",
-                dq(&col.name),
+                "SELECT {} FROM ONLY {}.{} LIMIT {}",
+                exprs.join(", "),
                 dq(&t.schema),
-                dq(&t.name)
+                dq(&t.name),
+                crate::suggest::SAMPLE_ROWS
             );
-            let v = c
-                .query_opt(&q, &[])
-                .await
-                .ok()
-                .flatten()
-                .and_then(|r| r.get::<_, Option<String>>(0));
-            row.push(v);
+            if let Ok(rows) = c.query(q.as_str(), &[]).await {
+                for r in rows {
+                    for (i, col) in cols.iter_mut().enumerate() {
+                        if let Ok(Some(v)) = r.try_get::<_, Option<String>>(i) {
+                            col.push(v);
+                        }
+                    }
+                }
+            }
         }
-        samples.push(row);
+        samples.push(cols);
     }
     Ok((cat, samples))
 }

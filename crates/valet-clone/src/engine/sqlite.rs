@@ -125,28 +125,43 @@ fn catalog(c: &Connection) -> Result<(Catalog, Vec<SchemaObject>), CloneError> {
     Ok((cat, objects))
 }
 
-/// Sample one non-null value per column, for `policy suggest`.
+/// Sample up to [`SAMPLE_ROWS`](crate::suggest::SAMPLE_ROWS) rows of each table, for
+/// `policy suggest` (blobs as `\x` and their first bytes).
 pub(crate) fn inspect(path: &Path) -> Result<crate::engine::Inspection, CloneError> {
     let c = open_source(path)?;
     let (cat, _) = catalog(&c)?;
     let mut samples = Vec::new();
     for t in &cat.tables {
-        let mut row = Vec::new();
-        for col in &t.columns {
-            let v: Option<String> = c
-                .query_row(
-                    &format!(
-                        "SELECT CAST({0} AS TEXT) FROM {1} WHERE {0} IS NOT NULL LIMIT 1",
-                        dq(&col.name),
-                        dq(&t.name)
-                    ),
-                    [],
-                    |r| r.get(0),
+        let mut cols: Vec<Vec<String>> = vec![Vec::new(); t.columns.len()];
+        let exprs: Vec<String> = t
+            .columns
+            .iter()
+            .map(|col| {
+                format!(
+                    "CASE WHEN typeof({0}) = 'blob' THEN '\\x' || lower(hex(substr({0}, 1, 16))) \
+                     ELSE CAST({0} AS TEXT) END",
+                    dq(&col.name)
                 )
-                .ok();
-            row.push(v);
+            })
+            .collect();
+        let q = format!(
+            "SELECT {} FROM {} LIMIT {}",
+            exprs.join(", "),
+            dq(&t.name),
+            crate::suggest::SAMPLE_ROWS
+        );
+        if let Ok(mut st) = c.prepare(&q) {
+            if let Ok(mut rows) = st.query([]) {
+                while let Ok(Some(r)) = rows.next() {
+                    for (i, col) in cols.iter_mut().enumerate() {
+                        if let Ok(Some(v)) = r.get::<_, Option<String>>(i) {
+                            col.push(v);
+                        }
+                    }
+                }
+            }
         }
-        samples.push(row);
+        samples.push(cols);
     }
     Ok((cat, samples))
 }
