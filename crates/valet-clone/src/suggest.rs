@@ -119,6 +119,20 @@ const NAMES: &[(Kind, &[&str])] = &[
             "fornavn",
             "förnamn",
             "etunimi",
+            "alias",
+            "aliases",
+            "aliase",
+            "nickname",
+            "spitzname",
+            "bijnaam",
+            "surnom",
+            "apodo",
+            "soprannome",
+            "alcunha",
+            "pseudonim",
+            "smeknamn",
+            "kallenavn",
+            "lempinimi",
         ],
     ),
     (
@@ -728,7 +742,7 @@ fn type_class(data_type: &str, base_type: &str) -> TypeClass {
         TypeClass::Uuid
     } else if t == "date" {
         TypeClass::Date
-    } else if has("time") || has("date") || has("interval") || t == "year" {
+    } else if has("time") || has("date") || has("interval") || t.starts_with("year") {
         TypeClass::Temporal
     } else if has("int")
         || has("serial")
@@ -777,7 +791,8 @@ fn is_phone(s: &str) -> bool {
 /// IBAN with its mod-97 check.
 fn is_iban(s: &str) -> bool {
     let c: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if !(15..=34).contains(&c.len())
+    if !c.is_ascii()
+        || !(15..=34).contains(&c.len())
         || !c[..2].chars().all(|x| x.is_ascii_uppercase())
         || !c[2..4].chars().all(|x| x.is_ascii_digit())
         || !c.chars().all(|x| x.is_ascii_alphanumeric())
@@ -1420,7 +1435,7 @@ fn suggest_column(name: &str, data_type: &str, base_type: &str, samples: &[Strin
     let what = match tc {
         TypeClass::Binary => "binary",
         TypeClass::Text => "text",
-        _ => "of a type valet cannot judge",
+        _ => "unknown-type",
     };
     review(if samples.is_empty() {
         format!("{what} column with no sampled values and no telling name")
@@ -1588,6 +1603,17 @@ struct TableSuggestion {
     columns: Vec<(String, Option<Suggestion>)>,
 }
 
+/// Whether a column's name says it references table `t`: `category_id` → `category`,
+/// `customerId` → `customers`, `PatientId` → `Patienten`.
+fn points_at(column: &str, t: &str) -> bool {
+    let n = words(column).concat();
+    let Some(stem) = n.strip_suffix("id").filter(|s| s.len() >= 3) else {
+        return false;
+    };
+    let table = words(t).concat();
+    stem == singular(&table) || stem == table || (stem.len() >= 4 && table.starts_with(stem))
+}
+
 fn singular(t: &str) -> String {
     let t = t.to_ascii_lowercase();
     if let Some(s) = t.strip_suffix("ies") {
@@ -1601,17 +1627,13 @@ fn singular(t: &str) -> String {
 
 /// Columns of other tables that point at `t` by name (`category_id`, `language_id`).
 fn referrers(cat: &Catalog, t: &TableInfo) -> Vec<String> {
-    let one = singular(&t.name);
     cat.tables
         .iter()
         .filter(|o| !(o.schema == t.schema && o.name == t.name))
         .flat_map(|o| {
             o.columns
                 .iter()
-                .filter(|c| {
-                    let n = c.name.to_ascii_lowercase();
-                    n == format!("{one}_id") || n == format!("{}_id", t.name.to_ascii_lowercase())
-                })
+                .filter(|c| points_at(&c.name, &t.name))
                 .map(move |c| format!("{}.{}", o.name, c.name))
         })
         .collect()
@@ -1661,6 +1683,12 @@ fn suggest_table(cat: &Catalog, t: &TableInfo, samples: &[Vec<String>]) -> Table
                         | "nome"
                         | "bezeichnung"
                         | "city"
+                        | "country"
+                        | "land"
+                        | "pays"
+                        | "pais"
+                        | "paese"
+                        | "kraj"
                 )
             ) || matches!(
                 sugg.kind,
@@ -1711,13 +1739,9 @@ fn suggest_table(cat: &Catalog, t: &TableInfo, samples: &[Vec<String>]) -> Table
     } else {
         // A table pointing at a person table: its reference is the subject.
         person_tables(cat).into_iter().find_map(|pt| {
-            let one = singular(&pt);
             t.columns
                 .iter()
-                .find(|c| {
-                    let n = c.name.to_ascii_lowercase();
-                    n == format!("{one}_id") || n == format!("{}_id", pt.to_ascii_lowercase())
-                })
+                .find(|c| points_at(&c.name, &pt))
                 .map(|c| c.name.clone())
         })
     };
