@@ -100,6 +100,35 @@ async fn mariadb_writes_strictly_and_names_the_refused_row() {
     assert_names(&e, "level", "id = 1");
 }
 
+#[test]
+fn sqlite_refused_rows_name_table_column_and_row() {
+    let src = TestDb::sqlite("fit_src");
+    let dst = TestDb::sqlite("fit_dst");
+    let c = rusqlite::Connection::open(&src.name).unwrap();
+    c.execute_batch(
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, code TEXT, level INTEGER NOT NULL) STRICT;
+         WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 50)
+         INSERT INTO people SELECT i, 'c' || i, i FROM g;",
+    )
+    .unwrap();
+    drop(c);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let policy = lengthening(
+        "\"keep\"",
+        "{ transformer = \"constant\", value = \"abc\" }",
+    );
+    let e = rt
+        .block_on(clone_database(&options(&src, &dst, &policy)))
+        .unwrap_err();
+    assert_names(&e, "level", "id = 1");
+    let policy = lengthening("\"keep\"", "\"null\"");
+    let e = rt
+        .block_on(clone_database(&options(&src, &dst, &policy)))
+        .unwrap_err();
+    assert_names(&e, "level", "id = 1");
+    assert!(e.to_string().contains("NOT NULL"), "{e}");
+}
+
 #[tokio::test]
 async fn postgres_copy_errors_name_table_column_and_row() {
     let Some(src) = TestDb::postgres("fit_src").await else {

@@ -166,6 +166,43 @@ pub(crate) fn inspect(path: &Path) -> Result<crate::engine::Inspection, CloneErr
     Ok((cat, samples))
 }
 
+/// A refused row (a constraint, or a value a `STRICT` table's column cannot store), named by
+/// table, column (as SQLite names it: `NOT NULL constraint failed: people.code`) and key.
+/// SQLite's messages hold no values.
+fn write_error(t: &TablePlan, vals: &[Value], row: u64, e: rusqlite::Error) -> CloneError {
+    let msg = e.to_string();
+    let column = t
+        .columns
+        .iter()
+        .map(|c| &c.info.name)
+        .find(|c| {
+            let qualified = format!("{}.{c}", t.info.name);
+            msg.ends_with(&qualified) || msg.contains(&format!("{qualified},"))
+        })
+        .cloned();
+    let key = match &t.info.int_pk {
+        Some(pk) => t
+            .columns
+            .iter()
+            .position(|c| &c.info.name == pk)
+            .and_then(|i| match &vals[i] {
+                Value::Integer(k) => Some(format!("{pk} = {k}")),
+                _ => None,
+            }),
+        None => None,
+    }
+    .unwrap_or_else(|| format!("{row} of the table as read"));
+    CloneError::Write {
+        table: t.display.clone(),
+        column,
+        row: Some(key),
+        message: format!(
+            "{msg}. Fix the policy for this column (a transformer whose values the column \
+             takes), or the target's column"
+        ),
+    }
+}
+
 /// Removes the partial target file unless disarmed.
 struct PartialGuard {
     path: PathBuf,
@@ -290,7 +327,7 @@ fn copy_table(
                 ins.as_mut()
                     .expect("prepared for Write")
                     .execute(rusqlite::params_from_iter(vals.iter()))
-                    .map_err(|e| CloneError::db(format!("insert into {}", t.display), e))?;
+                    .map_err(|e| write_error(t, &vals, count, e))?;
             }
             Sink::Collect(_) => {}
             Sink::Scan(index, tally, names) => {
