@@ -72,6 +72,20 @@ fn score(truth: &BTreeMap<String, String>, suggested: &BTreeMap<String, String>)
     s
 }
 
+/// The policy with every `review` decided as `null`.
+fn resolve(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if !l.contains("transformer = \"review\"") {
+                return l.to_string();
+            }
+            let col = l.split(" = ").next().unwrap().trim();
+            format!("{col} = \"null\"")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[tokio::test]
 async fn clinic_suggestion_keeps_no_personal_data_and_reviews_the_unknown() {
     let src = TestDb::sqlite("suggest_clinic");
@@ -133,18 +147,8 @@ async fn clinic_suggestion_keeps_no_personal_data_and_reviews_the_unknown() {
             other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
         }
     }
-    // Resolved (each review decided as the clinic's own policy does), it clones.
-    let resolved: String = text
-        .lines()
-        .map(|l| {
-            if !l.contains("transformer = \"review\"") {
-                return l.to_string();
-            }
-            let col = l.split(" = ").next().unwrap().trim();
-            format!("{col} = \"null\"")
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    // Resolved (each review decided: here, masked with `null`), it clones.
+    let resolved = resolve(&text);
     o.policy = Policy::from_toml_str(&resolved, "resolved.toml").expect("resolved parses");
     match clone_database(&o).await {
         Ok(r) => assert!(r.check_only),
@@ -335,7 +339,20 @@ async fn sakila_on_mariadb_and_a_german_schema_on_postgres() {
                 assert!(text.contains(line), "missing {line}:\n{text}");
             }
         }
-        Policy::from_toml_str(&text, "suggested.toml").expect("the suggestion parses");
+        let policy = Policy::from_toml_str(&text, "suggested.toml").expect("the suggestion parses");
+        // It clones (checked: masked and leak-scanned, not written) once reviews are decided.
+        let mut o = CloneOptions::new(db.url.clone(), db.url.clone() + "_never", policy);
+        o.check = true;
+        if text.contains("transformer = \"review\"") {
+            assert!(matches!(
+                clone_database(&o).await,
+                Err(CloneError::Review { .. })
+            ));
+        }
+        o.policy = Policy::from_toml_str(&resolve(&text), "resolved.toml").unwrap();
+        if let Err(e) = clone_database(&o).await {
+            panic!("{name}: {e}\n{text}");
+        }
     }
     let (pii, found, masked, right) = totals;
     println!(
