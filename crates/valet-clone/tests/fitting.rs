@@ -87,8 +87,11 @@ async fn mariadb_writes_strictly_and_names_the_refused_row() {
     let e = clone_database(&options(&src, &dst, &policy))
         .await
         .unwrap_err();
-    assert_names(&e, "code", "id = 1234");
-    assert!(e.to_string().contains("people.code (row id = 1234)"), "{e}");
+    assert_names(&e, "code", "id = '1234'");
+    assert!(
+        e.to_string().contains("people.code (row id = '1234')"),
+        "{e}"
+    );
     // Not an integer: converted to 0 without strict mode.
     let policy = lengthening(
         "\"keep\"",
@@ -97,7 +100,32 @@ async fn mariadb_writes_strictly_and_names_the_refused_row() {
     let e = clone_database(&options(&src, &dst, &policy))
         .await
         .unwrap_err();
-    assert_names(&e, "level", "id = 1");
+    assert_names(&e, "level", "id = '1'");
+    // A key of two columns is named by both.
+    maria(
+        &src.url,
+        &[
+            "CREATE TABLE visits (person INT, day DATE, note VARCHAR(8), PRIMARY KEY (person, day))",
+            "INSERT INTO visits SELECT seq, '2024-01-02', 'ok' FROM seq_1_to_50",
+        ],
+    )
+    .await;
+    let policy = format!(
+        "{}[tables.visits.columns]\nperson = \"keep\"\nday = \"keep\"\nnote = {{ transformer = \"constant\", value = \"x\" }}\n",
+        lengthening("\"keep\"", "\"keep\"")
+    )
+    .replace(
+        "note = { transformer = \"constant\", value = \"x\" }",
+        "note = { transformer = \"regex_replace\", pattern = \"^ok$\", replacement = \"far too long\" }",
+    );
+    let e = clone_database(&options(&src, &dst, &policy))
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("write visits.note (row person = '1', day = '2024-01-02')"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -149,6 +177,26 @@ async fn postgres_copy_errors_name_table_column_and_row() {
     let msg = e.to_string();
     assert!(
         msg.contains("value too long for type character varying(40)"),
+        "{msg}"
+    );
+    // A key of two columns is named by both.
+    pg(
+        &src.url,
+        "CREATE TABLE visits (person int, day date, note varchar(8), PRIMARY KEY (person, day));
+         INSERT INTO visits SELECT g, date '2024-01-02', 'ok' FROM generate_series(1, 50) g;
+         UPDATE visits SET note = 'long' WHERE person = 30;",
+    )
+    .await;
+    let policy = format!(
+        "{}[tables.visits.columns]\nperson = \"keep\"\nday = \"keep\"\nnote = {LONGER}\n",
+        lengthening("\"keep\"", "\"keep\"")
+    );
+    let e = clone_database(&options(&src, &dst, &policy))
+        .await
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("write visits.note (row person = 30, day = 2024-01-02)"),
         "{msg}"
     );
 }

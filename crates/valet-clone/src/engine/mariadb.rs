@@ -565,9 +565,11 @@ async fn worker(
             let shared = shared.clone();
             let h = tokio::spawn(async move {
                 while let Some(batch) = rx.recv().await {
-                    write_with_retry(&mut dst, &batch.stmt)
-                        .await
-                        .map_err(|e| batch.error(&shared.plan.tables[batch.table], e))?;
+                    if let Err(e) = write_with_retry(&mut dst, &batch.stmt).await {
+                        let t = &shared.plan.tables[batch.table];
+                        let key = primary_key(&mut dst, &t.info.name).await;
+                        return Err(batch.error(t, &key, e));
+                    }
                 }
                 dst.close().await;
                 Ok::<(), CloneError>(())
@@ -630,7 +632,12 @@ impl Batch {
     /// The error for a refused statement: the column and row the server names, the row by
     /// its key (read back from the statement: masked values only, as written), and what was
     /// wrong without the value.
-    fn error(&self, t: &crate::plan::TablePlan, e: mysql_async::Error) -> CloneError {
+    fn error(
+        &self,
+        t: &crate::plan::TablePlan,
+        key: &[String],
+        e: mysql_async::Error,
+    ) -> CloneError {
         let mysql_async::Error::Server(se) = &e else {
             return CloneError::db(format!("write {}", t.display), e);
         };
@@ -639,11 +646,15 @@ impl Batch {
             let start = *self.starts.get(n.checked_sub(1)?)?;
             let end = self.starts.get(n).map_or(self.stmt.len(), |next| next - 1);
             let fields = split_tuple(&self.stmt[start..end]);
-            Some(match &t.info.int_pk {
-                Some(pk) => {
-                    let i = t.columns.iter().position(|c| &c.info.name == pk)?;
-                    format!("{pk} = {}", fields.get(i)?.trim_matches('\''))
-                }
+            let named: Option<Vec<String>> = key
+                .iter()
+                .map(|k| {
+                    let i = t.columns.iter().position(|c| &c.info.name == k)?;
+                    Some(format!("{k} = {}", fields.get(i)?))
+                })
+                .collect();
+            Some(match named.filter(|n| !n.is_empty()) {
+                Some(named) => named.join(", "),
                 None => format!(
                     "{} of the table as read{}",
                     self.first_row + n as u64 - 1,
@@ -678,6 +689,19 @@ impl Batch {
             ),
         }
     }
+}
+
+/// The primary-key columns of a target table (created with the table), in key order; empty
+/// when it has none or they cannot be read.
+async fn primary_key(c: &mut Conn, table: &str) -> Vec<String> {
+    c.exec(
+        "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+         ORDER BY ORDINAL_POSITION",
+        (table,),
+    )
+    .await
+    .unwrap_or_default()
 }
 
 /// The column and row (1-based, within the statement) a MariaDB error message names:

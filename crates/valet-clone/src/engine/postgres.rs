@@ -876,22 +876,44 @@ fn redact_quoted(message: &str) -> String {
 }
 
 /// The key of row `n` (1-based) of part `w` as the copy read it: the same scan of the same
-/// snapshot (sequential scans start at the first block: `synchronize_seqscans` is off), its
-/// integer primary key or else its `ctid`. `None` when it cannot be read.
+/// snapshot (sequential scans start at the first block: `synchronize_seqscans` is off), by its
+/// primary key (`id = 17`, `a = 1, b = x`) or else its `ctid`. `None` when it cannot be read.
 async fn key_of_row(shared: &Shared, w: &Work, n: u64) -> Option<String> {
     let t = &shared.plan.tables[w.table];
     let src = source_session(&shared.source, Some(&shared.snapshot))
         .await
         .ok()?;
-    let (expr, label) = match &t.info.int_pk {
-        Some(k) => (format!("{}::text", dq(k)), format!("{k} = ")),
-        None => ("ctid::text".to_string(), "ctid ".to_string()),
+    let qname = format!("{}.{}", dq(&t.info.schema), dq(&t.info.name));
+    let key: Vec<String> = src
+        .query(
+            "SELECT a.attname::text FROM pg_index i \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+             WHERE i.indrelid = $1::text::regclass AND i.indisprimary \
+             ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            &[&qname],
+        )
+        .await
+        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .unwrap_or_default();
+    let key = if key.is_empty() {
+        vec!["ctid".to_string()]
+    } else {
+        key
     };
+    let exprs: Vec<String> = key
+        .iter()
+        .map(|k| {
+            if k == "ctid" {
+                "ctid::text".to_string()
+            } else {
+                format!("{}::text", dq(k))
+            }
+        })
+        .collect();
     let conds = w.conds(t);
     let q = format!(
-        "SELECT {expr} FROM ONLY {}.{}{} OFFSET {} LIMIT 1",
-        dq(&t.info.schema),
-        dq(&t.info.name),
+        "SELECT {} FROM ONLY {qname}{} OFFSET {} LIMIT 1",
+        exprs.join(", "),
         if conds.is_empty() {
             String::new()
         } else {
@@ -900,8 +922,15 @@ async fn key_of_row(shared: &Shared, w: &Work, n: u64) -> Option<String> {
         n.saturating_sub(1)
     );
     let row = src.query_opt(q.as_str(), &[]).await.ok()??;
-    let v: Option<String> = row.get(0);
-    Some(format!("{label}{}", v?))
+    let parts: Vec<String> = key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let v: Option<String> = row.get(i);
+            format!("{k} = {}", v.as_deref().unwrap_or("NULL"))
+        })
+        .collect();
+    Some(parts.join(", "))
 }
 
 /// For each copied column of table `ti`: whether the leak scan reads its written bytes in
