@@ -236,7 +236,7 @@ pub fn classify(policy: &Policy, cat: &Catalog) -> Result<Plan, CloneError> {
     let mut reviews = Vec::new();
     for rule in &policy.tables {
         for c in &rule.columns {
-            if let Transformer::Review { reason } = &c.transformer {
+            if let Some(reason) = c.transformer.review_reason() {
                 let key = policy_table_key(
                     rule.schema.as_deref().unwrap_or(&cat.default_schema),
                     &rule.name,

@@ -567,6 +567,20 @@ impl Cx<'_> {
 }
 
 impl Transformer {
+    /// The reason of a `review` placeholder anywhere in this spec (also in a `switch` case,
+    /// an `array` element or a `json` path).
+    pub fn review_reason(&self) -> Option<&str> {
+        match self {
+            Transformer::Review { reason } => Some(reason),
+            Transformer::Array { element, .. } => element.review_reason(),
+            Transformer::Json { paths } => paths.iter().find_map(|(_, t)| t.review_reason()),
+            Transformer::Switch { cases, default, .. } => default
+                .review_reason()
+                .or_else(|| cases.iter().find_map(|(_, t)| t.review_reason())),
+            _ => None,
+        }
+    }
+
     /// Whether this transformer leaves values as they are.
     pub fn is_keep(&self) -> bool {
         matches!(
