@@ -19,6 +19,13 @@ pub enum CloneError {
          written; add them to the policy (review each suggestion):\n\n{snippet}"
     )]
     Unclassified { count: usize, snippet: String },
+    /// Some columns are still marked `"review"` (by `policy suggest`, which had no evidence
+    /// about them); nothing was written.
+    #[error(
+        "{count} column(s) are still marked \"review\" in the policy, so nothing was written; \
+         decide each (a transformer, or \"keep\" when it holds nothing about people):\n\n{list}"
+    )]
+    Review { count: usize, list: String },
     /// A database URL that cannot be used.
     #[error("{0}")]
     Url(String),
@@ -37,6 +44,21 @@ pub enum CloneError {
     Transform {
         table: String,
         column: String,
+        message: String,
+    },
+    /// The target refused a row (a value too long for its column, out of range, of the wrong
+    /// type): nothing is truncated or converted silently. Names the table, the column when
+    /// known and the first offending row by its key; never the value.
+    #[error(
+        "write {table}{}{}: {message}",
+        column.as_ref().map(|c| format!(".{c}")).unwrap_or_default(),
+        row.as_ref().map(|r| format!(" (row {r})")).unwrap_or_default()
+    )]
+    Write {
+        table: String,
+        column: Option<String>,
+        /// The row's key (`id = 17`), or its place in the source when it has no key.
+        row: Option<String>,
         message: String,
     },
     /// The leak scan found source PII in the target; the target was dropped.

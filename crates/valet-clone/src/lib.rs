@@ -6,6 +6,7 @@
 //! It knows nothing about tenants, requests or environments: it is a standalone tool that
 //! `valet-ops` (and the `valet clone` command) drive through [`clone_database`].
 
+mod array;
 pub mod cli;
 mod engine;
 mod error;
@@ -36,7 +37,5 @@ pub async fn suggest_policy(url: &str) -> Result<String, CloneError> {
         DbUrl::Postgres(u) => engine::postgres::inspect(&u).await?,
         DbUrl::MySql(u) => engine::mariadb::inspect(&u).await?,
     };
-    Ok(suggest::suggest_policy(&cat, &|t, c| {
-        samples.get(t).and_then(|r| r.get(c)).cloned().flatten()
-    }))
+    Ok(suggest::suggest_policy(&cat, &samples))
 }

@@ -8,8 +8,8 @@ use crate::error::CloneError;
 use crate::key::RunKey;
 use crate::leak::{Collector, PiiIndex};
 use crate::policy::{Policy, TableRule};
-use crate::suggest::suggest_for_column;
-use crate::transform::{Cx, Logins, RowMemo, Transformer};
+use crate::suggest::snippet_line;
+use crate::transform::{Cx, Limit, Logins, RowMemo, Transformer};
 
 /// What the source holds, as far as the clone cares.
 #[derive(Debug, Clone, Default)]
@@ -152,7 +152,7 @@ pub fn snippet(entries: &[Unclassified]) -> String {
     for (table, cols) in entries {
         out.push_str(&format!("[tables.{}.columns]\n", toml_key(table)));
         for (c, sample) in cols {
-            let (spec, why) = suggest_for_column(&c.name, &c.data_type, sample.as_deref());
+            let (spec, why) = snippet_line(c, sample.as_deref());
             out.push_str(&format!("{} = {spec}  # {why}\n", toml_key(&c.name)));
         }
         out.push('\n');
@@ -233,6 +233,36 @@ pub fn classify(policy: &Policy, cat: &Catalog) -> Result<Plan, CloneError> {
         }
     }
 
+    let mut reviews = Vec::new();
+    for rule in &policy.tables {
+        for c in &rule.columns {
+            if let Some(reason) = c.transformer.review_reason() {
+                let key = policy_table_key(
+                    rule.schema.as_deref().unwrap_or(&cat.default_schema),
+                    &rule.name,
+                    &cat.default_schema,
+                );
+                reviews.push(format!(
+                    "  {}:{}: {key}.{}{}",
+                    policy.origin,
+                    c.line,
+                    c.name,
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {reason}")
+                    }
+                ));
+            }
+        }
+    }
+    if !reviews.is_empty() {
+        return Err(CloneError::Review {
+            count: reviews.len(),
+            list: reviews.join("\n"),
+        });
+    }
+
     let mut tables = Vec::new();
     let mut unclassified: Vec<Unclassified> = Vec::new();
     let mut column_names = Vec::new();
@@ -256,7 +286,9 @@ pub fn classify(policy: &Policy, cat: &Catalog) -> Result<Plan, CloneError> {
                 (Some(r), false) => planned.push((
                     PlannedColumn {
                         info: c.clone(),
-                        transformer: r.transformer.clone().fitted_to(&c.data_type),
+                        transformer: r.transformer.clone().fitted_to(&c.data_type).map_err(
+                            |m| perr(r.line, format!("column `{display}.{}`: {m}", c.name)),
+                        )?,
                         subject: r.subject.clone(),
                     },
                     r.leak_scan,
@@ -339,6 +371,8 @@ pub struct MaskedColumn {
     pub scan_id: Option<u32>,
     /// Input slot of the column's own subject, when the policy gives it one.
     subject_slot: Option<usize>,
+    /// The column's limit, when its values may be cut to fit (names, free text, …).
+    cut_to: Option<Limit>,
 }
 
 impl TableMasker {
@@ -380,6 +414,7 @@ impl TableMasker {
                 transformer: c.transformer.clone(),
                 scan_id,
                 subject_slot: None,
+                cut_to: Limit::of(&c.info.data_type).filter(|_| c.transformer.may_be_cut()),
             });
         }
         let subject_slot = subject.and_then(idx).map(|i| need(i, &mut inputs));
@@ -408,7 +443,7 @@ impl TableMasker {
             .map(|m| m.slot)
             .collect();
         let needs_redactions = masked.iter().any(|m| {
-            matches!(m.transformer, Transformer::FreeText { redact: true })
+            matches!(m.transformer, Transformer::FreeText { redact: true, .. })
                 || matches!(&m.transformer, Transformer::Switch { .. } if m.transformer.is_dependent())
         });
         let first = masked
@@ -511,7 +546,7 @@ impl TableMasker {
             };
             let v = m
                 .transformer
-                .apply(src[m.slot], &cx)
+                .apply_cut(src[m.slot], &cx, m.cut_to)
                 .map_err(|e| (self.slot_names[m.slot].clone(), e))?;
             if self.keep_masked[m.slot] {
                 masked_slots[m.slot] = Some(v.clone());

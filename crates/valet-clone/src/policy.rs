@@ -382,6 +382,14 @@ mod tests {
     }
 
     #[test]
+    fn review_is_found_inside_other_specs() {
+        let src = "[tables.v.columns]\nid = \"keep\"\nf = \"keep\"\nx = { transformer = \"switch\", on = \"f\", default = \"null\", cases = { a = { transformer = \"review\", reason = \"why\" } } }\n";
+        let p = Policy::from_toml_str(src, "p.toml").unwrap();
+        let x = p.tables[0].columns.iter().find(|c| c.name == "x").unwrap();
+        assert_eq!(x.transformer.review_reason(), Some("why"));
+    }
+
+    #[test]
     fn hash_is_of_the_text() {
         let a = Policy::from_toml_str("[tables.v.columns]\nid = \"keep\"\n", "a").unwrap();
         let b = Policy::from_toml_str("[tables.v.columns]\nid = 'keep'\n", "a").unwrap();

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use regex::Regex;
 
+use crate::array::PgArray;
 use crate::key::{RunKey, Stream};
 use crate::leak::PiiIndex;
 pub use crate::login::Logins;
@@ -14,6 +15,11 @@ use crate::{login, names};
 /// A transformer with its options, as parsed from the policy.
 #[derive(Debug, Clone)]
 pub enum Transformer {
+    /// A placeholder `policy suggest` writes where it has no evidence either way: the clone
+    /// refuses to start until a person replaces it.
+    Review {
+        reason: String,
+    },
     Keep,
     Null,
     Constant {
@@ -35,6 +41,9 @@ pub enum Transformer {
     },
     Email {
         domain: String,
+        /// Longest address the column takes: the local part and the tag are shortened, the
+        /// domain kept (set from the column's type).
+        max_length: Option<usize>,
     },
     /// A login rebuilt from the subject's masked names in the source's pattern.
     Username {
@@ -52,6 +61,9 @@ pub enum Transformer {
     },
     FreeText {
         redact: bool,
+        /// `lorem` keeps digits as they are (`keep_digits = true`); by default each digit
+        /// becomes another one, so numbers written in notes do not survive.
+        keep_digits: bool,
     },
     Hmac {
         length: usize,
@@ -62,6 +74,13 @@ pub enum Transformer {
     },
     Json {
         paths: Vec<(JsonPath, Transformer)>,
+    },
+    /// Each element of an array (any number of dimensions) masked by `element`; NULL
+    /// elements stay NULL.
+    Array {
+        element: Box<Transformer>,
+        /// The elements' limit (`varchar(40)[]`), for elements that may be cut.
+        cut: Option<Limit>,
     },
     Switch {
         on: String,
@@ -96,6 +115,7 @@ pub enum AddressPart {
 
 /// Every transformer name, for error messages and documentation.
 pub const TRANSFORMERS: &[&str] = &[
+    "review",
     "keep",
     "null",
     "constant",
@@ -114,6 +134,7 @@ pub const TRANSFORMERS: &[&str] = &[
     "hmac",
     "regex_replace",
     "json",
+    "array",
     "switch",
 ];
 
@@ -193,6 +214,9 @@ fn parse_named(name: &str, t: toml::Table) -> Result<Transformer, String> {
         t,
     };
     let tr = match name {
+        "review" => Transformer::Review {
+            reason: o.str("reason")?.unwrap_or_default(),
+        },
         "keep" => Transformer::Keep,
         "null" => Transformer::Null,
         "constant" => Transformer::Constant {
@@ -240,6 +264,7 @@ fn parse_named(name: &str, t: toml::Table) -> Result<Transformer, String> {
         }
         "email" => Transformer::Email {
             domain: o.str("domain")?.unwrap_or_else(|| "example.invalid".into()),
+            max_length: None,
         },
         "username" => {
             let from = o.strings("from")?.unwrap_or_default();
@@ -284,7 +309,18 @@ fn parse_named(name: &str, t: toml::Table) -> Result<Transformer, String> {
                     ))
                 }
             };
-            Transformer::FreeText { redact }
+            let keep_digits = match o.t.remove("keep_digits") {
+                None => false,
+                Some(toml::Value::Boolean(b)) if !redact => b,
+                Some(toml::Value::Boolean(_)) => {
+                    return Err("`keep_digits` applies to `mode = \"lorem\"` only".into())
+                }
+                Some(_) => return Err("`keep_digits` must be true or false".into()),
+            };
+            Transformer::FreeText {
+                redact,
+                keep_digits,
+            }
         }
         "hmac" => {
             let length = o.int("length")?.unwrap_or(16);
@@ -314,6 +350,20 @@ fn parse_named(name: &str, t: toml::Table) -> Result<Transformer, String> {
                 out.push((path, t));
             }
             Transformer::Json { paths: out }
+        }
+        "array" => {
+            let element = match o.t.remove("element") {
+                Some(v) => parse_transformer(&v).map_err(|e| format!("element: {e}"))?,
+                None => {
+                    return Err(
+                        "`array` needs `element = \"...\"` (the spec of each element)".into(),
+                    )
+                }
+            };
+            Transformer::Array {
+                element: Box::new(element),
+                cut: None,
+            }
         }
         "switch" => {
             let on = o.str("on")?.ok_or("`switch` needs `on = \"column\"`")?;
@@ -517,6 +567,20 @@ impl Cx<'_> {
 }
 
 impl Transformer {
+    /// The reason of a `review` placeholder anywhere in this spec (also in a `switch` case,
+    /// an `array` element or a `json` path).
+    pub fn review_reason(&self) -> Option<&str> {
+        match self {
+            Transformer::Review { reason } => Some(reason),
+            Transformer::Array { element, .. } => element.review_reason(),
+            Transformer::Json { paths } => paths.iter().find_map(|(_, t)| t.review_reason()),
+            Transformer::Switch { cases, default, .. } => default
+                .review_reason()
+                .or_else(|| cases.iter().find_map(|(_, t)| t.review_reason())),
+            _ => None,
+        }
+    }
+
     /// Whether this transformer leaves values as they are.
     pub fn is_keep(&self) -> bool {
         matches!(
@@ -528,6 +592,7 @@ impl Transformer {
     /// The transformer's name as written in policies.
     pub fn name(&self) -> &'static str {
         match self {
+            Transformer::Review { .. } => "review",
             Transformer::Keep => "keep",
             Transformer::Null => "null",
             Transformer::Constant { .. } => "constant",
@@ -546,6 +611,7 @@ impl Transformer {
             Transformer::Hmac { .. } => "hmac",
             Transformer::RegexReplace { .. } => "regex_replace",
             Transformer::Json { .. } => "json",
+            Transformer::Array { .. } => "array",
             Transformer::Switch { .. } => "switch",
         }
     }
@@ -554,6 +620,7 @@ impl Transformer {
     pub fn row_dependencies(&self) -> Vec<String> {
         match self {
             Transformer::Initials { from } | Transformer::Username { from, .. } => from.clone(),
+            Transformer::Array { element, .. } => element.row_dependencies(),
             Transformer::Switch { on, cases, default } => {
                 let mut v = vec![on.clone()];
                 for (_, c) in cases {
@@ -570,7 +637,8 @@ impl Transformer {
     pub fn is_dependent(&self) -> bool {
         match self {
             Transformer::Initials { from } => !from.is_empty(),
-            Transformer::FreeText { redact } => *redact,
+            Transformer::FreeText { redact, .. } => *redact,
+            Transformer::Array { element, .. } => element.is_dependent(),
             Transformer::Switch { cases, default, .. } => {
                 default.is_dependent() || cases.iter().any(|(_, c)| c.is_dependent())
             }
@@ -583,6 +651,9 @@ impl Transformer {
     /// short to be looked for as text (a postcode `123 45` also reads as a blood pressure
     /// `123/45`); their masking is checked by the transformer's properties instead.
     pub fn is_identifying(&self) -> bool {
+        if let Transformer::Array { element, .. } = self {
+            return element.is_identifying();
+        }
         !matches!(
             self,
             Transformer::Keep
@@ -610,26 +681,98 @@ impl Transformer {
         )
     }
 
-    /// This transformer for a column of type `data_type`: `username` learns the longest
-    /// value the column takes (`varchar(64)`, `character varying(64)`, `char(8)`).
-    pub fn fitted_to(self, data_type: &str) -> Transformer {
-        match self {
+    /// This transformer for a column of type `data_type`: `username` and `email` learn the
+    /// longest value the column takes (`varchar(64)`, `character varying(64)`, `char(8)`),
+    /// `hmac` is shortened to it. An error (before anything is written) when no value that
+    /// stays unique, or the constant, fits.
+    pub fn fitted_to(self, data_type: &str) -> Result<Transformer, String> {
+        if let Transformer::Array { element, .. } = self {
+            // `character varying(40)[]`, `varchar(40)[][]`: the elements' type.
+            let elem = data_type.split('[').next().unwrap_or(data_type);
+            let element = element.fitted_to(elem)?;
+            let cut = Limit::of(elem).filter(|_| element.may_be_cut());
+            return Ok(Transformer::Array {
+                element: Box::new(element),
+                cut,
+            });
+        }
+        let Some(limit) = Limit::of(data_type) else {
+            return Ok(self);
+        };
+        let max = limit.max();
+        Ok(match self {
             Transformer::Username { from, max_length } => Transformer::Username {
                 from,
-                max_length: match (max_length, char_length(data_type)) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                },
+                max_length: Some(max_length.map_or(max, |a| a.min(max))),
             },
+            Transformer::Email { domain, .. } => {
+                let least = domain.len() + 1 + EMAIL_MIN_TAG;
+                if max < least {
+                    return Err(format!(
+                        "a masked e-mail at `@{domain}` needs at least {least} characters to \
+                         stay a valid, unique address, but the column is `{data_type}`; widen \
+                         the column, give a shorter `domain`, or mask it with `hmac` or `null`"
+                    ));
+                }
+                Transformer::Email {
+                    domain,
+                    max_length: Some(max),
+                }
+            }
+            Transformer::Hmac { length } if length > max => {
+                if max < 8 {
+                    return Err(format!(
+                        "`hmac` needs at least 8 characters to stay unique, but the column is \
+                         `{data_type}`; widen the column or mask it with `null` or `constant`"
+                    ));
+                }
+                Transformer::Hmac { length: max }
+            }
+            Transformer::Constant { value } | Transformer::Marker { value }
+                if !limit.fits(&value) =>
+            {
+                return Err(format!(
+                    "the value `{value}` does not fit the column `{data_type}`; give a shorter \
+                     `value`"
+                ));
+            }
             Transformer::Switch { on, cases, default } => Transformer::Switch {
                 on,
                 cases: cases
                     .into_iter()
-                    .map(|(k, t)| (k, t.fitted_to(data_type)))
-                    .collect(),
-                default: Box::new(default.fitted_to(data_type)),
+                    .map(|(k, t)| {
+                        t.fitted_to(data_type)
+                            .map(|t| (k.clone(), t))
+                            .map_err(|e| format!("case `{k}`: {e}"))
+                    })
+                    .collect::<Result<_, _>>()?,
+                default: Box::new(
+                    default
+                        .fitted_to(data_type)
+                        .map_err(|e| format!("default: {e}"))?,
+                ),
             },
             other => other,
+        })
+    }
+
+    /// Whether an output longer than its column may be cut to fit: names, addresses, phone
+    /// numbers, free text, initials and sex words mean as much (to a test) when shortened;
+    /// JSON, rewritten values and kept values would not, so the target refuses them instead.
+    pub fn may_be_cut(&self) -> bool {
+        match self {
+            Transformer::FirstName
+            | Transformer::LastName
+            | Transformer::FullName
+            | Transformer::Initials { .. }
+            | Transformer::Sex { .. }
+            | Transformer::Phone { .. }
+            | Transformer::Address { .. }
+            | Transformer::FreeText { .. } => true,
+            Transformer::Switch { cases, default, .. } => {
+                default.may_be_cut() && cases.iter().all(|(_, c)| c.may_be_cut())
+            }
+            _ => false,
         }
     }
 
@@ -639,6 +782,21 @@ impl Transformer {
             Transformer::Switch { on, cases, default } => {
                 self.switch_case(on, cases, default, cx).scan_values(v, cx)
             }
+            Transformer::Array { element, .. } => match PgArray::parse(v) {
+                Ok(a) => a
+                    .items
+                    .iter()
+                    .flatten()
+                    .flat_map(|e| {
+                        element
+                            .scan_values(e, cx)
+                            .into_iter()
+                            .map(|s| Cow::Owned(s.into_owned()))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+                Err(_) => vec![Cow::Borrowed(v)],
+            },
             Transformer::Json { paths } => {
                 let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(v) else {
                     return vec![Cow::Borrowed(v)];
@@ -684,18 +842,36 @@ impl Transformer {
                 | Transformer::LastName
                 | Transformer::Phone { .. }
                 | Transformer::Address { .. }
-                | Transformer::FreeText { redact: false }
+                | Transformer::FreeText { redact: false, .. }
         )
     }
 
     /// Mask one value. `None` is SQL NULL; most transformers keep NULL as NULL.
     pub fn apply(&self, input: Option<&str>, cx: &Cx) -> Result<Option<String>, String> {
+        self.apply_cut(input, cx, None)
+    }
+
+    /// Mask one value and cut it to `cut` (a column's limit, for values that
+    /// [may be cut](Self::may_be_cut)) before it is checked against the source's values.
+    pub fn apply_cut(
+        &self,
+        input: Option<&str>,
+        cx: &Cx,
+        cut: Option<Limit>,
+    ) -> Result<Option<String>, String> {
+        let once = |cx: &Cx| {
+            let mut out = self.apply_once(input, cx)?;
+            if let (Some(l), Some(s)) = (cut, &mut out) {
+                l.cut(s);
+            }
+            Ok::<_, String>(out)
+        };
         let Some(avoid) = cx.avoid.filter(|_| self.redraws()) else {
-            return self.apply_once(input, cx);
+            return once(cx);
         };
         let mut out = None;
         for attempt in 0..16 {
-            out = self.apply_once(input, &Cx { attempt, ..*cx })?;
+            out = once(&Cx { attempt, ..*cx })?;
             let found = match &out {
                 // Cached when clean: the leak scan of the written row looks it up again.
                 Some(s) => crate::leak::with_scratch(|buf| avoid.check(s, buf).is_some()),
@@ -722,6 +898,9 @@ impl Transformer {
         Ok(Some(match self {
             Transformer::Keep | Transformer::Null | Transformer::Switch { .. } => {
                 unreachable!("handled above")
+            }
+            Transformer::Review { .. } => {
+                return Err("the policy still says \"review\" for this column".into())
             }
             Transformer::Constant { value } | Transformer::Marker { value } => value.clone(),
             Transformer::FirstName => names::first_name(&mut cx.rng("first_name", v)),
@@ -780,7 +959,7 @@ impl Transformer {
                     sex_like(v, female)
                 }
             }
-            Transformer::Email { domain } => {
+            Transformer::Email { domain, max_length } => {
                 let first = Transformer::FirstName
                     .apply(Some(v), cx)?
                     .unwrap_or_default();
@@ -789,12 +968,11 @@ impl Transformer {
                     .unwrap_or_default();
                 let norm = v.trim().to_lowercase();
                 let tag = cx.key.rng("email", cx.subject, Some(&norm)).hex();
-                format!(
-                    "{}.{}.{}@{domain}",
-                    names::ascii_lower(&first),
-                    names::ascii_lower(&last),
-                    &tag[..16]
-                )
+                let (first, last) = (names::ascii_lower(&first), names::ascii_lower(&last));
+                match max_length {
+                    None => format!("{first}.{last}.{}@{domain}", &tag[..16]),
+                    Some(max) => fitted_email(&first, &last, &tag, domain, *max),
+                }
             }
             Transformer::Username { from, max_length } => {
                 let first = Transformer::FirstName
@@ -852,12 +1030,15 @@ impl Transformer {
                     AddressPart::Full => format!("{line}, {city}"),
                 }
             }
-            Transformer::FreeText { redact } => {
+            Transformer::FreeText {
+                redact,
+                keep_digits,
+            } => {
                 if *redact {
                     redact_text(v, cx.redactions)
                 } else {
                     let mut r = cx.key_rng("free_text", cx.subject, Some(v));
-                    lorem_like(v, &mut r)
+                    lorem_like(v, *keep_digits, &mut r)
                 }
             }
             Transformer::Hmac { length } => {
@@ -866,6 +1047,16 @@ impl Transformer {
             }
             Transformer::RegexReplace { regex, replacement } => {
                 regex.replace_all(v, replacement.as_str()).into_owned()
+            }
+            Transformer::Array { element, cut } => {
+                let mut a =
+                    PgArray::parse(v).map_err(|e| format!("value is not an array ({e})"))?;
+                for item in &mut a.items {
+                    if item.is_some() {
+                        *item = element.apply_cut(item.as_deref(), cx, *cut)?;
+                    }
+                }
+                a.to_text()
             }
             Transformer::Json { paths } => {
                 let mut doc: serde_json::Value =
@@ -892,6 +1083,45 @@ impl Transformer {
             }
         }))
     }
+}
+
+/// Hex digits of an e-mail's tag kept at the least when the address is shortened to fit its
+/// column: 48 bits, so distinct values stay distinct (two values of one masked name would
+/// collide with odds of about one in 10^14 per pair).
+pub const EMAIL_MIN_TAG: usize = 12;
+
+/// `first.last.tag@domain` within `max` characters: the domain is kept, the tag (16 hex
+/// digits) shortened to no less than [`EMAIL_MIN_TAG`]; the last name, then the first name
+/// are cut down to one letter, then left out (`f.tag`, `tag`).
+/// The caller checked that `max` leaves room for the domain and the shortest tag.
+fn fitted_email(first: &str, last: &str, tag: &str, domain: &str, max: usize) -> String {
+    let full = 16 + first.len() + last.len() + 2 + 1 + domain.len();
+    if full <= max {
+        return format!("{first}.{last}.{}@{domain}", &tag[..16]);
+    }
+    let budget = max.saturating_sub(1 + domain.len());
+    // Room for `f.l.` or `f.` beside the shortest tag goes to the names first.
+    let t = if budget >= EMAIL_MIN_TAG + 4 {
+        16.min(budget - 4)
+    } else if budget >= EMAIL_MIN_TAG + 2 {
+        budget - 2
+    } else {
+        budget.min(16)
+    };
+    let rest = budget - t;
+    let local = if rest >= 4 && !first.is_empty() && !last.is_empty() {
+        // `f.l.`: cut the last name first, down to one letter, then the first name.
+        let avail = rest - 2;
+        let l = last.len().min(avail.saturating_sub(first.len()).max(1));
+        let f = first.len().min(avail - l);
+        format!("{}.{}.{}", &first[..f], &last[..l], &tag[..t])
+    } else if rest >= 2 && !first.is_empty() {
+        let f = first.len().min(rest - 1);
+        format!("{}.{}", &first[..f], &tag[..t])
+    } else {
+        tag[..budget.min(tag.len())].to_string()
+    };
+    format!("{local}@{domain}")
 }
 
 fn shorten(v: &str) -> String {
@@ -994,8 +1224,10 @@ fn shape_like(v: &str, r: &mut Stream) -> String {
 }
 
 /// Pseudo text of the same length: letters alternate consonants and vowels (so words stay
-/// pronounceable), case, digits, spaces and punctuation keep their places.
-fn lorem_like(v: &str, r: &mut Stream) -> String {
+/// pronounceable), case, spaces and punctuation keep their places. Each digit (of any script)
+/// becomes another ASCII digit, never itself, so a phone number or record number written in a
+/// note keeps its shape but none of its digits; `keep_digits` leaves digits as they are.
+fn lorem_like(v: &str, keep_digits: bool, r: &mut Stream) -> String {
     const C: &[u8] = b"bcdfghklmnprstvz";
     const V: &[u8] = b"aeiou";
     let mut vowel = false;
@@ -1014,9 +1246,11 @@ fn lorem_like(v: &str, r: &mut Stream) -> String {
                 } else {
                     ch
                 }
-            } else if c.is_ascii_digit() {
+            } else if c.is_numeric() && !keep_digits {
                 vowel = false;
-                char::from(b'0' + r.below(10) as u8)
+                // Another digit than the source's: 1–9 steps on from it.
+                let d = c.to_digit(10).unwrap_or(0) as usize;
+                char::from(b'0' + ((d + 1 + r.below(9)) % 10) as u8)
             } else {
                 vowel = false;
                 c
@@ -1079,10 +1313,80 @@ fn replace_word_exact(hay: &str, needle: &str, with: &str) -> String {
     hay.replace(needle, with)
 }
 
+/// The most a column takes: characters (`varchar(n)`, `char(n)`) and bytes (`binary(n)`,
+/// `varbinary(n)`, MariaDB's `tinytext`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub chars: Option<usize>,
+    pub bytes: Option<usize>,
+}
+
+impl Limit {
+    /// The limit of a column of type `data_type`, `None` for types without one (`text`).
+    pub fn of(data_type: &str) -> Option<Limit> {
+        let t = data_type.trim().to_ascii_lowercase();
+        let limit = if t.starts_with("tinytext") {
+            Limit {
+                chars: None,
+                bytes: Some(255),
+            }
+        } else if t.starts_with("binary") || t.starts_with("varbinary") {
+            Limit {
+                chars: None,
+                bytes: Some(paren_number(&t)?),
+            }
+        } else {
+            Limit {
+                chars: Some(char_length(&t)?),
+                bytes: None,
+            }
+        };
+        Some(limit)
+    }
+
+    /// The most characters of ASCII text the column takes.
+    pub fn max(&self) -> usize {
+        self.chars
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.unwrap_or(usize::MAX))
+    }
+
+    pub fn fits(&self, s: &str) -> bool {
+        self.bytes.is_none_or(|b| s.len() <= b)
+            && self
+                .chars
+                .is_none_or(|c| s.len() <= c || s.chars().count() <= c)
+    }
+
+    /// Cut `s` to the limit, at a character boundary.
+    pub fn cut(&self, s: &mut String) {
+        if self.fits(s) {
+            return;
+        }
+        let mut end = s.len();
+        if let Some(c) = self.chars {
+            end = s.char_indices().nth(c).map_or(end, |(i, _)| i);
+        }
+        if let Some(b) = self.bytes {
+            end = end.min(b);
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+        }
+        s.truncate(end);
+    }
+}
+
+fn paren_number(t: &str) -> Option<usize> {
+    let open = t.find('(')?;
+    let close = t[open..].find(')')? + open;
+    t[open + 1..close].trim().parse().ok().filter(|&n| n > 0)
+}
+
 /// The length `n` of a `varchar(n)`, `character varying(n)`, `char(n)` or `nvarchar(n)` type.
 fn char_length(data_type: &str) -> Option<usize> {
     let t = data_type.to_ascii_lowercase();
-    if !t.contains("char") {
+    if !t.contains("char") || t.contains('[') {
         return None;
     }
     let open = t.find('(')?;
@@ -1167,7 +1471,8 @@ mod tests {
         assert_eq!(char_length("numeric(10,2)"), None);
         let t = parse_transformer(&toml::Value::String("username".into()))
             .unwrap()
-            .fitted_to("varchar(12)");
+            .fitted_to("varchar(12)")
+            .unwrap();
         assert!(matches!(
             t,
             Transformer::Username {
@@ -1203,6 +1508,19 @@ mod tests {
             format!("{first}.{last}2")
         );
         assert_eq!(t.apply(None, &cx).unwrap(), None);
+    }
+
+    #[test]
+    fn emails_are_shortened_names_first_and_keep_the_domain() {
+        let tag = "3f9c01aa52d1e6b0".repeat(4);
+        let d = "example.invalid";
+        let f = |max| fitted_email("kelda", "vantermolen", &tag, d, max);
+        assert_eq!(f(50), "kelda.vantermolen.3f9c01aa52d1e6b0@example.invalid");
+        assert_eq!(f(40), "kelda.v.3f9c01aa52d1e6b0@example.invalid");
+        assert_eq!(f(36), "k.v.3f9c01aa52d1e6b0@example.invalid");
+        assert_eq!(f(33), "k.v.3f9c01aa52d1e@example.invalid");
+        assert_eq!(f(30), "k.3f9c01aa52d1@example.invalid");
+        assert_eq!(f(28), "3f9c01aa52d1@example.invalid");
     }
 
     #[test]

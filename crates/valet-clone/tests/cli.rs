@@ -138,6 +138,8 @@ async fn suggested_policy_for_the_clinic_classifies_every_column() {
             panic!("suggestion left columns out:\n{snippet}")
         }
         Err(CloneError::Leak { .. }) => {}
+        // Columns without evidence are left to a person (tests/suggest.rs resolves them).
+        Err(CloneError::Review { list, .. }) => assert!(list.contains("suggested.toml:"), "{list}"),
         Err(e) => panic!("{e}"),
     }
 }

@@ -2,7 +2,7 @@
 //! another key, NULL stays NULL, and each keeps the shape its column needs.
 
 use proptest::prelude::*;
-use valet_clone::transform::{parse_date, parse_transformer, Cx, RowMemo, Transformer};
+use valet_clone::transform::{parse_date, parse_transformer, Cx, Limit, RowMemo, Transformer};
 use valet_clone::RunKey;
 
 fn t(spec: &str) -> Transformer {
@@ -51,6 +51,7 @@ const ALL: &[&str] = &[
     "hmac",
     "{ transformer = 'regex_replace', pattern = '[0-9]', replacement = '#' }",
     "{ transformer = 'json', paths = { '$.a' = 'email' } }",
+    "{ transformer = 'array', element = 'email' }",
     "{ transformer = 'switch', on = 'f', cases = { e = 'email' }, default = 'null' }",
 ];
 
@@ -61,6 +62,12 @@ fn input_for(spec: &str, s: &str, day: u32) -> String {
             30 + day % 60,
             1 + day % 12,
             1 + day % 28
+        )
+    } else if spec.contains("array") {
+        format!(
+            "{{{{\"{}\",NULL}},{{x,\"{}\"}}}}",
+            s.replace(['"', '\\'], ""),
+            s.len()
         )
     } else if spec.contains("json") {
         serde_json::json!({ "a": s, "b": 1 }).to_string()
@@ -187,6 +194,52 @@ proptest! {
     }
 
     #[test]
+    fn lorem_replaces_every_digit_in_its_place(s in "[A-Za-z ]{0,10}[0-9][0-9 +()/.-]{0,20}[A-Za-z ]{0,10}") {
+        let k = RunKey::from_bytes(b"k");
+        let out = apply(&t("free_text"), &k, Some("3"), Some(&s)).unwrap();
+        prop_assert_eq!(out.chars().count(), s.chars().count());
+        for (a, b) in out.chars().zip(s.chars()) {
+            prop_assert_eq!(a.is_ascii_digit(), b.is_ascii_digit(), "{} -> {}", s, out);
+            if b.is_ascii_digit() { prop_assert_ne!(a, b, "{} -> {}", s, out); }
+            if !b.is_alphanumeric() { prop_assert_eq!(a, b); }
+        }
+        let kept = apply(&t("{ transformer = 'free_text', keep_digits = true }"), &k, Some("3"), Some(&s)).unwrap();
+        for (a, b) in kept.chars().zip(s.chars()) {
+            if b.is_ascii_digit() { prop_assert_eq!(a, b); }
+        }
+    }
+
+    #[test]
+    fn emails_fit_their_column_stay_valid_and_distinct(
+        subject in "[0-9]{1,6}", a in "[a-z]{1,10}@x\\.com", b in "[a-z]{1,10}@y\\.com", max in 28usize..70
+    ) {
+        let k = RunKey::from_bytes(b"k");
+        let tr = t("email").fitted_to(&format!("varchar({max})")).unwrap();
+        let addr = regex::Regex::new(r"^[a-z0-9]+(\.[a-z0-9]+)*@example\.invalid$").unwrap();
+        let x = apply(&tr, &k, Some(&subject), Some(&a)).unwrap();
+        let y = apply(&tr, &k, Some(&subject), Some(&b)).unwrap();
+        prop_assert!(x.len() <= max && y.len() <= max, "{} {} {}", x, y, max);
+        prop_assert!(addr.is_match(&x), "{}", x);
+        prop_assert_ne!(&x, &y);
+        let unlimited = apply(&t("email"), &k, Some(&subject), Some(&a)).unwrap();
+        if unlimited.len() <= max {
+            prop_assert_eq!(x, unlimited, "an address that fits is left whole");
+        }
+    }
+
+    #[test]
+    fn cut_values_fit_characters_and_bytes(s in "\\PC{0,40}", n in 1usize..20) {
+        let mut c = s.clone();
+        let chars = Limit::of(&format!("character varying({n})")).unwrap();
+        chars.cut(&mut c);
+        prop_assert!(c.chars().count() <= n && s.starts_with(&c));
+        let mut b = s.clone();
+        let bytes = Limit::of(&format!("varbinary({n})")).unwrap();
+        bytes.cut(&mut b);
+        prop_assert!(b.len() <= n && s.starts_with(&b));
+    }
+
+    #[test]
     fn sex_shuffle_keeps_the_vocabulary(subject in "[0-9]{1,6}", v in prop::sample::select(vec!["F", "M", "female", "Male"])) {
         let k = RunKey::from_bytes(b"k");
         let out = apply(&t("sex"), &k, Some(&subject), Some(v)).unwrap();
@@ -215,6 +268,50 @@ proptest! {
         let r = apply(&t("{ transformer = 'regex_replace', pattern = '[0-9]', replacement = '#' }"), &k, None, Some(&pc)).unwrap();
         prop_assert!(!r.chars().any(|c| c.is_ascii_digit()));
     }
+}
+
+#[test]
+fn lorem_masks_numbers_written_in_notes() {
+    let k = RunKey::from_bytes(b"k");
+    let note = "Call 06-1234 5678 re MRN ٤٥٦ (born 1961)";
+    let out = apply(&t("free_text"), &k, None, Some(note)).unwrap();
+    assert_eq!(out.chars().count(), note.chars().count());
+    assert!(!out.contains("1234") && !out.contains("5678") && !out.contains("1961"));
+    assert!(
+        !out.contains('٤'),
+        "digits of other scripts are replaced: {out}"
+    );
+    let e = parse_transformer(
+        &toml::from_str::<toml::Table>(
+            "x = { transformer = 'free_text', mode = 'redact', keep_digits = true }",
+        )
+        .unwrap()["x"],
+    )
+    .unwrap_err();
+    assert!(e.contains("keep_digits"), "{e}");
+}
+
+#[test]
+fn values_that_cannot_fit_are_refused_with_the_fix() {
+    let e = t("email").fitted_to("varchar(27)").unwrap_err();
+    assert!(
+        e.contains("at least 28") && e.contains("widen the column"),
+        "{e}"
+    );
+    assert!(t("{ transformer = 'email', domain = 'x.io' }")
+        .fitted_to("varchar(17)")
+        .is_ok());
+    let e = t("hmac").fitted_to("char(7)").unwrap_err();
+    assert!(e.contains("at least 8"), "{e}");
+    assert!(matches!(
+        t("hmac").fitted_to("char(10)").unwrap(),
+        Transformer::Hmac { length: 10 }
+    ));
+    let e = t("marker").fitted_to("varchar(3)").unwrap_err();
+    assert!(e.contains("shorter `value`"), "{e}");
+    assert!(t("full_name").fitted_to("text").is_ok());
+    assert_eq!(Limit::of("text[]"), None);
+    assert_eq!(Limit::of("character varying(40)[]"), None);
 }
 
 #[test]

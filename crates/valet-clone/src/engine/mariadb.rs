@@ -222,17 +222,34 @@ pub(crate) async fn inspect(url: &str) -> Result<Inspection, CloneError> {
     let cat = read_catalog(&mut c, &db_name(url)).await?;
     let mut samples = Vec::new();
     for t in &cat.tables {
-        let mut row = Vec::new();
-        for col in &t.columns {
-            let q = format!(
-                "SELECT CAST({0} AS CHAR) FROM {1} WHERE {0} IS NOT NULL LIMIT 1",
-                bq(&col.name),
-                bq(&t.name)
-            );
-            let v: Option<Option<String>> = c.query_first(q).await.ok().flatten();
-            row.push(v.flatten());
+        let mut cols: Vec<Vec<String>> = vec![Vec::new(); t.columns.len()];
+        let exprs: Vec<String> = t
+            .columns
+            .iter()
+            .map(|col| {
+                if is_binary_type(&col.base_type) {
+                    format!("CONCAT('\\\\x', HEX(LEFT({}, 16)))", bq(&col.name))
+                } else {
+                    format!("CAST({} AS CHAR)", bq(&col.name))
+                }
+            })
+            .collect();
+        let q = format!(
+            "SELECT {} FROM {} LIMIT {}",
+            exprs.join(", "),
+            bq(&t.name),
+            crate::suggest::SAMPLE_ROWS
+        );
+        if let Ok(rows) = c.query::<Row, _>(q).await {
+            for r in rows {
+                for (i, col) in cols.iter_mut().enumerate() {
+                    if let Some(Ok(Some(v))) = r.get_opt::<Option<String>, _>(i) {
+                        col.push(v);
+                    }
+                }
+            }
         }
-        samples.push(row);
+        samples.push(cols);
     }
     Ok((cat, samples))
 }
@@ -377,7 +394,7 @@ async fn copy_part(
     shared: &Shared,
     w: &Work,
     src: &mut Conn,
-    writer: Option<&tokio::sync::mpsc::Sender<String>>,
+    writer: Option<&tokio::sync::mpsc::Sender<Batch>>,
     mode: &Mode,
     collector: &mut Collector,
     tally: &mut ScanTally,
@@ -427,6 +444,10 @@ async fn copy_part(
         .await
         .map_err(db(format!("read {}", t.display)))?;
     let mut stmt = String::with_capacity(BATCH_BYTES + 4096);
+    // Where each row of the statement starts, and its place in the part: a refused row is
+    // named by its key, read back from the statement.
+    let mut starts: Vec<usize> = Vec::new();
+    let mut first_row = 1u64;
     let mut outputs: Vec<Option<String>> = Vec::new();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
     while let Some(row) = result
@@ -460,9 +481,11 @@ async fn copy_part(
         }
         if stmt.is_empty() {
             stmt.push_str(&prefix);
+            first_row = rows;
         } else {
             stmt.push(',');
         }
+        starts.push(stmt.len());
         stmt.push('(');
         for (i, v) in vals.iter().enumerate() {
             if i > 0 {
@@ -490,8 +513,15 @@ async fn copy_part(
         stmt.push(')');
         if stmt.len() >= BATCH_BYTES {
             let s = std::mem::replace(&mut stmt, String::with_capacity(BATCH_BYTES + 4096));
+            let batch = Batch {
+                table: w.table,
+                stmt: s,
+                starts: std::mem::take(&mut starts),
+                first_row,
+                lo: w.lo,
+            };
             if let Some(wr) = writer {
-                wr.send(s).await.map_err(|_| {
+                wr.send(batch).await.map_err(|_| {
                     CloneError::db(format!("write {}", t.display), "the writer stopped")
                 })?;
             }
@@ -503,8 +533,15 @@ async fn copy_part(
     }
     drop(result);
     if !stmt.is_empty() {
+        let batch = Batch {
+            table: w.table,
+            stmt,
+            starts,
+            first_row,
+            lo: w.lo,
+        };
         if let Some(wr) = writer {
-            wr.send(stmt).await.map_err(|_| {
+            wr.send(batch).await.map_err(|_| {
                 CloneError::db(format!("write {}", t.display), "the writer stopped")
             })?;
         }
@@ -521,13 +558,18 @@ async fn worker(
     let (tx, writer) = match &mode {
         Mode::Write(url, _) => {
             let mut dst = connect(url, "target").await?;
-            dst.query_drop(TARGET_SESSION)
+            dst.query_drop(WRITE_SESSION)
                 .await
                 .map_err(db("set up target session"))?;
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(2);
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+            let shared = shared.clone();
             let h = tokio::spawn(async move {
-                while let Some(stmt) = rx.recv().await {
-                    write_with_retry(&mut dst, stmt).await?;
+                while let Some(batch) = rx.recv().await {
+                    if let Err(e) = write_with_retry(&mut dst, &batch.stmt).await {
+                        let t = &shared.plan.tables[batch.table];
+                        let key = primary_key(&mut dst, &t.info.name).await;
+                        return Err(batch.error(t, &key, e));
+                    }
                 }
                 dst.close().await;
                 Ok::<(), CloneError>(())
@@ -574,12 +616,149 @@ async fn worker(
     Ok(out)
 }
 
+/// One multi-row INSERT on its way to the target, with where its rows start.
+struct Batch {
+    table: usize,
+    stmt: String,
+    /// Byte offset of each row's `(` in `stmt`.
+    starts: Vec<usize>,
+    /// Place of the first row in its part (1-based), for tables without an integer key.
+    first_row: u64,
+    /// Lower key bound of the part, when the table is split.
+    lo: Option<i64>,
+}
+
+impl Batch {
+    /// The error for a refused statement: the column and row the server names, the row by
+    /// its key (read back from the statement: masked values only, as written), and what was
+    /// wrong without the value.
+    fn error(
+        &self,
+        t: &crate::plan::TablePlan,
+        key: &[String],
+        e: mysql_async::Error,
+    ) -> CloneError {
+        let mysql_async::Error::Server(se) = &e else {
+            return CloneError::db(format!("write {}", t.display), e);
+        };
+        let (column, row) = refused_at(&se.message);
+        let row_key = row.and_then(|n| {
+            let start = *self.starts.get(n.checked_sub(1)?)?;
+            let end = self.starts.get(n).map_or(self.stmt.len(), |next| next - 1);
+            let fields = split_tuple(&self.stmt[start..end]);
+            let named: Option<Vec<String>> = key
+                .iter()
+                .map(|k| {
+                    let i = t.columns.iter().position(|c| &c.info.name == k)?;
+                    Some(format!("{k} = {}", fields.get(i)?))
+                })
+                .collect();
+            Some(match named.filter(|n| !n.is_empty()) {
+                Some(named) => named.join(", "),
+                None => format!(
+                    "{} of the table as read{}",
+                    self.first_row + n as u64 - 1,
+                    self.lo
+                        .map(|lo| format!(" from key {lo}"))
+                        .unwrap_or_default()
+                ),
+            })
+        });
+        let declared = column
+            .as_ref()
+            .and_then(|c| t.columns.iter().find(|x| &x.info.name == c))
+            .map(|c| format!(" `{}`", c.info.data_type))
+            .unwrap_or_default();
+        let what = match se.code {
+            1406 => format!("the value is too long for the column{declared}"),
+            1264 => format!("the value is out of range for the column{declared}"),
+            1265 => format!("the value would be truncated in the column{declared}"),
+            1366 | 1292 | 1367 => format!("the value is not valid for the column{declared}"),
+            1048 => "NULL in a NOT NULL column".to_string(),
+            _ => redact_quoted(&se.message),
+        };
+        CloneError::Write {
+            table: t.display.clone(),
+            column,
+            row: row_key,
+            message: format!(
+                "{what} (MariaDB error {}; strict mode: nothing is truncated or converted \
+                 silently). Fix the policy for this column (a transformer whose values fit), \
+                 or the target's column",
+                se.code
+            ),
+        }
+    }
+}
+
+/// The primary-key columns of a target table (created with the table), in key order; empty
+/// when it has none or they cannot be read.
+async fn primary_key(c: &mut Conn, table: &str) -> Vec<String> {
+    c.exec(
+        "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' \
+         ORDER BY ORDINAL_POSITION",
+        (table,),
+    )
+    .await
+    .unwrap_or_default()
+}
+
+/// The column and row (1-based, within the statement) a MariaDB error message names:
+/// `Data too long for column 'email' at row 3`, `… for column `db`.`t`.`c` at row 1`.
+fn refused_at(message: &str) -> (Option<String>, Option<usize>) {
+    static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = R.get_or_init(|| {
+        regex::Regex::new(r"(?i)column (?:`[^`]*`\.)*[`']([^`']+)[`'](?: at row (\d+))?")
+            .expect("valid regex")
+    });
+    match re.captures(message) {
+        Some(c) => (
+            Some(c[1].to_string()),
+            c.get(2).and_then(|m| m.as_str().parse().ok()),
+        ),
+        None => (None, None),
+    }
+}
+
+/// The literals of one `(…)` row as `push_literal` wrote them.
+fn split_tuple(row: &str) -> Vec<&str> {
+    let inner = row
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or(row);
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, b) in inner.bytes().enumerate() {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'\'' => quoted = !quoted,
+            b',' if !quoted => {
+                out.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&inner[start..]);
+    out
+}
+
+/// A server message with its quoted values replaced by `…` (they may be personal data).
+fn redact_quoted(message: &str) -> String {
+    static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    R.get_or_init(|| regex::Regex::new(r"'(?:[^'\\]|\\.)*'").expect("valid regex"))
+        .replace_all(message, "'…'")
+        .into_owned()
+}
+
 /// Run one INSERT; InnoDB may pick it as a deadlock victim when workers load the same
 /// table in parallel, and then the statement (its own transaction) is simply retried.
-async fn write_with_retry(c: &mut Conn, stmt: String) -> Result<(), CloneError> {
+async fn write_with_retry(c: &mut Conn, stmt: &str) -> Result<(), mysql_async::Error> {
     let mut attempt = 0;
     loop {
-        match c.query_drop(&stmt).await {
+        match c.query_drop(stmt).await {
             Ok(()) => return Ok(()),
             Err(mysql_async::Error::Server(e))
                 if (e.code == 1213 || e.code == 1205) && attempt < 8 =>
@@ -587,13 +766,22 @@ async fn write_with_retry(c: &mut Conn, stmt: String) -> Result<(), CloneError> 
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
             }
-            Err(e) => return Err(CloneError::db("write rows to the target", e)),
+            Err(e) => return Err(e),
         }
     }
 }
 
+/// Sessions that create the target's schema and objects (routines and triggers keep the
+/// session's SQL mode, so this is the source's usual, lenient one).
 const TARGET_SESSION: &str = "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0, \
      SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', SESSION time_zone = '+00:00'";
+
+/// Sessions that write rows: strict, so a value that does not fit its column (too long, out
+/// of range, not of the column's type) is an error rather than silently cut or converted.
+/// Zero dates stay allowed (no `NO_ZERO_DATE`): a source may hold them.
+const WRITE_SESSION: &str = "SET SESSION foreign_key_checks = 0, SESSION unique_checks = 0, \
+     SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', \
+     SESSION time_zone = '+00:00'";
 
 /// Open `jobs` source connections that all see the same snapshot: a global read lock is
 /// held while each opens its transaction. Without the privilege for the lock, one worker.
@@ -1333,6 +1521,42 @@ mod tests {
         push_literal(&mut s, Some(&[0, 255]), true);
         push_literal(&mut s, None, false);
         assert_eq!(s, "'a\\'b\\\\c\\n'X'00ff'NULL");
+    }
+
+    #[test]
+    fn refused_rows_are_found_without_their_values() {
+        assert_eq!(
+            refused_at("Data too long for column 'email' at row 3"),
+            (Some("email".into()), Some(3))
+        );
+        assert_eq!(
+            refused_at("Incorrect integer value: 'x' for column `db`.`t`.`n` at row 12"),
+            (Some("n".into()), Some(12))
+        );
+        assert_eq!(
+            refused_at("Column 'c' cannot be null"),
+            (Some("c".into()), None)
+        );
+        let mut stmt = String::from("INSERT INTO t (a, b) VALUES ");
+        let mut starts = Vec::new();
+        for (i, v) in ["it's, (odd)", "back\\slash"].iter().enumerate() {
+            if i > 0 {
+                stmt.push(',');
+            }
+            starts.push(stmt.len());
+            stmt.push('(');
+            push_literal(&mut stmt, Some((i + 7).to_string().as_bytes()), false);
+            stmt.push(',');
+            push_literal(&mut stmt, Some(v.as_bytes()), false);
+            stmt.push(')');
+        }
+        let second = &stmt[starts[1]..];
+        assert_eq!(split_tuple(second).len(), 2);
+        assert_eq!(split_tuple(&stmt[starts[0]..starts[1] - 1])[0], "'7'");
+        assert_eq!(
+            redact_quoted("Duplicate entry 'ann@x.org' for key 'email'"),
+            "Duplicate entry '…' for key '…'"
+        );
     }
 
     #[test]

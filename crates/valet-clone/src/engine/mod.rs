@@ -19,8 +19,9 @@ pub(crate) mod pgcopy;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
-/// A catalog with one sampled value per column (for `policy suggest`).
-pub(crate) type Inspection = (crate::plan::Catalog, Vec<Vec<Option<String>>>);
+/// A catalog with sampled non-NULL values of each column, by table and column (for
+/// `policy suggest`).
+pub(crate) type Inspection = (crate::plan::Catalog, Vec<Vec<Vec<String>>>);
 
 /// A database URL, by engine.
 #[derive(Debug, Clone, PartialEq)]

@@ -187,6 +187,8 @@ pub enum Codec {
     Uuid,
     Timestamp,
     Timestamptz,
+    /// Arrays of text types, by element type oid (text, varchar, bpchar, name).
+    TextArray(u32),
     /// No text encoder: only NULL or server-encoded constants can be written.
     Other(String),
 }
@@ -210,6 +212,10 @@ impl Codec {
             "uuid" => Codec::Uuid,
             "timestamp" => Codec::Timestamp,
             "timestamptz" => Codec::Timestamptz,
+            "_text" => Codec::TextArray(25),
+            "_varchar" => Codec::TextArray(1043),
+            "_bpchar" => Codec::TextArray(1042),
+            "_name" => Codec::TextArray(19),
             other => Codec::Other(other.to_string()),
         }
     }
@@ -226,6 +232,11 @@ impl Codec {
             Codec::Text => {
                 out.put_i32(v.len() as i32);
                 out.put_slice(v.as_bytes());
+            }
+            Codec::TextArray(oid) => {
+                crate::array::PgArray::parse(v)
+                    .map_err(|_| bad("array"))?
+                    .encode_text_elements(*oid, out);
             }
             Codec::Jsonb => {
                 out.put_i32(v.len() as i32 + 1);

@@ -19,6 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio_postgres::{Client, NoTls};
 
+use crate::array::PgArray;
 use crate::engine::pgcopy::{header, trailer, Codec, CopyReader};
 use crate::engine::{
     dq, leak_result, plan_into_report, redact_url, table_report, CloneOptions, Inspection,
@@ -94,7 +95,8 @@ async fn connect(url: &str, side: &'static str) -> Result<Client, CloneError> {
 
 const SESSION: &str =
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
-                       SET extra_float_digits = 3; SET statement_timeout = 0;";
+                       SET extra_float_digits = 3; SET statement_timeout = 0; \
+                       SET synchronize_seqscans = off;";
 
 async fn source_session(url: &str, snapshot: Option<&str>) -> Result<Client, CloneError> {
     let c = connect(url, "source").await?;
@@ -202,29 +204,47 @@ async fn read_catalog(c: &Client) -> Result<Catalog, CloneError> {
     Ok(cat)
 }
 
-/// Catalog and one sampled value per column.
+/// Catalog and up to [`SAMPLE_ROWS`](crate::suggest::SAMPLE_ROWS) sampled non-NULL values
+/// per column (one bounded read per table; binary values as `\x` and their first bytes).
 pub(crate) async fn inspect(url: &str) -> Result<Inspection, CloneError> {
     let c = source_session(url, None).await?;
     let cat = read_catalog(&c).await?;
     let mut samples = Vec::new();
     for t in &cat.tables {
-        let mut row = Vec::new();
-        for col in &t.columns {
+        let mut cols: Vec<Vec<String>> = vec![Vec::new(); t.columns.len()];
+        if !t.columns.is_empty() && t.has_rows {
+            let exprs: Vec<String> = t
+                .columns
+                .iter()
+                .map(|col| {
+                    if col.base_type == "b:bytea" {
+                        format!(
+                            "'\\x' || encode(substring({} from 1 for 16), 'hex')",
+                            dq(&col.name)
+                        )
+                    } else {
+                        format!("{}::text", dq(&col.name))
+                    }
+                })
+                .collect();
             let q = format!(
-                "SELECT {0}::text FROM {1}.{2} WHERE {0} IS NOT NULL LIMIT 1",
-                dq(&col.name),
+                "SELECT {} FROM ONLY {}.{} LIMIT {}",
+                exprs.join(", "),
                 dq(&t.schema),
-                dq(&t.name)
+                dq(&t.name),
+                crate::suggest::SAMPLE_ROWS
             );
-            let v = c
-                .query_opt(&q, &[])
-                .await
-                .ok()
-                .flatten()
-                .and_then(|r| r.get::<_, Option<String>>(0));
-            row.push(v);
+            if let Ok(rows) = c.query(q.as_str(), &[]).await {
+                for r in rows {
+                    for (i, col) in cols.iter_mut().enumerate() {
+                        if let Ok(Some(v)) = r.try_get::<_, Option<String>>(i) {
+                            col.push(v);
+                        }
+                    }
+                }
+            }
         }
-        samples.push(row);
+        samples.push(cols);
     }
     Ok((cat, samples))
 }
@@ -623,10 +643,8 @@ async fn copy_part(
         _ => None,
     };
     futures::pin_mut!(sink);
-    let send_err =
-        |e: tokio_postgres::Error| CloneError::db(format!("write {}", t.display), pgerr(&e));
     if let Some(mut s) = sink.as_mut().as_pin_mut() {
-        s.send(header()).await.map_err(send_err)?;
+        written(shared, w, s.send(header()).await).await?;
     }
     opts.progress.table_start(&t.display, t.info.estimated_rows);
     let mut reader = CopyReader::new();
@@ -664,7 +682,7 @@ async fn copy_part(
                     let Some((block, count)) = next else { break };
                     rows += count;
                     if let Some(mut s) = sink.as_mut().as_pin_mut() {
-                        s.send(block).await.map_err(send_err)?;
+                        written(shared, w, s.send(block).await).await?;
                     }
                 }
             }
@@ -746,7 +764,7 @@ async fn copy_part(
                 if out.len() >= 1 << 17 {
                     let block = out.split().freeze();
                     if let Some(mut s) = sink.as_mut().as_pin_mut() {
-                        s.send(block).await.map_err(send_err)?;
+                        written(shared, w, s.send(block).await).await?;
                     }
                 }
             }
@@ -767,14 +785,14 @@ async fn copy_part(
     }
     if let Some(mut s) = sink.as_mut().as_pin_mut() {
         if !out.is_empty() {
-            s.send(out.split().freeze()).await.map_err(send_err)?;
+            written(shared, w, s.send(out.split().freeze()).await).await?;
         }
-        s.send(trailer()).await.map_err(send_err)?;
-        let written = s.as_mut().finish().await.map_err(send_err)?;
-        if written != rows {
+        written(shared, w, s.send(trailer()).await).await?;
+        let count = written(shared, w, s.as_mut().finish().await).await?;
+        if count != rows {
             return Err(CloneError::db(
                 format!("write {}", t.display),
-                format!("{rows} rows read but {written} written"),
+                format!("{rows} rows read but {count} written"),
             ));
         }
         if freeze {
@@ -787,6 +805,132 @@ async fn copy_part(
     }
     opts.progress.table_rows(&t.display, rows - reported);
     Ok((rows, bytes))
+}
+
+/// The result of a write to the target's `COPY`, a refusal turned into an error that names the
+/// table, the column and the row (by its key) the server names in its context.
+async fn written<T>(
+    shared: &Shared,
+    w: &Work,
+    r: Result<T, tokio_postgres::Error>,
+) -> Result<T, CloneError> {
+    let e = match r {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let t = &shared.plan.tables[w.table];
+    let Some(d) = e.as_db_error() else {
+        return Err(CloneError::db(format!("write {}", t.display), pgerr(&e)));
+    };
+    let (column, line) = d.where_().map(copy_context).unwrap_or_default();
+    let row = match line {
+        Some(n) => Some(
+            key_of_row(shared, w, n)
+                .await
+                .unwrap_or_else(|| format!("{n} of the part as read")),
+        ),
+        None => None,
+    };
+    let declared = column
+        .as_ref()
+        .and_then(|c| t.columns.iter().find(|x| &x.info.name == c))
+        .map(|c| format!(" (column type `{}`)", c.info.data_type))
+        .unwrap_or_default();
+    Err(CloneError::Write {
+        table: t.display.clone(),
+        column,
+        row,
+        message: format!(
+            "{}: {}{declared}. Fix the policy for this column (a transformer whose values fit), \
+             or the target's column",
+            d.severity(),
+            redact_quoted(d.message())
+        ),
+    })
+}
+
+/// The column and line (row of the `COPY`, 1-based) of a `COPY … FROM` error's context:
+/// `COPY volunteers, line 3, column email` (binary `COPY` names no value).
+fn copy_context(ctx: &str) -> (Option<String>, Option<u64>) {
+    let Some(rest) = ctx.lines().find_map(|l| l.strip_prefix("COPY ")) else {
+        return (None, None);
+    };
+    let line = rest
+        .split(", line ")
+        .nth(1)
+        .and_then(|l| l.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok());
+    let column = rest
+        .split_once(", column ")
+        .map(|(_, c)| c.split(": ").next().unwrap_or(c).to_string());
+    (column, line)
+}
+
+/// A server message with its double-quoted values replaced by `…` (they may be personal
+/// data: `invalid input syntax for type integer: "…"`).
+fn redact_quoted(message: &str) -> String {
+    static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    R.get_or_init(|| regex::Regex::new(r#""(?:[^"]|"")*""#).expect("valid regex"))
+        .replace_all(message, "\"…\"")
+        .into_owned()
+}
+
+/// The key of row `n` (1-based) of part `w` as the copy read it: the same scan of the same
+/// snapshot (sequential scans start at the first block: `synchronize_seqscans` is off), by its
+/// primary key (`id = 17`, `a = 1, b = x`) or else its `ctid`. `None` when it cannot be read.
+async fn key_of_row(shared: &Shared, w: &Work, n: u64) -> Option<String> {
+    let t = &shared.plan.tables[w.table];
+    let src = source_session(&shared.source, Some(&shared.snapshot))
+        .await
+        .ok()?;
+    let qname = format!("{}.{}", dq(&t.info.schema), dq(&t.info.name));
+    let key: Vec<String> = src
+        .query(
+            "SELECT a.attname::text FROM pg_index i \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+             WHERE i.indrelid = $1::text::regclass AND i.indisprimary \
+             ORDER BY array_position(i.indkey::int2[], a.attnum)",
+            &[&qname],
+        )
+        .await
+        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .unwrap_or_default();
+    let key = if key.is_empty() {
+        vec!["ctid".to_string()]
+    } else {
+        key
+    };
+    let exprs: Vec<String> = key
+        .iter()
+        .map(|k| {
+            if k == "ctid" {
+                "ctid::text".to_string()
+            } else {
+                format!("{}::text", dq(k))
+            }
+        })
+        .collect();
+    let conds = w.conds(t);
+    let q = format!(
+        "SELECT {} FROM ONLY {qname}{} OFFSET {} LIMIT 1",
+        exprs.join(", "),
+        if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        },
+        n.saturating_sub(1)
+    );
+    let row = src.query_opt(q.as_str(), &[]).await.ok()??;
+    let parts: Vec<String> = key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let v: Option<String> = row.get(i);
+            format!("{k} = {}", v.as_deref().unwrap_or("NULL"))
+        })
+        .collect();
+    Some(parts.join(", "))
 }
 
 /// For each copied column of table `ti`: whether the leak scan reads its written bytes in
@@ -1749,6 +1893,16 @@ async fn scan_target(
                     format!(" WHERE {}", conds.join(" AND "))
                 };
                 let cols = &columns[w.table];
+                // Elements of arrays are also looked up each on its own.
+                let arrays: Vec<bool> = cols
+                    .iter()
+                    .map(|c| {
+                        t.info
+                            .columns
+                            .iter()
+                            .any(|x| &x.name == c && x.data_type.ends_with(']'))
+                    })
+                    .collect();
                 let q = format!(
                     "COPY (SELECT {} FROM ONLY {}.{}{cond}) TO STDOUT (FORMAT binary)",
                     cols.iter()
@@ -1775,12 +1929,21 @@ async fn scan_target(
                         row += 1;
                         for (k, f) in fields.iter().enumerate() {
                             if let Some((p, l)) = f {
-                                tally.look_up_bytes(
-                                    &index,
-                                    &shared.plan.column_names,
-                                    (&t.display, &cols[k], row),
-                                    &tuple[*p..*p + *l],
-                                );
+                                let at = (t.display.as_str(), cols[k].as_str(), row);
+                                let value = &tuple[*p..*p + *l];
+                                let hits = tally.hits;
+                                tally.look_up_bytes(&index, &shared.plan.column_names, at, value);
+                                // One hit per value at most: elements of a clean array only.
+                                let elements = (arrays[k] && tally.hits == hits)
+                                    .then(|| std::str::from_utf8(value).ok())
+                                    .flatten()
+                                    .and_then(|v| PgArray::parse(v).ok());
+                                for e in elements.iter().flat_map(|a| a.items.iter().flatten()) {
+                                    tally.look_up(&index, &shared.plan.column_names, at, e);
+                                    if tally.hits > hits {
+                                        break;
+                                    }
+                                }
                             }
                         }
                     }
@@ -1820,6 +1983,23 @@ pub(crate) async fn drop_database(url: &str) -> Result<bool, CloneError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copy_errors_name_column_and_line_without_the_value() {
+        assert_eq!(
+            copy_context("COPY volunteers, line 3, column email"),
+            (Some("email".into()), Some(3))
+        );
+        assert_eq!(
+            copy_context("COPY t, line 12, column n: \"abc\""),
+            (Some("n".into()), Some(12))
+        );
+        assert_eq!(copy_context("COPY t, line 2"), (None, Some(2)));
+        assert_eq!(
+            redact_quoted("invalid input syntax for type integer: \"Ann \"\"A\"\"\""),
+            "invalid input syntax for type integer: \"…\""
+        );
+    }
 
     #[test]
     fn archive_list_splits_by_catalog_id_and_keeps_the_order() {

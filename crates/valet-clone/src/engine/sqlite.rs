@@ -125,30 +125,82 @@ fn catalog(c: &Connection) -> Result<(Catalog, Vec<SchemaObject>), CloneError> {
     Ok((cat, objects))
 }
 
-/// Sample one non-null value per column, for `policy suggest`.
+/// Sample up to [`SAMPLE_ROWS`](crate::suggest::SAMPLE_ROWS) rows of each table, for
+/// `policy suggest` (blobs as `\x` and their first bytes).
 pub(crate) fn inspect(path: &Path) -> Result<crate::engine::Inspection, CloneError> {
     let c = open_source(path)?;
     let (cat, _) = catalog(&c)?;
     let mut samples = Vec::new();
     for t in &cat.tables {
-        let mut row = Vec::new();
-        for col in &t.columns {
-            let v: Option<String> = c
-                .query_row(
-                    &format!(
-                        "SELECT CAST({0} AS TEXT) FROM {1} WHERE {0} IS NOT NULL LIMIT 1",
-                        dq(&col.name),
-                        dq(&t.name)
-                    ),
-                    [],
-                    |r| r.get(0),
+        let mut cols: Vec<Vec<String>> = vec![Vec::new(); t.columns.len()];
+        let exprs: Vec<String> = t
+            .columns
+            .iter()
+            .map(|col| {
+                format!(
+                    "CASE WHEN typeof({0}) = 'blob' THEN '\\x' || lower(hex(substr({0}, 1, 16))) \
+                     ELSE CAST({0} AS TEXT) END",
+                    dq(&col.name)
                 )
-                .ok();
-            row.push(v);
+            })
+            .collect();
+        let q = format!(
+            "SELECT {} FROM {} LIMIT {}",
+            exprs.join(", "),
+            dq(&t.name),
+            crate::suggest::SAMPLE_ROWS
+        );
+        if let Ok(mut st) = c.prepare(&q) {
+            if let Ok(mut rows) = st.query([]) {
+                while let Ok(Some(r)) = rows.next() {
+                    for (i, col) in cols.iter_mut().enumerate() {
+                        if let Ok(Some(v)) = r.get::<_, Option<String>>(i) {
+                            col.push(v);
+                        }
+                    }
+                }
+            }
         }
-        samples.push(row);
+        samples.push(cols);
     }
     Ok((cat, samples))
+}
+
+/// A refused row (a constraint, or a value a `STRICT` table's column cannot store), named by
+/// table, column (as SQLite names it: `NOT NULL constraint failed: people.code`) and key.
+/// SQLite's messages hold no values.
+fn write_error(t: &TablePlan, vals: &[Value], row: u64, e: rusqlite::Error) -> CloneError {
+    let msg = e.to_string();
+    let column = t
+        .columns
+        .iter()
+        .map(|c| &c.info.name)
+        .find(|c| {
+            let qualified = format!("{}.{c}", t.info.name);
+            msg.ends_with(&qualified) || msg.contains(&format!("{qualified},"))
+        })
+        .cloned();
+    let key = match &t.info.int_pk {
+        Some(pk) => t
+            .columns
+            .iter()
+            .position(|c| &c.info.name == pk)
+            .and_then(|i| match &vals[i] {
+                Value::Integer(k) => Some(format!("{pk} = {k}")),
+                _ => None,
+            }),
+        None => None,
+    }
+    .unwrap_or_else(|| format!("{row} of the table as read"));
+    CloneError::Write {
+        table: t.display.clone(),
+        column,
+        row: Some(key),
+        message: format!(
+            "{msg}. Fix the policy for this column (a transformer whose values the column \
+             takes), or the target's column"
+        ),
+    }
 }
 
 /// Removes the partial target file unless disarmed.
@@ -275,7 +327,7 @@ fn copy_table(
                 ins.as_mut()
                     .expect("prepared for Write")
                     .execute(rusqlite::params_from_iter(vals.iter()))
-                    .map_err(|e| CloneError::db(format!("insert into {}", t.display), e))?;
+                    .map_err(|e| write_error(t, &vals, count, e))?;
             }
             Sink::Collect(_) => {}
             Sink::Scan(index, tally, names) => {
