@@ -34,6 +34,8 @@ struct World {
     admin: Actor,
     pair: String,
     urls: Vec<String>,
+    /// The release PROD runs (`24.2.1`) and its build.
+    release: String,
     _dbs: Vec<TestDb>,
 }
 
@@ -62,6 +64,15 @@ async fn world(engine: &str, tag: &str) -> Option<World> {
 /// `given`: the PROD Main and Test database URLs to use as they are (benchmarks); else
 /// small generated clinic databases.
 async fn world_with(engine: &str, tag: &str, given: Option<(String, String)>) -> Option<World> {
+    world_at(engine, tag, given, ("24.2.1", "24.2.1.1201")).await
+}
+
+async fn world_at(
+    engine: &str,
+    tag: &str,
+    given: Option<(String, String)>,
+    (release, build): (&str, &str),
+) -> Option<World> {
     let data = tempfile::tempdir().unwrap();
     let store = Store::open(&format!("sqlite://{}/valet.db", data.path().display()))
         .await
@@ -101,7 +112,7 @@ async fn world_with(engine: &str, tag: &str, given: Option<(String, String)>) ->
                 volunteers: n,
                 events: n * 10,
                 seed: 3,
-                release: Some("24.2.1".into()),
+                release: Some(release.into()),
             },
         )
         .await
@@ -116,7 +127,7 @@ async fn world_with(engine: &str, tag: &str, given: Option<(String, String)>) ->
             customer_id: c.id.clone(),
             tier: Tier::Prod,
             label: None,
-            build: Some("24.2.1.1201".into()),
+            build: Some(build.into()),
             state: None,
             main: MemberSpec {
                 database_url: Some(urls[0].clone()),
@@ -149,6 +160,7 @@ async fn world_with(engine: &str, tag: &str, given: Option<(String, String)>) ->
         admin,
         pair: pair.pair_id,
         urls,
+        release: release.to_string(),
         _data: data,
         _dbs: dbs,
     })
@@ -210,7 +222,7 @@ async fn start_prod(w: &World) {
                 .unwrap()
                 .unwrap(),
             listen: format!("127.0.0.1:{port}"),
-            release: "24.2.1".into(),
+            release: w.release.clone(),
             env_name: env.name.clone(),
             state_dir: dir.join("state"),
             log_path: dir.join("app.log"),
@@ -741,6 +753,54 @@ async fn bench_upgrade_downtime() {
             step("smoke").duration_ms.unwrap_or(0),
         );
     }
+    let _ = stop.send(true);
+    sup.stop_all().await;
+}
+
+/// A hotfix accepted by the customer (e-signed) is scheduled and run by the same runbook;
+/// one that was not accepted is refused by the run itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn accepted_hotfix_runs_through_the_runbook() {
+    let Some(w) = world_at("sqlite", "hfx", None, ("24.2", "24.2.0.1187")).await else {
+        return;
+    };
+    let (stop, sup) = worker(&w, "w", jiff::SignedDuration::ZERO, None);
+    start_prod(&w).await;
+    let d = monday_after(30);
+    let (_, r) = valet_ops::hotfix::accept(
+        &w.store,
+        &w.admin,
+        "24.2.1",
+        valet_ops::hotfix::AcceptInput {
+            pair: w.pair.clone(),
+            password: Some(PASSWORD.into()),
+            slots: vec![format!("{d} 09:00-10:00 UTC")],
+            downtime_minutes: Some(15),
+            ..Default::default()
+        },
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(r.key.starts_with("HFX-"));
+    valet_ops::upgrade::set(
+        &w.store,
+        &w.pm,
+        &r.key,
+        valet_ops::upgrade::SetSchedule {
+            slot: Some(1),
+            engineer: "eddie".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    valet_ops::upgrade_run::start_now(&w.store, &w.pm, &r.key, "hotfix test")
+        .await
+        .unwrap();
+    let run = wait_run(&w, &r.key).await;
+    assert_eq!(run.state, RunState::Succeeded, "\n{}", summary(&run));
+    assert_eq!(version_of(&w, EnvRole::Main).await, "24.2.1.1201");
     let _ = stop.send(true);
     sup.stop_all().await;
 }
