@@ -733,7 +733,10 @@ async fn settle(store: &Store) {
     for _ in 0..300 {
         let busy = count(
             store,
-            "SELECT COUNT(*) FROM jobs WHERE state NOT IN ('done', 'failed', 'dead', 'succeeded')",
+            // Reminders and their deliveries (the upgrade run queued at the slot is not
+            // this worker's business).
+            "SELECT COUNT(*) FROM jobs WHERE kind IN ('upg.remind', 'notify.deliver') \
+             AND state NOT IN ('done', 'failed', 'dead', 'succeeded')",
         )
         .await;
         if busy == 0 {
