@@ -162,14 +162,21 @@ fn process_matches(pid: u32, needle: &str) -> bool {
 /// Stops an instance a previous worker left running (recorded pid, checked by its command
 /// line so a reused pid is never signalled).
 async fn stop_recorded(spec: &DeploySpec) {
-    let Some(pid) = spec.pid else { return };
-    if !process_matches(pid, &spec.listen) {
+    if let Some(pid) = spec.pid {
+        kill_recorded(pid, &spec.listen).await;
+    }
+}
+
+/// Stops process `pid` if its command line mentions `listen` (so a reused pid is never
+/// signalled): SIGTERM, then SIGKILL after 10 s.
+pub(crate) async fn kill_recorded(pid: u32, listen: &str) {
+    if !process_matches(pid, listen) {
         return;
     }
     let p = nix::unistd::Pid::from_raw(pid as i32);
     let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM);
     for _ in 0..100 {
-        if !process_matches(pid, &spec.listen) {
+        if !process_matches(pid, listen) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

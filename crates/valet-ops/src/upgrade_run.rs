@@ -96,17 +96,23 @@ pub async fn queue_at_slot(store: &Store, r: &Request, s: &schedules::Schedule) 
     Ok(())
 }
 
+/// Upgrade runs are operated by the vendor: a PM or an engineer.
+fn may_operate(actor: &Actor, action: &str) -> Result<()> {
+    if actor.role.may(valet_core::Permission::Triage)
+        || actor.role.may(valet_core::Permission::RunJobs)
+    {
+        return Ok(());
+    }
+    Err(valet_core::CoreError::Forbidden {
+        role: actor.role.to_string(),
+        action: action.into(),
+    }
+    .into())
+}
+
 /// Starts a booked upgrade now (a PM or an engineer, with a reason, audited).
 pub async fn start_now(store: &Store, actor: &Actor, key: &str, reason: &str) -> Result<()> {
-    if !(actor.role.may(valet_core::Permission::Triage)
-        || actor.role.may(valet_core::Permission::RunJobs))
-    {
-        return Err(valet_core::CoreError::Forbidden {
-            role: actor.role.to_string(),
-            action: "start an upgrade run".into(),
-        }
-        .into());
-    }
+    may_operate(actor, "start an upgrade run")?;
     if reason.trim().is_empty() {
         return Err(valet_core::CoreError::Invalid {
             field: "reason",
@@ -155,15 +161,7 @@ pub async fn start_now(store: &Store, actor: &Actor, key: &str, reason: &str) ->
 /// Releases the next environment of an upgrade that waits for confirmation (an engineer or
 /// a PM), audited; the run continues.
 pub async fn confirm(store: &Store, actor: &Actor, key: &str) -> Result<String> {
-    if !(actor.role.may(valet_core::Permission::Triage)
-        || actor.role.may(valet_core::Permission::RunJobs))
-    {
-        return Err(valet_core::CoreError::Forbidden {
-            role: actor.role.to_string(),
-            action: "release an upgrade step".into(),
-        }
-        .into());
-    }
+    may_operate(actor, "release an upgrade step")?;
     let r = requests::get(store, actor, key).await?;
     let run = runs::of_request(store, actor, &r)
         .await?
@@ -212,15 +210,7 @@ pub async fn confirm(store: &Store, actor: &Actor, key: &str) -> Result<String> 
 /// Asks a running upgrade to stop and roll back (a PM or an engineer), audited; the run
 /// checks between steps.
 pub async fn abort(store: &Store, actor: &Actor, key: &str, reason: &str) -> Result<()> {
-    if !(actor.role.may(valet_core::Permission::Triage)
-        || actor.role.may(valet_core::Permission::RunJobs))
-    {
-        return Err(valet_core::CoreError::Forbidden {
-            role: actor.role.to_string(),
-            action: "abort an upgrade run".into(),
-        }
-        .into());
-    }
+    may_operate(actor, "abort an upgrade run")?;
     let now = store.now();
     let mut tx = store.write().await?;
     requests::update_details_in(
@@ -764,7 +754,7 @@ impl Upgrader {
             .flatten()
         {
             if let (Some(pid), Some(listen)) = (spec["pid"].as_u64(), spec["listen"].as_str()) {
-                kill_recorded(pid as u32, listen).await;
+                crate::provision::kill_recorded(pid as u32, listen).await;
             }
         }
         let _ = s;
@@ -1424,27 +1414,6 @@ fn db_size(url: &str) -> u64 {
         .and_then(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .unwrap_or(0)
-}
-
-/// Stops a process a previous worker started (checked by its command line).
-async fn kill_recorded(pid: u32, listen: &str) {
-    let matches = |pid: u32| {
-        std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains(listen))
-            .unwrap_or(false)
-    };
-    if !matches(pid) {
-        return;
-    }
-    let p = nix::unistd::Pid::from_raw(pid as i32);
-    let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGTERM);
-    for _ in 0..100 {
-        if !matches(pid) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
 }
 
 /// Where upgrade backups live for `data_dir`.

@@ -19,7 +19,7 @@ use valet_core::{Actor, Build, CoreError, ReleaseKind, RequestKind, Role, Tier};
 use crate::audit::{self, canonical_json, NewEvent};
 use crate::environments::Environment;
 use crate::releases::{self, Release};
-use crate::requests::{self, next_number, ts, Request};
+use crate::requests::{self, ts, Request};
 use crate::signatures::{self, ToSign};
 use crate::users::User;
 use crate::{customers, new_id, Result, Store, StoreError};
@@ -316,50 +316,22 @@ pub async fn decide(
     let mut request_id = None;
     let mut request_key = None;
     if let Some(details) = &filed {
-        let n = next_number(&mut tx, "hotfix").await?;
-        let key = RequestKind::Hotfix.key(n as u64);
-        let id = new_id();
         let title = format!(
             "Hotfix {} {} to {build}",
             customer.name.as_str(),
             offer.label
         );
-        sqlx::query(
-            "INSERT INTO requests (id, key, kind, customer_id, state, held_from, title, details, \
-             created_by, created_at, updated_at) VALUES ($1, $2, 'hotfix', $3, 'submitted', \
-             NULL, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id)
-        .bind(&key)
-        .bind(&customer.id)
-        .bind(&title)
-        .bind(details.to_string())
-        .bind(&actor.user_id)
-        .bind(now.as_microsecond())
-        .bind(now.as_microsecond())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO request_watchers (request_id, user_id, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(&id)
-        .bind(&actor.user_id)
-        .bind(now.as_microsecond())
-        .execute(&mut *tx)
-        .await?;
-        audit::append(
+        let (id, key) = requests::insert_in(
             &mut tx,
             now,
-            NewEvent {
-                actor: &actor,
-                action: "request.create",
-                object_type: "request",
-                object_id: &key,
-                customer_id: Some(&customer.id),
-                before: None,
-                after: Some(json!({ "key": key, "kind": "hotfix", "state": "submitted", "title": title, "details": details, "hotfix_decision": decision_id })),
-                reason: None,
+            &actor,
+            requests::NewRequest {
+                kind: RequestKind::Hotfix,
+                customer_id: &customer.id,
+                title: &title,
+                details,
             },
+            json!({ "hotfix_decision": decision_id }),
         )
         .await?;
         request_id = Some(id);

@@ -133,6 +133,81 @@ pub(crate) async fn next_number(tx: &mut Tx, kind: &str) -> Result<i64> {
     Ok(1)
 }
 
+/// What a new request is.
+pub(crate) struct NewRequest<'a> {
+    pub kind: RequestKind,
+    pub customer_id: &'a str,
+    pub title: &'a str,
+    pub details: &'a Value,
+}
+
+/// Writes a new request inside `tx`: its key from the kind's counter, the request in
+/// `submitted`, the requester as first watcher, and the `request.create` audit event (with
+/// `extra` merged into its after-image). Returns (id, key).
+pub(crate) async fn insert_in(
+    tx: &mut Tx,
+    now: jiff::Timestamp,
+    actor: &Actor,
+    new: NewRequest<'_>,
+    extra: Value,
+) -> Result<(String, String)> {
+    let NewRequest {
+        kind,
+        customer_id,
+        title,
+        details,
+    } = new;
+    let n = next_number(tx, kind.as_str()).await?;
+    let key = kind.key(n as u64);
+    let id = new_id();
+    sqlx::query(
+        "INSERT INTO requests (id, key, kind, customer_id, state, held_from, title, details, \
+         created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, 'submitted', NULL, $5, $6, \
+         $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(&key)
+    .bind(kind.as_str())
+    .bind(customer_id)
+    .bind(title)
+    .bind(details.to_string())
+    .bind(&actor.user_id)
+    .bind(now.as_microsecond())
+    .bind(now.as_microsecond())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO request_watchers (request_id, user_id, created_at) VALUES ($1, $2, $3)",
+    )
+    .bind(&id)
+    .bind(&actor.user_id)
+    .bind(now.as_microsecond())
+    .execute(&mut **tx)
+    .await?;
+    let mut after = json!({ "key": key, "kind": kind.as_str(), "state": "submitted", "title": title, "details": details });
+    if let (Some(a), Some(x)) = (after.as_object_mut(), extra.as_object()) {
+        for (k, v) in x {
+            a.insert(k.clone(), v.clone());
+        }
+    }
+    audit::append(
+        tx,
+        now,
+        NewEvent {
+            actor,
+            action: "request.create",
+            object_type: "request",
+            object_id: &key,
+            customer_id: Some(customer_id),
+            before: None,
+            after: Some(after),
+            reason: None,
+        },
+    )
+    .await?;
+    Ok((id, key))
+}
+
 /// Resolves a pair reference: a pair id, or `Customer name/LABEL` (e.g. `Acme/PROD`), to the
 /// pair's Main environment, within what the actor may see.
 pub async fn resolve_pair(
@@ -260,9 +335,6 @@ pub async fn create_val(
             )));
         }
     }
-    let n = next_number(&mut tx, "val").await?;
-    let key = RequestKind::Val.key(n as u64);
-    let id = new_id();
     let title = format!(
         "VAL of {} {label} on {} ({} → {})",
         customer.name.as_str(),
@@ -270,42 +342,17 @@ pub async fn create_val(
         val.begin,
         val.end
     );
-    sqlx::query(
-        "INSERT INTO requests (id, key, kind, customer_id, state, held_from, title, details, \
-         created_by, created_at, updated_at) VALUES ($1, $2, 'val', $3, 'submitted', NULL, $4, $5, \
-         $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(&key)
-    .bind(&customer.id)
-    .bind(&title)
-    .bind(details.to_string())
-    .bind(&actor.user_id)
-    .bind(now.as_microsecond())
-    .bind(now.as_microsecond())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO request_watchers (request_id, user_id, created_at) VALUES ($1, $2, $3)",
-    )
-    .bind(&id)
-    .bind(&actor.user_id)
-    .bind(now.as_microsecond())
-    .execute(&mut *tx)
-    .await?;
-    audit::append(
+    let (_, key) = insert_in(
         &mut tx,
         now,
-        NewEvent {
-            actor,
-            action: "request.create",
-            object_type: "request",
-            object_id: &key,
-            customer_id: Some(&customer.id),
-            before: None,
-            after: Some(json!({ "key": key, "kind": "val", "state": "submitted", "title": title, "details": details })),
-            reason: None,
+        actor,
+        NewRequest {
+            kind: RequestKind::Val,
+            customer_id: &customer.id,
+            title: &title,
+            details: &details,
         },
+        json!({}),
     )
     .await?;
     tx.commit().await?;

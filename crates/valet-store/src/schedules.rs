@@ -15,7 +15,7 @@ use valet_core::upgrade::{UpgradeContext, UpgradeRequestInput};
 use valet_core::{Actor, Build, CoreError, Permission, RequestKind, Role, Tier};
 
 use crate::audit::{self, NewEvent};
-use crate::requests::{self, next_number, ts, Request};
+use crate::requests::{self, ts, Request};
 use crate::users::{self, User};
 use crate::{customers, new_id, releases, Result, Store, StoreError, Tx};
 
@@ -245,50 +245,22 @@ pub async fn create_upgrade(
             )));
         }
     }
-    let n = next_number(&mut tx, "upgrade").await?;
-    let key = RequestKind::Upgrade.key(n as u64);
-    let id = new_id();
     let title = format!(
         "Upgrade {} {label} to {}",
         customer.name.as_str(),
         upgrade.build
     );
-    sqlx::query(
-        "INSERT INTO requests (id, key, kind, customer_id, state, held_from, title, details, \
-         created_by, created_at, updated_at) VALUES ($1, $2, 'upgrade', $3, 'submitted', NULL, \
-         $4, $5, $6, $7, $8)",
-    )
-    .bind(&id)
-    .bind(&key)
-    .bind(&customer.id)
-    .bind(&title)
-    .bind(details.to_string())
-    .bind(&actor.user_id)
-    .bind(now.as_microsecond())
-    .bind(now.as_microsecond())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO request_watchers (request_id, user_id, created_at) VALUES ($1, $2, $3)",
-    )
-    .bind(&id)
-    .bind(&actor.user_id)
-    .bind(now.as_microsecond())
-    .execute(&mut *tx)
-    .await?;
-    audit::append(
+    let (_, key) = requests::insert_in(
         &mut tx,
         now,
-        NewEvent {
-            actor,
-            action: "request.create",
-            object_type: "request",
-            object_id: &key,
-            customer_id: Some(&customer.id),
-            before: None,
-            after: Some(json!({ "key": key, "kind": "upgrade", "state": "submitted", "title": title, "details": details })),
-            reason: None,
+        actor,
+        requests::NewRequest {
+            kind: RequestKind::Upgrade,
+            customer_id: &customer.id,
+            title: &title,
+            details: &details,
         },
+        json!({}),
     )
     .await?;
     tx.commit().await?;
