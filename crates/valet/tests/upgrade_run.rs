@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use valet_core::{Actor, EnvRole, RequestState, Role, Tier};
 use valet_ops::jobs::{self, EnqueueOptions, JobKind};
 use valet_ops::provision::OpsConfig;
@@ -492,23 +491,26 @@ async fn scheduled_upgrade_runs_at_its_slot_on_sqlite() {
     upgrade_at_its_slot("sqlite").await;
 }
 
+/// Every step of the runbook, each failing in turn (on Main, where the downtime hurts most,
+/// and a Test step and a pair-wide one).
+const EACH_STEP: [(&str, Option<&str>); 10] = [
+    ("precheck", Some("MAIN")),
+    ("maintenance_on", Some("TEST")),
+    ("stop", Some("MAIN")),
+    ("backup", Some("MAIN")),
+    ("deploy", Some("MAIN")),
+    ("migrate", Some("MAIN")),
+    ("start", Some("MAIN")),
+    ("smoke", Some("MAIN")),
+    ("maintenance_off", Some("MAIN")),
+    ("report", None),
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failure_at_each_step_rolls_back_on_sqlite() {
-    for (step, env) in [
-        ("precheck", Some("MAIN")),
-        ("maintenance_on", Some("TEST")),
-        ("stop", Some("MAIN")),
-        ("backup", Some("MAIN")),
-        ("deploy", Some("MAIN")),
-        ("migrate", Some("MAIN")),
-        ("start", Some("MAIN")),
-        ("smoke", Some("MAIN")),
-        ("maintenance_off", Some("MAIN")),
-        ("report", None),
-    ] {
+    for (step, env) in EACH_STEP {
         failure_rolls_back("sqlite", step, env).await;
     }
-    let _ = json!({});
 }
 
 struct Reaped(std::process::Child);
@@ -700,15 +702,15 @@ async fn scheduled_upgrade_runs_at_its_slot_on_mariadb() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn failures_roll_back_on_postgres() {
-    for (step, env) in [("migrate", Some("MAIN")), ("smoke", Some("TEST"))] {
+async fn failure_at_each_step_rolls_back_on_postgres() {
+    for (step, env) in EACH_STEP {
         failure_rolls_back("postgres", step, env).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn failures_roll_back_on_mariadb() {
-    for (step, env) in [("migrate", Some("MAIN")), ("smoke", Some("TEST"))] {
+async fn failure_at_each_step_rolls_back_on_mariadb() {
+    for (step, env) in EACH_STEP {
         failure_rolls_back("mariadb", step, env).await;
     }
 }

@@ -84,7 +84,17 @@ async fn content(store: &Store, actor: &Actor, run: &Run, r: &Request) -> Result
                 s.seq.to_string(),
                 s.name.clone(),
                 s.env.clone().unwrap_or_else(|| "–".into()),
-                s.state.as_str().to_string(),
+                // The report is written during its own step: that step and those after it
+                // are still to come.
+                if s.state.as_str() == "pending" || s.state.as_str() == "running" {
+                    if matches!(s.name.as_str(), "report" | "finish" | "notify") {
+                        "after this report".to_string()
+                    } else {
+                        s.state.as_str().to_string()
+                    }
+                } else {
+                    s.state.as_str().to_string()
+                },
                 s.attempts.to_string(),
                 secs(s.duration_ms),
             ]
