@@ -873,11 +873,7 @@ impl Upgrader {
         }
         let env = self.env_of(&r, env_role).await?;
         let s = self.deploy(&env).await?;
-        let backups = self
-            .config
-            .data_dir
-            .join("backups")
-            .join(r.key.to_ascii_lowercase());
+        let backups = backup_dir(&self.config.data_dir, &r.key);
         match name {
             "precheck" => {
                 let rel = releases::get(&self.store, &self.actor, &target.to_string()).await?;

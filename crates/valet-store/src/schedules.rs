@@ -308,15 +308,7 @@ pub async fn engineer_bookings(
     engineer_id: &str,
     except_request: &str,
 ) -> Result<Vec<Period>> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT r.key, s.start_at, s.end_at FROM schedules s JOIN requests r ON r.id = s.request_id \
-         WHERE s.engineer_id = $1 AND s.state = 'scheduled' AND s.request_id <> $2",
-    )
-    .bind(engineer_id)
-    .bind(except_request)
-    .fetch_all(store.pool())
-    .await?;
-    periods(rows)
+    live_bookings(store, "engineer_id", engineer_id, except_request).await
 }
 
 /// Other live upgrades on the same database server, excluding `except_request`.
@@ -325,11 +317,21 @@ pub async fn server_bookings(
     server_key: &str,
     except_request: &str,
 ) -> Result<Vec<Period>> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+    live_bookings(store, "server_key", server_key, except_request).await
+}
+
+/// Booked (not cancelled or done) slots whose `column` is `value`, but `except_request`'s.
+async fn live_bookings(
+    store: &Store,
+    column: &'static str,
+    value: &str,
+    except_request: &str,
+) -> Result<Vec<Period>> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
         "SELECT r.key, s.start_at, s.end_at FROM schedules s JOIN requests r ON r.id = s.request_id \
-         WHERE s.server_key = $1 AND s.state = 'scheduled' AND s.request_id <> $2",
-    )
-    .bind(server_key)
+         WHERE s.{column} = $1 AND s.state = 'scheduled' AND s.request_id <> $2"
+    ))
+    .bind(value)
     .bind(except_request)
     .fetch_all(store.pool())
     .await?;
