@@ -168,10 +168,20 @@ async function journey(base, out, customer, customerPassword, pm, pmPassword) {
     // The run: the page follows it live; reload until the VAL pair is provisioned (≤ 120 s).
     const deadline = Date.now() + 120000;
     for (;;) {
-      await page.goto(`${base}/requests/VAL-1`);
-      const state = await page.textContent('#request-state');
-      const run = await page.$('#run-state') ? await page.textContent('#run-state') : '';
-      if (await page.isVisible('text=VAL pair provisioned')) break;
+      let state = '';
+      let run = '';
+      try {
+        await page.goto(`${base}/requests/VAL-1`);
+        state = await page.textContent('#request-state');
+        run = await page.$('#run-state') ? await page.textContent('#run-state') : '';
+        if (await page.isVisible('text=VAL pair provisioned')) break;
+      } catch (e) {
+        // The page reloads itself when the run's state changes; a read that races that
+        // reload loses its document. Read again on the next round.
+        if (!/context|navigat|destroyed|detached/i.test(String(e))) throw e;
+        await page.waitForTimeout(500);
+        continue;
+      }
       if (run.includes('failed')) {
         throw new Error(`check failed: the provisioning run failed: ${await page.textContent('#run-card')}`);
       }
