@@ -666,6 +666,104 @@ impl Upgrader {
     }
 
     /// Artifacts of an earlier step of this run on the same environment.
+    /// The smoke check's data proof on PostgreSQL, where the backup step took no checksums:
+    /// every table the migrations did not reshape has no row written since the write horizon
+    /// read right after the backup, and as many rows as the backup (read at the same time, on
+    /// another connection). Together that proves it holds exactly the backup's rows (see
+    /// [`dbops::rows_written_since`]) for a scan per table that costs a fraction of a checksum.
+    async fn smoke_unwritten(
+        &self,
+        db_url: &str,
+        b: &Value,
+        horizon: u64,
+        bookkeeping: &[String],
+        status: u16,
+        running: &str,
+    ) -> Result<Done> {
+        let backup: dbops::Backup = serde_json::from_value(b["backup"].clone())
+            .map_err(|e| OpsError::Payload(e.to_string()))?;
+        let (live, kept) = {
+            let (u1, u2) = (db_url.to_string(), db_url.to_string());
+            tokio::try_join!(
+                on_task(move || async move { dbops::rows_written_since(&u1, Some(horizon)).await }),
+                on_task(move || async move { dbops::backup_rows(&u2, &backup).await }),
+            )?
+        };
+        let mut compared = Vec::new();
+        let mut changed = Vec::new();
+        for (t, before) in kept.iter().filter(|(t, _)| !bookkeeping.contains(t)) {
+            match live.get(t) {
+                None => changed.push(format!("{t}: missing after the upgrade")),
+                Some(now) if now.columns == before.columns => {
+                    if now.written > 0 {
+                        changed.push(format!(
+                            "{t}: {} row(s) written by the upgrade",
+                            now.written
+                        ));
+                    } else if now.rows != before.rows {
+                        changed.push(format!(
+                            "{t}: {} rows before, {} rows after",
+                            before.rows, now.rows
+                        ));
+                    } else {
+                        compared.push(t.clone());
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        if !changed.is_empty() {
+            return Err(OpsError::Payload(format!(
+                "data changed in tables the migrations do not touch: {}",
+                changed.join("; ")
+            )));
+        }
+        Ok(Done::new(
+            format!(
+                "health {status}; /version {running}; {} untouched tables identical \
+                 (no row written since the backup, row counts equal)",
+                compared.len()
+            ),
+            json!({
+                "untouched_identical": compared,
+                "proof": "unwritten",
+                "horizon": horizon,
+                "after": live,
+            }),
+        ))
+    }
+
+    /// The pre-upgrade checksums of an environment: from the backup step, or (PostgreSQL, whose
+    /// backup step takes none) read from the backup and kept in a file beside the backups, so
+    /// that a rollback resumed after the restore renamed the backup still finds them.
+    async fn pre_upgrade_sums(
+        &self,
+        b: &Value,
+        db_url: &str,
+        backups: &std::path::Path,
+    ) -> Result<dbops::Checksums> {
+        if !b["checksums"].is_null() {
+            return serde_json::from_value(b["checksums"].clone())
+                .map_err(|e| OpsError::Payload(e.to_string()));
+        }
+        let backup: dbops::Backup = serde_json::from_value(b["backup"].clone())
+            .map_err(|e| OpsError::Payload(e.to_string()))?;
+        let file = backups.join(format!("{}.checksums.json", backup.location));
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            if let Ok(sums) = serde_json::from_str(&text) {
+                return Ok(sums);
+            }
+        }
+        let url = db_url.to_string();
+        let sums =
+            on_task(move || async move { dbops::backup_checksums(&url, &backup).await }).await?;
+        std::fs::create_dir_all(backups)?;
+        let tmp = file.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec(&sums).unwrap_or_default())?;
+        std::fs::rename(&tmp, &file)?;
+        Ok(sums)
+    }
+
     fn artifacts(run: &Run, name: &str, env: Option<&str>) -> Value {
         run.steps
             .iter()
@@ -945,12 +1043,42 @@ impl Upgrader {
                 Ok(Done::new(format!("{} stopped", env.name), json!({})))
             }
             "backup" => {
-                let before = sums_of(&s.db_url).await?;
+                // The environment's id in the name: request keys repeat across valet
+                // installations (and test stores) that share a database server.
+                use sha2::Digest;
                 let label = format!(
-                    "valet_{}_{}",
+                    "valet_{}_{}_{}",
                     r.key.to_ascii_lowercase().replace('-', "_"),
-                    env.role.as_str().to_ascii_lowercase()
+                    env.role.as_str().to_ascii_lowercase(),
+                    &hex::encode(sha2::Sha256::digest(env.id.as_bytes()))[..8]
                 );
+                if is_postgres(&s.db_url) {
+                    // The server copies the database's files while nobody is connected (the
+                    // app is stopped), so the copy is the database as it was: no checksum
+                    // pass in the downtime window. The smoke step proves each untouched table
+                    // unchanged from the write horizon and the backup's row counts; full
+                    // checksums are taken from the backup only if a rollback needs them.
+                    let (url, dir, l) = (s.db_url.clone(), backups.clone(), label.clone());
+                    let (b, horizon) = on_task(move || async move {
+                        let b = dbops::backup(&url, &dir, &l).await?;
+                        let horizon = dbops::write_horizon(&url).await?;
+                        Ok((b, horizon))
+                    })
+                    .await?;
+                    return Ok(Done::new(
+                        format!(
+                            "{} backup ({}) in {} ms; rows written from transaction {} on are the upgrade's",
+                            b.method,
+                            b.bytes
+                                .map(|n| format!("{} kB", n / 1024))
+                                .unwrap_or_default(),
+                            b.took_ms,
+                            horizon.unwrap_or_default()
+                        ),
+                        json!({ "backup": b, "checksums": null, "horizon": horizon }),
+                    ));
+                }
+                let before = sums_of(&s.db_url).await?;
                 let b = {
                     let (url, dir, label, before) = (
                         s.db_url.clone(),
@@ -1051,18 +1179,22 @@ impl Upgrader {
                         why: format!("/version says `{running}`, expected {target}"),
                     });
                 }
-                let before: dbops::Checksums = serde_json::from_value(
-                    Self::artifacts(run, "backup", env_role)["checksums"].clone(),
-                )
-                .unwrap_or_default();
-                let after = sums_of(&s.db_url).await?;
-                let mut compared = Vec::new();
-                let mut changed = Vec::new();
                 let bookkeeping = self
                     .profile()?
                     .upgrade
                     .map(|u| u.bookkeeping_tables)
                     .unwrap_or_default();
+                let b = Self::artifacts(run, "backup", env_role);
+                if let Some(horizon) = b["horizon"].as_u64() {
+                    return self
+                        .smoke_unwritten(&s.db_url, &b, horizon, &bookkeeping, status, &running)
+                        .await;
+                }
+                let before: dbops::Checksums =
+                    serde_json::from_value(b["checksums"].clone()).unwrap_or_default();
+                let after = sums_of(&s.db_url).await?;
+                let mut compared = Vec::new();
+                let mut changed = Vec::new();
                 for (t, b) in before.iter().filter(|(t, _)| !bookkeeping.contains(t)) {
                     match after.get(t) {
                         None => changed.push(format!("{t}: missing after the upgrade")),
@@ -1162,6 +1294,10 @@ impl Upgrader {
                 }
                 let backup: dbops::Backup = serde_json::from_value(b["backup"].clone())
                     .map_err(|e| OpsError::Payload(e.to_string()))?;
+                // The pre-upgrade checksums, for the verification after the restore: from the
+                // backup step, or read from the backup now, before the restore renames it
+                // into place (kept in a file beside the backups, for a resumed rollback).
+                let before = self.pre_upgrade_sums(&b, &s.db_url, &backups).await?;
                 let restored = {
                     let (url, backup) = (s.db_url.clone(), backup.clone());
                     on_task(move || async move { dbops::restore(&url, &backup).await }).await
@@ -1170,8 +1306,6 @@ impl Upgrader {
                     // On PostgreSQL and MariaDB a restore renames the backup into place, so a
                     // restore interrupted after that finds no backup: fine if the database
                     // already holds exactly what it held before the upgrade.
-                    let before: dbops::Checksums =
-                        serde_json::from_value(b["checksums"].clone()).unwrap_or_default();
                     if sums_of(&s.db_url).await.ok().as_ref() != Some(&before) {
                         return Err(e);
                     }
@@ -1219,8 +1353,7 @@ impl Upgrader {
                         json!({}),
                     ));
                 }
-                let before: dbops::Checksums =
-                    serde_json::from_value(b["checksums"].clone()).unwrap_or_default();
+                let before = self.pre_upgrade_sums(&b, &s.db_url, &backups).await?;
                 let after = sums_of(&s.db_url).await?;
                 if before != after {
                     let diff: Vec<&String> = before
@@ -1365,6 +1498,11 @@ where
     tokio::task::spawn_blocking(move || handle.block_on(make()))
         .await
         .map_err(|e| OpsError::Payload(format!("database task: {e}")))?
+}
+
+/// Whether `url` is a PostgreSQL database.
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
 /// Table checksums of the database at `url`.

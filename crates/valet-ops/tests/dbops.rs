@@ -475,3 +475,62 @@ async fn sqlite_restore_into_a_wal_database_leaves_no_wal_behind() {
     assert_eq!(mode, "wal");
     dbops::drop_backup(&db.url, &b).await.unwrap();
 }
+
+/// PostgreSQL's write horizon: a table nobody wrote since reports no written row; an insert,
+/// an update (even to the same value) and a deleted-then-reinserted row each count as written;
+/// a delete alone shows as a lower row count. A backup counts as many rows as it holds.
+#[tokio::test]
+async fn postgres_rows_written_since_the_horizon() {
+    let Some(db) = TestDb::postgres("pg_written_since").await else {
+        return;
+    };
+    clinic(&db).await;
+    let before = dbops::rows_written_since(&db.url, None).await.unwrap();
+    let h = dbops::write_horizon(&db.url)
+        .await
+        .unwrap()
+        .expect("a horizon");
+    let quiet = dbops::rows_written_since(&db.url, Some(h)).await.unwrap();
+    assert_eq!(quiet, before, "nothing written: same rows, none written");
+    assert!(quiet.values().all(|t| t.written == 0));
+    assert_eq!(quiet["volunteers"].rows, 200);
+
+    exec(
+        &db.url,
+        &[
+            "UPDATE volunteers SET initials = initials WHERE id = 1",
+            "UPDATE volunteers SET initials = 'ZZ' WHERE id = 2",
+            "INSERT INTO studies (code, title, sponsor, status, started_on) \
+             SELECT 'X9-' || code, title, sponsor, status, started_on FROM studies LIMIT 1",
+            "DELETE FROM volunteer_audit WHERE id = (SELECT min(id) FROM volunteer_audit)",
+        ],
+    )
+    .await;
+    let now = dbops::rows_written_since(&db.url, Some(h)).await.unwrap();
+    assert_eq!(
+        now["volunteers"].written, 2,
+        "an update writes, even the same value"
+    );
+    assert_eq!(now["volunteers"].rows, 200);
+    assert_eq!(now["studies"].written, 1);
+    assert_eq!(now["studies"].rows, before["studies"].rows + 1);
+    assert_eq!(now["volunteer_audit"].written, 0);
+    assert_eq!(
+        now["volunteer_audit"].rows + 1,
+        before["volunteer_audit"].rows
+    );
+    assert_eq!(now["events"], before["events"], "untouched");
+
+    let dir = tempfile::tempdir().unwrap();
+    let b = dbops::backup(&db.url, dir.path(), &format!("{}_bk", db.name))
+        .await
+        .unwrap();
+    assert_eq!(
+        dbops::backup_rows(&db.url, &b).await.unwrap()["studies"].rows,
+        now["studies"].rows
+    );
+    dbops::drop_backup(&db.url, &b).await.unwrap();
+    let sqlite = TestDb::sqlite("written_since");
+    assert!(dbops::rows_written_since(&sqlite.url, None).await.is_err());
+    assert_eq!(dbops::write_horizon(&sqlite.url).await.unwrap(), None);
+}

@@ -137,9 +137,15 @@ async fn content(store: &Store, actor: &Actor, run: &Run, r: &Request) -> Result
                     env.clone(),
                     "backup".into(),
                     format!(
-                        "{} ({} ms), verified restorable",
+                        "{} ({} ms), {}",
                         b["method"].as_str().unwrap_or("?"),
-                        b["took_ms"].as_u64().unwrap_or(0)
+                        b["took_ms"].as_u64().unwrap_or(0),
+                        if s.artifacts["checksums"].is_null() {
+                            "copied by the server with the app stopped; its row counts are \
+                             compared in the smoke check"
+                        } else {
+                            "verified restorable against the pre-upgrade checksums"
+                        }
                     ),
                 ]);
             }
@@ -151,19 +157,34 @@ async fn content(store: &Store, actor: &Actor, run: &Run, r: &Request) -> Result
                             .filter_map(|t| {
                                 let name = t.as_str()?;
                                 let sum = &s.artifacts["after"][name];
-                                Some(format!(
-                                    "{name} ({} rows, {}…)",
-                                    sum["rows"].as_u64().unwrap_or(0),
-                                    &sum["sha256"].as_str().unwrap_or("")
-                                        [..12.min(sum["sha256"].as_str().unwrap_or("").len())]
-                                ))
+                                let digest = sum["sha256"].as_str().unwrap_or("");
+                                Some(if digest.is_empty() {
+                                    format!(
+                                        "{name} ({} rows, none written)",
+                                        sum["rows"].as_u64().unwrap_or(0)
+                                    )
+                                } else {
+                                    format!(
+                                        "{name} ({} rows, {}…)",
+                                        sum["rows"].as_u64().unwrap_or(0),
+                                        &digest[..12.min(digest.len())]
+                                    )
+                                })
                             })
                             .collect()
                     })
                     .unwrap_or_default();
                 checks.push(vec![
                     env.clone(),
-                    "untouched tables identical".into(),
+                    if s.artifacts["proof"] == "unwritten" {
+                        "untouched tables identical: no row written since the backup, row counts \
+                         equal to the backup's"
+                            .into()
+                    } else {
+                        "untouched tables identical: row counts and checksums equal to the \
+                         pre-upgrade values"
+                            .into()
+                    },
                     tables.join(", "),
                 ]);
             }
