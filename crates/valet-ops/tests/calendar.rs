@@ -1,7 +1,6 @@
 //! The .ics files valet writes, read back by Python's `icalendar` and expanded with
 //! `recurring_ical_events` (both installed by `scripts/setup`), as calendar clients would.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -32,17 +31,10 @@ fn checker_available() -> bool {
     };
     match missing {
         None => true,
-        Some(why) if valet_testkit::in_ci() => {
-            panic!("the .ics checker is unavailable in CI: {why}; scripts/setup installs it")
-        }
         Some(why) => {
-            // Straight to stderr, not eprintln!: the test harness captures the macros' output
-            // of a passing test, and this line must be seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!!!!! SKIPPED: .ics checker unavailable: {why}; this test did not run. \
-                 Run scripts/setup (pip install icalendar recurring_ical_events) or set CI=true \
-                 to make this a failure.\n"
+            valet_testkit::skipped(
+                &format!(".ics checker unavailable: {why}"),
+                "Run scripts/setup (pip install icalendar recurring_ical_events)",
             );
             false
         }

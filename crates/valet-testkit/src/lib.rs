@@ -61,13 +61,40 @@ pub fn in_ci() -> bool {
         .unwrap_or(false)
 }
 
-fn unreachable(engine: &str, url: &str, err: &dyn std::fmt::Display) {
+/// A test that cannot run here because `what` is missing: with `CI=true` it fails; otherwise it
+/// says so loudly on stderr (straight to the stream: the harness hides a passing test's
+/// `eprintln!`) and, when `VALET_SKIPPED_LOG` names a file (`scripts/test` sets it), adds a
+/// line `test name: what` there, so that the test command lists every skipped test at its
+/// end. `fix` tells the reader how to make it run.
+pub fn skipped(what: &str, fix: &str) {
     if in_ci() {
-        panic!("{engine} at {url} is unreachable in CI: {err}");
+        panic!("{what} in CI; {fix}");
     }
-    eprintln!(
-        "\n!!!!!!!! SKIPPED: {engine} at {url} is unreachable ({err}); \
-         this test did not run. Start the server or set CI=true to make this a failure.\n"
+    use std::io::Write;
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!!!!!!! SKIPPED: {test}: {what}; this test did not run. {fix}, or set CI=true to \
+         make this a failure.\n"
+    );
+    if let Ok(log) = std::env::var("VALET_SKIPPED_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            let _ = writeln!(f, "{test}: {what}");
+        }
+    }
+}
+
+fn unreachable(engine: &str, url: &str, err: &dyn std::fmt::Display) {
+    skipped(
+        &format!("{engine} at {url} is unreachable ({err})"),
+        "Start the server",
     );
 }
 

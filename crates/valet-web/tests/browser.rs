@@ -19,10 +19,10 @@ use valet_store::environments::{self, EnvUpdate};
 use valet_store::users::{self, NewUser};
 
 fn missing(what: &str) {
-    if valet_testkit::in_ci() {
-        panic!("browser test cannot run in CI: {what}");
-    }
-    eprintln!("\n!!!!!!!! SKIPPED: browser test: {what}\n");
+    valet_testkit::skipped(
+        &format!("browser test: {what}"),
+        "Run scripts/setup and npm ci --prefix crates/valet-web/tests/browser",
+    );
 }
 
 fn browser_dir() -> PathBuf {

@@ -1553,8 +1553,11 @@ mod tests {
                 );
                 Some(String::from_utf8(out.stdout).unwrap())
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !valet_testkit::in_ci() => {
-                eprintln!("\n!!!!!!!! SKIPPED: pdftotext (poppler-utils) is not installed; run scripts/setup or set CI=true to make this a failure.\n");
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                valet_testkit::skipped(
+                    "pdftotext (poppler-utils) is not installed",
+                    "Run scripts/setup",
+                );
                 None
             }
             Err(e) => panic!("pdftotext could not run: {e}"),
