@@ -149,9 +149,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            // One line: the error and its causes, outermost first.
-            let msg = format!("{e:#}").replace('\n', " ");
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -281,10 +279,26 @@ fn run_standalone(
     match runtime.block_on(fut) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line: the error and its causes, outermost first (as `{:#}` shows them), but not the
+/// causes of a clone-engine error, whose message already holds them.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for (i, cause) in e.chain().enumerate() {
+        if i > 0 {
+            line.push_str(": ");
+        }
+        line.push_str(&cause.to_string());
+        if cause.is::<valet_clone::CloneError>() {
+            break;
+        }
+    }
+    line.replace('\n', " ")
 }
 
 fn default_worker_name() -> String {

@@ -16,7 +16,7 @@ use mysql_async::{Conn, Opts, Row, Value};
 use crate::engine::{
     bq, leak_result, plan_into_report, redact_url, table_report, CloneOptions, Inspection,
 };
-use crate::error::CloneError;
+use crate::error::{CloneError, Message};
 use crate::leak::{Collector, PiiIndex, ScanTally};
 use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo};
 use crate::report::{CloneReport, Phases, TableReport};
@@ -26,7 +26,9 @@ const MARK_COMPLETE: &str = "valet-clone: complete";
 /// Size of one multi-row INSERT statement.
 const BATCH_BYTES: usize = 1 << 20;
 
-fn db<E: std::fmt::Display>(context: impl Into<String>) -> impl FnOnce(E) -> CloneError {
+fn db<E: std::error::Error + Send + Sync + 'static>(
+    context: impl Into<String>,
+) -> impl FnOnce(E) -> CloneError {
     let c = context.into();
     move |e| CloneError::db(c, e)
 }
@@ -90,16 +92,10 @@ async fn connect(url: &str, side: &'static str) -> Result<Session, CloneError> {
         Opts::from_url(url).map_err(|e| CloneError::Url(format!("`{}`: {e}", redact_url(url))))?;
     let conn = tokio::time::timeout(std::time::Duration::from_secs(20), Conn::new(opts))
         .await
-        .map_err(|_| CloneError::Connect {
-            side,
-            url: redact_url(url),
-            message: "timed out after 20 s".into(),
+        .map_err(|_| {
+            CloneError::connect(side, redact_url(url), Message::from("timed out after 20 s"))
         })?
-        .map_err(|e| CloneError::Connect {
-            side,
-            url: redact_url(url),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| CloneError::connect(side, redact_url(url), e))?;
     Ok(Session(Some(conn)))
 }
 
@@ -522,7 +518,10 @@ async fn copy_part(
             };
             if let Some(wr) = writer {
                 wr.send(batch).await.map_err(|_| {
-                    CloneError::db(format!("write {}", t.display), "the writer stopped")
+                    CloneError::db(
+                        format!("write {}", t.display),
+                        Message::from("the writer stopped"),
+                    )
                 })?;
             }
         }
@@ -542,7 +541,10 @@ async fn copy_part(
         };
         if let Some(wr) = writer {
             wr.send(batch).await.map_err(|_| {
-                CloneError::db(format!("write {}", t.display), "the writer stopped")
+                CloneError::db(
+                    format!("write {}", t.display),
+                    Message::from("the writer stopped"),
+                )
             })?;
         }
     }
@@ -946,7 +948,8 @@ async fn read_objects(c: &mut Conn, schema: &str, plan: &Plan) -> Result<Objects
             .query_first(format!("SHOW CREATE TABLE {}", bq(&t.info.name)))
             .await
             .map_err(db(format!("read the definition of {}", t.display)))?;
-        let (_, ddl) = r.ok_or_else(|| CloneError::db("SHOW CREATE TABLE", "no result"))?;
+        let (_, ddl) =
+            r.ok_or_else(|| CloneError::db("SHOW CREATE TABLE", Message::from("no result")))?;
         o.tables
             .push((t.info.name.clone(), split_create_table(&ddl)));
     }
@@ -989,12 +992,12 @@ async fn read_objects(c: &mut Conn, schema: &str, plan: &Plan) -> Result<Objects
         });
         match sql {
             Some(s) => o.routines.push(strip_definer(&s)),
-            None => {
-                return Err(CloneError::db(
-                    format!("read {kind} {name}"),
+            None => return Err(CloneError::db(
+                format!("read {kind} {name}"),
+                Message::from(
                     "no definition visible (the source user lacks the privilege to read routines)",
-                ))
-            }
+                ),
+            )),
         }
     }
     let views: Vec<String> = c
@@ -1364,13 +1367,16 @@ async fn write_target(
         let mut last_err = None;
         for v in &pending {
             if let Err(e) = dst.query_drop(&v.1).await {
-                last_err = Some((v.0.clone(), e.to_string()));
+                last_err = Some((&v.0, e));
                 failed.push(*v);
             }
         }
-        if failed.len() == pending.len() {
-            let (n, e) = last_err.unwrap_or_default();
-            return Err(CloneError::db(format!("create view {n}"), e));
+        match last_err {
+            // None succeeded (and so at least one failed).
+            Some((n, e)) if failed.len() == pending.len() => {
+                return Err(CloneError::db(format!("create view {n}"), e));
+            }
+            _ => {}
         }
         pending = failed;
     }

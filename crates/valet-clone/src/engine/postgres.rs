@@ -24,7 +24,7 @@ use crate::engine::pgcopy::{header, trailer, Codec, CopyReader};
 use crate::engine::{
     dq, leak_result, plan_into_report, redact_url, table_report, CloneOptions, Inspection,
 };
-use crate::error::CloneError;
+use crate::error::{CloneError, Message};
 use crate::leak::{Collector, PiiIndex, ScanTally};
 use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo};
 use crate::report::{CloneReport, Phases, TableReport};
@@ -35,6 +35,23 @@ const FORWARD_BLOCK: usize = 1 << 18;
 
 const MARK_INCOMPLETE: &str = "valet-clone: incomplete";
 const MARK_COMPLETE: &str = "valet-clone: complete";
+
+/// A PostgreSQL error as valet shows it: the server's severity, message and detail (with a
+/// hint for text the encodings refuse), or the client's error with its causes.
+#[derive(Debug)]
+struct PgError(tokio_postgres::Error);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&pgerr(&self.0))
+    }
+}
+
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
 
 fn pgerr(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -66,7 +83,7 @@ fn pgerr(e: &tokio_postgres::Error) -> String {
 
 fn db(context: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> CloneError {
     let c = context.into();
-    move |e| CloneError::db(c, pgerr(&e))
+    move |e| CloneError::db(c, PgError(e))
 }
 
 async fn connect(url: &str, side: &'static str) -> Result<Client, CloneError> {
@@ -75,16 +92,8 @@ async fn connect(url: &str, side: &'static str) -> Result<Client, CloneError> {
         tokio_postgres::connect(url, NoTls),
     )
     .await
-    .map_err(|_| CloneError::Connect {
-        side,
-        url: redact_url(url),
-        message: "timed out after 20 s".into(),
-    })?
-    .map_err(|e| CloneError::Connect {
-        side,
-        url: redact_url(url),
-        message: pgerr(&e),
-    })?;
+    .map_err(|_| CloneError::connect(side, redact_url(url), Message::from("timed out after 20 s")))?
+    .map_err(|e| CloneError::connect(side, redact_url(url), PgError(e)))?;
     tokio::spawn(async move {
         if let Err(e) = conn.await {
             tracing::debug!("postgres connection ended: {e}");
@@ -652,7 +661,7 @@ async fn copy_part(
     let mut out = BytesMut::with_capacity(1 << 17);
     let mut outputs: Vec<Option<String>> = Vec::new();
     let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
-    let terr = |e: String| CloneError::db(format!("read {}", t.display), e);
+    let terr = |e: String| CloneError::db(format!("read {}", t.display), Message(e));
     // Per message: the error context is formatted only when there is an error.
     let read_err = |e: tokio_postgres::Error| db(format!("read {}", t.display))(e);
     loop {
@@ -780,7 +789,7 @@ async fn copy_part(
     if !reader.finished || reader.has_leftover() {
         return Err(CloneError::db(
             format!("read {}", t.display),
-            "the COPY stream ended early",
+            Message::from("the COPY stream ended early"),
         ));
     }
     if let Some(mut s) = sink.as_mut().as_pin_mut() {
@@ -792,7 +801,7 @@ async fn copy_part(
         if count != rows {
             return Err(CloneError::db(
                 format!("write {}", t.display),
-                format!("{rows} rows read but {count} written"),
+                Message(format!("{rows} rows read but {count} written")),
             ));
         }
         if freeze {
@@ -820,7 +829,7 @@ async fn written<T>(
     };
     let t = &shared.plan.tables[w.table];
     let Some(d) = e.as_db_error() else {
-        return Err(CloneError::db(format!("write {}", t.display), pgerr(&e)));
+        return Err(CloneError::db(format!("write {}", t.display), PgError(e)));
     };
     let (column, line) = d.where_().map(copy_context).unwrap_or_default();
     let row = match line {
@@ -1239,7 +1248,7 @@ async fn tool_output(
             .collect();
         return Err(CloneError::io(
             context.to_string(),
-            format!("{program} failed: {}", first.join(" | ")),
+            Message(format!("{program} failed: {}", first.join(" | "))),
         ));
     }
     Ok(out.stdout)
@@ -1924,7 +1933,7 @@ async fn scan_target(
                     reader.push(&chunk);
                     while let Some(tuple) = reader
                         .next_tuple(&mut fields)
-                        .map_err(|e| CloneError::db("leak scan", e))?
+                        .map_err(|e| CloneError::db("leak scan", Message(e)))?
                     {
                         row += 1;
                         for (k, f) in fields.iter().enumerate() {

@@ -9,7 +9,7 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::engine::{dq, leak_result, plan_into_report, table_report, CloneOptions};
-use crate::error::CloneError;
+use crate::error::{CloneError, Message};
 use crate::leak::{Collector, PiiIndex, ScanTally};
 use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo, TablePlan};
 use crate::report::{CloneReport, Phases};
@@ -22,21 +22,17 @@ struct SchemaObject {
 
 fn open_source(path: &Path) -> Result<Connection, CloneError> {
     if !path.exists() {
-        return Err(CloneError::Connect {
-            side: "source",
-            url: format!("sqlite://{}", path.display()),
-            message: "no such file".into(),
-        });
+        return Err(CloneError::connect(
+            "source",
+            format!("sqlite://{}", path.display()),
+            Message::from("no such file"),
+        ));
     }
     let c = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| CloneError::Connect {
-        side: "source",
-        url: format!("sqlite://{}", path.display()),
-        message: e.to_string(),
-    })?;
+    .map_err(|e| CloneError::connect("source", format!("sqlite://{}", path.display()), e))?;
     c.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(|e| CloneError::db("source", e))?;
     Ok(c)
@@ -394,11 +390,11 @@ fn check_target(target: &Path, replace: bool) -> Result<(), CloneError> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     if !dir.is_dir() {
-        return Err(CloneError::Connect {
-            side: "target",
-            url: format!("sqlite://{}", target.display()),
-            message: format!("directory {} does not exist", dir.display()),
-        });
+        return Err(CloneError::connect(
+            "target",
+            format!("sqlite://{}", target.display()),
+            Message(format!("directory {} does not exist", dir.display())),
+        ));
     }
     if target.exists()
         && std::fs::metadata(target)
@@ -486,11 +482,8 @@ pub(crate) fn clone(
     };
     phases.start("schema");
     opts.progress.phase("schema");
-    let mut dst = Connection::open(&partial).map_err(|e| CloneError::Connect {
-        side: "target",
-        url: format!("sqlite://{}", target.display()),
-        message: e.to_string(),
-    })?;
+    let mut dst = Connection::open(&partial)
+        .map_err(|e| CloneError::connect("target", format!("sqlite://{}", target.display()), e))?;
     let pragma = |c: &Connection, q: &str| {
         c.execute_batch(q)
             .map_err(|e| CloneError::db("set up target", e))
