@@ -18,6 +18,7 @@ pub(crate) mod mariadb;
 pub(crate) mod pgcopy;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+pub(crate) mod target;
 
 /// A catalog with sampled non-NULL values of each column, by table and column (for
 /// `policy suggest`).

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use mysql_async::prelude::*;
 
+use crate::engine::target::{complete_or_drop, TargetDatabase};
 use crate::engine::{bq, leak_result, plan_into_report, table_report, CloneOptions};
 use crate::error::CloneError;
 use crate::leak::PiiIndex;
@@ -40,7 +41,7 @@ use self::parts::{plan_work, Work};
 use self::scan::scan_target;
 use self::schema::{read_objects, Objects};
 use self::session::{connect, db, db_name, snapshot_workers, Session, TARGET_SESSION};
-use self::target::{Target, MARK_COMPLETE};
+use self::target::Target;
 
 /// What the workers of one clone share: the plan, the options and the queue of parts.
 struct Shared {
@@ -158,20 +159,10 @@ pub(crate) async fn clone(
         &mut report,
     )
     .await;
-    match result {
-        Ok(()) => {
-            let mut c = connect(&tgt.server_url, "target").await?;
-            tgt.mark(&mut c, MARK_COMPLETE).await?;
-            c.close().await;
-            phases.finish();
-            report.phases = phases.done;
-            Ok(report)
-        }
-        Err(e) => {
-            tgt.drop_db().await;
-            Err(e)
-        }
-    }
+    complete_or_drop(&tgt, result).await?;
+    phases.finish();
+    report.phases = phases.done;
+    Ok(report)
 }
 
 #[allow(clippy::too_many_arguments)]

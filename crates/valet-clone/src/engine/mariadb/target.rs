@@ -4,27 +4,18 @@ use mysql_async::prelude::*;
 use mysql_async::Conn;
 
 use crate::engine::bq;
+use crate::engine::target::{
+    mark_comment, TargetDatabase, TargetState, MARK_COMPLETE, MARK_INCOMPLETE,
+};
 use crate::error::CloneError;
 
 use super::session::{connect, db, db_name, url_with_db};
 
-const MARK_INCOMPLETE: &str = "valet-clone: incomplete";
-
-pub(super) const MARK_COMPLETE: &str = "valet-clone: complete";
-
+/// The target database: its name and a URL of its server without a database.
 pub(super) struct Target {
     pub(super) url: String,
-    pub(super) server_url: String,
+    server_url: String,
     name: String,
-}
-
-#[derive(Debug, PartialEq)]
-pub(super) enum TargetState {
-    Missing,
-    Empty,
-    Incomplete,
-    Complete,
-    Occupied,
 }
 
 impl Target {
@@ -33,52 +24,6 @@ impl Target {
             url: url.to_string(),
             server_url: url_with_db(url, None),
             name: db_name(url),
-        }
-    }
-
-    pub(super) async fn state(&self) -> Result<TargetState, CloneError> {
-        let mut c = connect(&self.server_url, "target").await?;
-        let r: Option<Option<String>> = c
-            .exec_first(
-                "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-                (&self.name,),
-            )
-            .await
-            .map_err(db("inspect the target server"))?;
-        let state = match r {
-            None => TargetState::Missing,
-            Some(Some(c)) if c.starts_with(MARK_INCOMPLETE) => TargetState::Incomplete,
-            Some(Some(c)) if c.starts_with(MARK_COMPLETE) => TargetState::Complete,
-            Some(_) => {
-                let n: Option<i64> = c
-                    .exec_first(
-                        "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
-                        (&self.name,),
-                    )
-                    .await
-                    .map_err(db("inspect the target database"))?;
-                if n.unwrap_or(0) == 0 {
-                    TargetState::Empty
-                } else {
-                    TargetState::Occupied
-                }
-            }
-        };
-        c.close().await;
-        Ok(state)
-    }
-
-    pub(super) fn refuse(&self, state: &TargetState, replace: bool) -> Result<(), CloneError> {
-        match state {
-            TargetState::Complete if !replace => Err(CloneError::TargetExists(format!(
-                "target database `{}` holds a completed clone; pass --replace to overwrite it",
-                self.name
-            ))),
-            TargetState::Occupied if !replace => Err(CloneError::TargetExists(format!(
-                "target database `{}` already holds tables that valet did not write; pass --replace to overwrite it",
-                self.name
-            ))),
-            _ => Ok(()),
         }
     }
 
@@ -107,20 +52,63 @@ impl Target {
         Ok(())
     }
 
-    pub(super) async fn mark(&self, c: &mut Conn, mark: &str) -> Result<(), CloneError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+    async fn mark(&self, c: &mut Conn, mark: &str) -> Result<(), CloneError> {
         c.query_drop(format!(
-            "ALTER DATABASE {} COMMENT '{mark} (unix time {now})'",
-            bq(&self.name)
+            "ALTER DATABASE {} COMMENT '{}'",
+            bq(&self.name),
+            mark_comment(mark)
         ))
         .await
         .map_err(db("mark the target database"))
     }
+}
 
-    pub(super) async fn drop_db(&self) {
+impl TargetDatabase for Target {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn state(&self) -> Result<TargetState, CloneError> {
+        let mut c = connect(&self.server_url, "target").await?;
+        let r: Option<Option<String>> = c
+            .exec_first(
+                "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (&self.name,),
+            )
+            .await
+            .map_err(db("inspect the target server"))?;
+        let state = match r {
+            None => TargetState::Missing,
+            Some(comment) => match TargetState::marked(comment.as_deref()) {
+                Some(marked) => marked,
+                None => {
+                    let n: Option<i64> = c
+                        .exec_first(
+                            "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+                            (&self.name,),
+                        )
+                        .await
+                        .map_err(db("inspect the target database"))?;
+                    if n.unwrap_or(0) == 0 {
+                        TargetState::Empty
+                    } else {
+                        TargetState::Occupied
+                    }
+                }
+            },
+        };
+        c.close().await;
+        Ok(state)
+    }
+
+    async fn mark_complete(&self) -> Result<(), CloneError> {
+        let mut c = connect(&self.server_url, "target").await?;
+        self.mark(&mut c, MARK_COMPLETE).await?;
+        c.close().await;
+        Ok(())
+    }
+
+    async fn drop_db(&self) {
         if let Ok(mut c) = connect(&self.server_url, "target").await {
             if let Err(e) = c
                 .query_drop(format!("DROP DATABASE IF EXISTS {}", bq(&self.name)))

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
+use crate::engine::target::{complete_or_drop, TargetDatabase};
 use crate::engine::{leak_result, plan_into_report, table_report, CloneOptions};
 use crate::error::CloneError;
 use crate::leak::PiiIndex;
@@ -45,8 +46,8 @@ use self::copy::{encoders, run_workers, Encoders, Mode};
 use self::parts::{plan_work, Work};
 use self::scan::{read_back_columns, scan_target};
 use self::schema::{create_schema, restore_args, tool_output, Schema, SERIAL_BUILDS};
-use self::session::{connect, db, end_read, source_session};
-use self::target::{Target, MARK_COMPLETE};
+use self::session::{db, end_read, source_session};
+use self::target::Target;
 
 /// What the workers of one clone share: the plan, how columns are written, the queue of parts
 /// and the snapshot they read.
@@ -197,19 +198,10 @@ pub(crate) async fn clone(
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
     end_read(&src0).await;
-    match result {
-        Ok(()) => {
-            let admin = connect(&tgt.admin_url, "target").await?;
-            tgt.mark(&admin, MARK_COMPLETE).await?;
-            phases.finish();
-            report.phases = phases.done;
-            Ok(report)
-        }
-        Err(e) => {
-            tgt.drop_db().await;
-            Err(e)
-        }
-    }
+    complete_or_drop(&tgt, result).await?;
+    phases.finish();
+    report.phases = phases.done;
+    Ok(report)
 }
 
 /// Load the data (leak scan in flight), then build indexes, constraints and triggers.

@@ -3,28 +3,18 @@
 use tokio_postgres::Client;
 
 use crate::engine::dq;
+use crate::engine::target::{
+    mark_comment, TargetDatabase, TargetState, MARK_COMPLETE, MARK_INCOMPLETE,
+};
 use crate::error::CloneError;
 
 use super::session::{connect, db, pgerr};
 
-const MARK_INCOMPLETE: &str = "valet-clone: incomplete";
-
-pub(super) const MARK_COMPLETE: &str = "valet-clone: complete";
-
 /// The target database: its name and a URL of the same server's maintenance database.
 pub(super) struct Target {
     pub(super) url: String,
-    pub(super) admin_url: String,
+    admin_url: String,
     name: String,
-}
-
-#[derive(Debug, PartialEq)]
-pub(super) enum TargetState {
-    Missing,
-    Empty,
-    Incomplete,
-    Complete,
-    Occupied,
 }
 
 impl Target {
@@ -38,55 +28,6 @@ impl Target {
             admin_url: u.to_string(),
             name,
         })
-    }
-
-    pub(super) async fn state(&self) -> Result<TargetState, CloneError> {
-        let admin = connect(&self.admin_url, "target").await?;
-        let row = admin
-            .query_opt(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
-                &[&self.name],
-            )
-            .await
-            .map_err(db("inspect the target server"))?;
-        let Some(row) = row else {
-            return Ok(TargetState::Missing);
-        };
-        let comment: Option<String> = row.get(0);
-        match comment.as_deref() {
-            Some(c) if c.starts_with(MARK_INCOMPLETE) => return Ok(TargetState::Incomplete),
-            Some(c) if c.starts_with(MARK_COMPLETE) => return Ok(TargetState::Complete),
-            _ => {}
-        }
-        let c = connect(&self.url, "target").await?;
-        let n: i64 = c
-            .query_one(
-                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'",
-                &[],
-            )
-            .await
-            .map_err(db("inspect the target database"))?
-            .get(0);
-        Ok(if n == 0 {
-            TargetState::Empty
-        } else {
-            TargetState::Occupied
-        })
-    }
-
-    pub(super) fn refuse(&self, state: &TargetState, replace: bool) -> Result<(), CloneError> {
-        match state {
-            TargetState::Complete if !replace => Err(CloneError::TargetExists(format!(
-                "target database `{}` holds a completed clone; pass --replace to overwrite it",
-                self.name
-            ))),
-            TargetState::Occupied if !replace => Err(CloneError::TargetExists(format!(
-                "target database `{}` already holds tables that valet did not write; pass --replace to overwrite it",
-                self.name
-            ))),
-            _ => Ok(()),
-        }
     }
 
     pub(super) async fn create(
@@ -125,21 +66,62 @@ impl Target {
         self.mark(&admin, MARK_INCOMPLETE).await
     }
 
-    pub(super) async fn mark(&self, admin: &Client, mark: &str) -> Result<(), CloneError> {
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+    async fn mark(&self, admin: &Client, mark: &str) -> Result<(), CloneError> {
         admin
             .batch_execute(&format!(
-                "COMMENT ON DATABASE {} IS '{mark} (unix time {started})'",
-                dq(&self.name)
+                "COMMENT ON DATABASE {} IS '{}'",
+                dq(&self.name),
+                mark_comment(mark)
             ))
             .await
             .map_err(db("mark the target database"))
     }
+}
 
-    pub(super) async fn drop_db(&self) {
+impl TargetDatabase for Target {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn state(&self) -> Result<TargetState, CloneError> {
+        let admin = connect(&self.admin_url, "target").await?;
+        let row = admin
+            .query_opt(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1",
+                &[&self.name],
+            )
+            .await
+            .map_err(db("inspect the target server"))?;
+        let Some(row) = row else {
+            return Ok(TargetState::Missing);
+        };
+        let comment: Option<String> = row.get(0);
+        if let Some(marked) = TargetState::marked(comment.as_deref()) {
+            return Ok(marked);
+        }
+        let c = connect(&self.url, "target").await?;
+        let n: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'",
+                &[],
+            )
+            .await
+            .map_err(db("inspect the target database"))?
+            .get(0);
+        Ok(if n == 0 {
+            TargetState::Empty
+        } else {
+            TargetState::Occupied
+        })
+    }
+
+    async fn mark_complete(&self) -> Result<(), CloneError> {
+        let admin = connect(&self.admin_url, "target").await?;
+        self.mark(&admin, MARK_COMPLETE).await
+    }
+
+    async fn drop_db(&self) {
         if let Ok(admin) = connect(&self.admin_url, "target").await {
             if let Err(e) = admin
                 .batch_execute(&format!(
