@@ -95,7 +95,7 @@ pub(super) async fn primary_key(c: &mut Conn, table: &str) -> Vec<String> {
 
 /// The column and row (1-based, within the statement) a MariaDB error message names:
 /// `Data too long for column 'email' at row 3`, `… for column `db`.`t`.`c` at row 1`.
-pub(super) fn refused_at(message: &str) -> (Option<String>, Option<usize>) {
+fn refused_at(message: &str) -> (Option<String>, Option<usize>) {
     static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = R.get_or_init(|| {
         regex::Regex::new(r"(?i)column (?:`[^`]*`\.)*[`']([^`']+)[`'](?: at row (\d+))?")
@@ -111,7 +111,7 @@ pub(super) fn refused_at(message: &str) -> (Option<String>, Option<usize>) {
 }
 
 /// The literals of one `(…)` row as `push_literal` wrote them.
-pub(super) fn split_tuple(row: &str) -> Vec<&str> {
+fn split_tuple(row: &str) -> Vec<&str> {
     let inner = row
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
@@ -135,7 +135,7 @@ pub(super) fn split_tuple(row: &str) -> Vec<&str> {
 }
 
 /// A server message with its quoted values replaced by `…` (they may be personal data).
-pub(super) fn redact_quoted(message: &str) -> String {
+fn redact_quoted(message: &str) -> String {
     static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     R.get_or_init(|| regex::Regex::new(r"'(?:[^'\\]|\\.)*'").expect("valid regex"))
         .replace_all(message, "'…'")

@@ -51,7 +51,7 @@ pub(super) async fn written<T>(
 
 /// The column and line (row of the `COPY`, 1-based) of a `COPY … FROM` error's context:
 /// `COPY volunteers, line 3, column email` (binary `COPY` names no value).
-pub(super) fn copy_context(ctx: &str) -> (Option<String>, Option<u64>) {
+fn copy_context(ctx: &str) -> (Option<String>, Option<u64>) {
     let Some(rest) = ctx.lines().find_map(|l| l.strip_prefix("COPY ")) else {
         return (None, None);
     };
@@ -68,7 +68,7 @@ pub(super) fn copy_context(ctx: &str) -> (Option<String>, Option<u64>) {
 
 /// A server message with its double-quoted values replaced by `…` (they may be personal
 /// data: `invalid input syntax for type integer: "…"`).
-pub(super) fn redact_quoted(message: &str) -> String {
+fn redact_quoted(message: &str) -> String {
     static R: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     R.get_or_init(|| regex::Regex::new(r#""(?:[^"]|"")*""#).expect("valid regex"))
         .replace_all(message, "\"…\"")

@@ -232,7 +232,7 @@ async fn unique_keys(
 /// Split a `pg_restore --list` into the entries restored before the data and the rest, both in
 /// the archive's order (a key before the foreign keys that reference it).
 /// Entries in `skip` are in neither.
-pub(super) fn split_toc(
+fn split_toc(
     list: &str,
     early: &HashSet<(u32, u32)>,
     skip: &HashSet<(u32, u32)>,
