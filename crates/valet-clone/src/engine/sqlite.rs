@@ -8,7 +8,7 @@ use std::time::Instant;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::engine::{dq, leak_result, plan_into_report, table_report, CloneOptions};
+use crate::engine::{dq, leak_result, plan_into_report, table_reports, CloneOptions, PartStats};
 use crate::error::{CloneError, Message};
 use crate::leak::{Collector, PiiIndex, ScanTally};
 use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo, TablePlan};
@@ -242,17 +242,26 @@ enum Sink<'a> {
     Scan(&'a PiiIndex, &'a mut ScanTally, &'a [String]),
 }
 
-/// Copy (or dry-run) one table; returns (rows, bytes).
+/// Copy (or dry-run) table `ti` of the plan, one part.
 fn copy_table(
     src: &Connection,
-    t: &TablePlan,
+    plan: &Plan,
+    ti: usize,
     opts: &CloneOptions,
     mut sink: Sink<'_>,
     avoid: Option<&PiiIndex>,
-) -> Result<(u64, u64), CloneError> {
+) -> Result<PartStats, CloneError> {
+    let started = Instant::now();
+    let done = |rows: u64, bytes: u64| PartStats {
+        table: ti,
+        rows,
+        bytes,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let t = &plan.tables[ti];
     let cols: Vec<String> = t.columns.iter().map(|c| dq(&c.info.name)).collect();
     if cols.is_empty() || (matches!(sink, Sink::Collect(_)) && t.masker.is_none()) {
-        return Ok((0, 0));
+        return Ok(done(0, 0));
     }
     let select = format!("SELECT {} FROM {}", cols.join(", "), dq(&t.info.name));
     let insert = format!(
@@ -345,7 +354,7 @@ fn copy_table(
     }
     opts.progress.table_rows(&t.display, count % progress_every);
     opts.progress.table_done(&t.display, count);
-    Ok((count, bytes))
+    Ok(done(count, bytes))
 }
 
 fn scan_target(
@@ -442,33 +451,28 @@ pub(crate) fn clone(
     phases.start("collect");
     opts.progress.phase("collect source PII");
     let mut collector = Collector::default();
-    for t in &plan.tables {
-        copy_table(&tx, t, opts, Sink::Collect(&mut collector), None)?;
+    for ti in 0..plan.tables.len() {
+        copy_table(&tx, &plan, ti, opts, Sink::Collect(&mut collector), None)?;
     }
     let index = collector.into_index(&opts.policy.leak_scan);
-    let mut tables = Vec::new();
+    let mut parts = Vec::new();
     if opts.check {
         phases.start("data + leak scan");
         opts.progress
             .phase("data + leak scan (check: nothing written)");
         let mut tally = ScanTally::default();
-        for t in &plan.tables {
-            let started = Instant::now();
-            let (rows, bytes) = copy_table(
+        for ti in 0..plan.tables.len() {
+            parts.push(copy_table(
                 &tx,
-                t,
+                &plan,
+                ti,
                 opts,
                 Sink::Scan(&index, &mut tally, &plan.column_names),
                 Some(&index),
-            )?;
-            let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
-            r.rows = rows;
-            r.bytes = bytes;
-            r.duration_ms = started.elapsed().as_millis() as u64;
-            tables.push(r);
+            )?);
         }
         phases.finish();
-        report.tables = tables;
+        report.tables = table_reports(&plan, &parts);
         report.phases = phases.done;
         leak_result(&index, tally, &mut report)?;
         return Ok(report);
@@ -507,14 +511,15 @@ pub(crate) fn clone(
     }
     phases.start("data");
     opts.progress.phase("data");
-    for t in &plan.tables {
-        let started = Instant::now();
-        let (rows, bytes) = copy_table(&tx, t, opts, Sink::Write(&wtx), Some(&index))?;
-        let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
-        r.rows = rows;
-        r.bytes = bytes;
-        r.duration_ms = started.elapsed().as_millis() as u64;
-        tables.push(r);
+    for ti in 0..plan.tables.len() {
+        parts.push(copy_table(
+            &tx,
+            &plan,
+            ti,
+            opts,
+            Sink::Write(&wtx),
+            Some(&index),
+        )?);
     }
     let has_seq: bool = tx
         .query_row(
@@ -553,7 +558,7 @@ pub(crate) fn clone(
     opts.progress.phase("leak scan");
     let tally = scan_target(&dst, &cat, &index, &plan.column_names)?;
     phases.finish();
-    report.tables = tables;
+    report.tables = table_reports(&plan, &parts);
     report.phases = phases.done;
     leak_result(&index, tally, &mut report)?;
 

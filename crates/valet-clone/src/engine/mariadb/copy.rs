@@ -7,7 +7,7 @@ use std::time::Instant;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 
-use crate::engine::bq;
+use crate::engine::{bq, PartStats};
 use crate::error::{CloneError, Message};
 use crate::leak::{Collector, PiiIndex, ScanTally};
 
@@ -67,142 +67,191 @@ pub(super) enum Mode {
     Scan(Arc<PiiIndex>, Arc<Vec<String>>),
 }
 
+/// What a worker found and did.
 #[derive(Default)]
 pub(super) struct WorkerOut {
+    /// Identifying values of the source (`Mode::Collect`).
     pub(super) collector: Collector,
     /// Source connections handed back, still in their snapshot.
     pub(super) conns: Vec<Session>,
-    pub(super) parts: Vec<(usize, u64, u64, u64)>,
+    pub(super) parts: Vec<PartStats>,
     pub(super) tally: ScanTally,
 }
 
-async fn copy_part(
-    shared: &Shared,
-    w: &Work,
-    src: &mut Conn,
-    writer: Option<&tokio::sync::mpsc::Sender<Batch>>,
-    mode: &Mode,
-    collector: &mut Collector,
-    tally: &mut ScanTally,
-) -> Result<(u64, u64), CloneError> {
-    let t = &shared.plan.tables[w.table];
-    let opts = &shared.opts;
-    let cols: Vec<String> = t.columns.iter().map(|c| bq(&c.info.name)).collect();
-    let binary: Vec<bool> = t
-        .columns
-        .iter()
-        .map(|c| is_binary_type(&c.info.base_type))
-        .collect();
-    let mut conds = Vec::new();
-    if let Some(pk) = &t.info.int_pk {
-        if let Some(lo) = w.lo {
-            conds.push(format!("{} >= {lo}", bq(pk)));
+/// Copying one part of a table: the clone's plan and options, the worker's source session,
+/// its writer (when writing), what it does with the rows, and where it records what it saw.
+struct PartCopy<'a> {
+    shared: &'a Shared,
+    part: &'a Work,
+    /// A session in the clone's snapshot.
+    src: &'a mut Conn,
+    /// The worker's writer task, in `Mode::Write`.
+    writer: Option<&'a tokio::sync::mpsc::Sender<Batch>>,
+    mode: &'a Mode,
+    /// Identifying values (collecting) and the leak-scan tally (checking).
+    record: &'a mut WorkerOut,
+}
+
+impl PartCopy<'_> {
+    /// Read the part from the source and, by the mode, collect its identifying values, or
+    /// mask it and hand it to the writer in multi-row `INSERT`s (or only look it up, with
+    /// `--check`).
+    async fn run(self) -> Result<PartStats, CloneError> {
+        let started = Instant::now();
+        let PartCopy {
+            shared,
+            part: w,
+            src,
+            writer,
+            mode,
+            record,
+        } = self;
+        let WorkerOut {
+            collector, tally, ..
+        } = record;
+        let t = &shared.plan.tables[w.table];
+        let opts = &shared.opts;
+        let cols: Vec<String> = t.columns.iter().map(|c| bq(&c.info.name)).collect();
+        let binary: Vec<bool> = t
+            .columns
+            .iter()
+            .map(|c| is_binary_type(&c.info.base_type))
+            .collect();
+        let mut conds = Vec::new();
+        if let Some(pk) = &t.info.int_pk {
+            if let Some(lo) = w.lo {
+                conds.push(format!("{} >= {lo}", bq(pk)));
+            }
+            if let Some(hi) = w.hi {
+                conds.push(format!("{} < {hi}", bq(pk)));
+            }
         }
-        if let Some(hi) = w.hi {
-            conds.push(format!("{} < {hi}", bq(pk)));
-        }
-    }
-    let q = format!(
-        "SELECT {} FROM {}{}",
-        cols.join(", "),
-        bq(&t.info.name),
-        if conds.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conds.join(" AND "))
-        }
-    );
-    let prefix = format!(
-        "INSERT INTO {} ({}) VALUES ",
-        bq(&t.info.name),
-        cols.join(", ")
-    );
-    let masker = t.masker.as_ref();
-    let mut masked_of = vec![None; t.columns.len()];
-    if let Some(m) = masker {
-        for (k, mc) in m.masked.iter().enumerate() {
-            masked_of[mc.column] = Some(k);
-        }
-    }
-    opts.progress.table_start(&t.display, t.info.estimated_rows);
-    let mut result = src
-        .query_iter(q)
-        .await
-        .map_err(db(format!("read {}", t.display)))?;
-    let mut stmt = String::with_capacity(BATCH_BYTES + 4096);
-    // Where each row of the statement starts, and its place in the part: a refused row is
-    // named by its key, read back from the statement.
-    let mut starts: Vec<usize> = Vec::new();
-    let mut first_row = 1u64;
-    let mut outputs: Vec<Option<String>> = Vec::new();
-    let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
-    while let Some(row) = result
-        .next()
-        .await
-        .map_err(|e| db(format!("read {}", t.display))(e))?
-    {
-        let row: Row = row;
-        let vals = row.unwrap();
-        rows += 1;
+        let q = format!(
+            "SELECT {} FROM {}{}",
+            cols.join(", "),
+            bq(&t.info.name),
+            if conds.is_empty() {
+                String::new()
+            } else {
+                format!(" WHERE {}", conds.join(" AND "))
+            }
+        );
+        let prefix = format!(
+            "INSERT INTO {} ({}) VALUES ",
+            bq(&t.info.name),
+            cols.join(", ")
+        );
+        let masker = t.masker.as_ref();
+        let mut masked_of = vec![None; t.columns.len()];
         if let Some(m) = masker {
-            let texts: Vec<Option<String>> = m
-                .inputs
-                .iter()
-                .map(|&i| value_bytes(&vals[i]).map(|b| String::from_utf8_lossy(&b).into_owned()))
-                .collect();
-            let refs: Vec<Option<&str>> = texts.iter().map(|o| o.as_deref()).collect();
-            let avoid = match mode {
-                Mode::Write(_, ix) | Mode::Scan(ix, _) => Some(&**ix),
-                Mode::Collect => {
-                    m.collect(&opts.key, &refs, collector);
-                    continue;
-                }
-            };
-            m.mask(&opts.key, &refs, &mut outputs, avoid)
-                .map_err(|(column, message)| CloneError::Transform {
-                    table: t.display.clone(),
-                    column,
-                    message,
-                })?;
+            for (k, mc) in m.masked.iter().enumerate() {
+                masked_of[mc.column] = Some(k);
+            }
         }
-        if stmt.is_empty() {
-            stmt.push_str(&prefix);
-            first_row = rows;
-        } else {
-            stmt.push(',');
-        }
-        starts.push(stmt.len());
-        stmt.push('(');
-        for (i, v) in vals.iter().enumerate() {
-            if i > 0 {
+        opts.progress.table_start(&t.display, t.info.estimated_rows);
+        let mut result = src
+            .query_iter(q)
+            .await
+            .map_err(db(format!("read {}", t.display)))?;
+        let mut stmt = String::with_capacity(BATCH_BYTES + 4096);
+        // Where each row of the statement starts, and its place in the part: a refused row is
+        // named by its key, read back from the statement.
+        let mut starts: Vec<usize> = Vec::new();
+        let mut first_row = 1u64;
+        let mut outputs: Vec<Option<String>> = Vec::new();
+        let (mut rows, mut bytes, mut reported) = (0u64, 0u64, 0u64);
+        while let Some(row) = result
+            .next()
+            .await
+            .map_err(|e| db(format!("read {}", t.display))(e))?
+        {
+            let row: Row = row;
+            let vals = row.unwrap();
+            rows += 1;
+            if let Some(m) = masker {
+                let texts: Vec<Option<String>> = m
+                    .inputs
+                    .iter()
+                    .map(|&i| {
+                        value_bytes(&vals[i]).map(|b| String::from_utf8_lossy(&b).into_owned())
+                    })
+                    .collect();
+                let refs: Vec<Option<&str>> = texts.iter().map(|o| o.as_deref()).collect();
+                let avoid = match mode {
+                    Mode::Write(_, ix) | Mode::Scan(ix, _) => Some(&**ix),
+                    Mode::Collect => {
+                        m.collect(&opts.key, &refs, collector);
+                        continue;
+                    }
+                };
+                m.mask(&opts.key, &refs, &mut outputs, avoid)
+                    .map_err(|(column, message)| CloneError::Transform {
+                        table: t.display.clone(),
+                        column,
+                        message,
+                    })?;
+            }
+            if stmt.is_empty() {
+                stmt.push_str(&prefix);
+                first_row = rows;
+            } else {
                 stmt.push(',');
             }
-            let text_out: Option<std::borrow::Cow<[u8]>> = match masked_of[i] {
-                Some(k) => outputs[k]
-                    .as_deref()
-                    .map(|s| std::borrow::Cow::Borrowed(s.as_bytes())),
-                None => value_bytes(v),
-            };
-            bytes += text_out.as_ref().map_or(1, |b| b.len() as u64);
-            if let (Mode::Scan(ix, names), Some(b), true) =
-                (mode, &text_out, t.columns[i].info.text_like)
-            {
-                let s = String::from_utf8_lossy(b);
-                tally.look_up(ix, names, (&t.display, &t.columns[i].info.name, rows), &s);
+            starts.push(stmt.len());
+            stmt.push('(');
+            for (i, v) in vals.iter().enumerate() {
+                if i > 0 {
+                    stmt.push(',');
+                }
+                let text_out: Option<std::borrow::Cow<[u8]>> = match masked_of[i] {
+                    Some(k) => outputs[k]
+                        .as_deref()
+                        .map(|s| std::borrow::Cow::Borrowed(s.as_bytes())),
+                    None => value_bytes(v),
+                };
+                bytes += text_out.as_ref().map_or(1, |b| b.len() as u64);
+                if let (Mode::Scan(ix, names), Some(b), true) =
+                    (mode, &text_out, t.columns[i].info.text_like)
+                {
+                    let s = String::from_utf8_lossy(b);
+                    tally.look_up(ix, names, (&t.display, &t.columns[i].info.name, rows), &s);
+                }
+                push_literal(
+                    &mut stmt,
+                    text_out.as_deref(),
+                    binary[i] && masked_of[i].is_none(),
+                );
             }
-            push_literal(
-                &mut stmt,
-                text_out.as_deref(),
-                binary[i] && masked_of[i].is_none(),
-            );
+            stmt.push(')');
+            if stmt.len() >= BATCH_BYTES {
+                let s = std::mem::replace(&mut stmt, String::with_capacity(BATCH_BYTES + 4096));
+                let batch = Batch {
+                    table: w.table,
+                    stmt: s,
+                    starts: std::mem::take(&mut starts),
+                    first_row,
+                    lo: w.lo,
+                };
+                if let Some(wr) = writer {
+                    wr.send(batch).await.map_err(|_| {
+                        CloneError::db(
+                            format!("write {}", t.display),
+                            Message::from("the writer stopped"),
+                        )
+                    })?;
+                }
+            }
+            if rows - reported >= 5000 {
+                opts.progress.table_rows(&t.display, rows - reported);
+                reported = rows;
+            }
         }
-        stmt.push(')');
-        if stmt.len() >= BATCH_BYTES {
-            let s = std::mem::replace(&mut stmt, String::with_capacity(BATCH_BYTES + 4096));
+        drop(result);
+        if !stmt.is_empty() {
             let batch = Batch {
                 table: w.table,
-                stmt: s,
-                starts: std::mem::take(&mut starts),
+                stmt,
+                starts,
                 first_row,
                 lo: w.lo,
             };
@@ -215,31 +264,14 @@ async fn copy_part(
                 })?;
             }
         }
-        if rows - reported >= 5000 {
-            opts.progress.table_rows(&t.display, rows - reported);
-            reported = rows;
-        }
-    }
-    drop(result);
-    if !stmt.is_empty() {
-        let batch = Batch {
+        opts.progress.table_rows(&t.display, rows - reported);
+        Ok(PartStats {
             table: w.table,
-            stmt,
-            starts,
-            first_row,
-            lo: w.lo,
-        };
-        if let Some(wr) = writer {
-            wr.send(batch).await.map_err(|_| {
-                CloneError::db(
-                    format!("write {}", t.display),
-                    Message::from("the writer stopped"),
-                )
-            })?;
-        }
+            rows,
+            bytes,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
     }
-    opts.progress.table_rows(&t.display, rows - reported);
-    Ok((rows, bytes))
 }
 
 pub(super) async fn worker(
@@ -275,22 +307,18 @@ pub(super) async fn worker(
     loop {
         let next = shared.queue.lock().expect("queue lock").pop_front();
         let Some(w) = next else { break };
-        let started = Instant::now();
-        match copy_part(
-            &shared,
-            &w,
-            &mut src,
-            tx.as_ref(),
-            &mode,
-            &mut out.collector,
-            &mut out.tally,
-        )
-        .await
-        {
-            Ok((rows, bytes)) => {
-                out.parts
-                    .push((w.table, rows, bytes, started.elapsed().as_millis() as u64))
-            }
+        let copied = PartCopy {
+            shared: &shared,
+            part: &w,
+            src: &mut src,
+            writer: tx.as_ref(),
+            mode: &mode,
+            record: &mut out,
+        }
+        .run()
+        .await;
+        match copied {
+            Ok(part) => out.parts.push(part),
             Err(e) => {
                 result = Err(e);
                 break;

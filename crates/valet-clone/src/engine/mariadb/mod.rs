@@ -29,11 +29,11 @@ use std::sync::{Arc, Mutex};
 use mysql_async::prelude::*;
 
 use crate::engine::target::{complete_or_drop, TargetDatabase};
-use crate::engine::{bq, leak_result, plan_into_report, table_report, CloneOptions};
+use crate::engine::{leak_result, plan_into_report, table_reports, CloneOptions};
 use crate::error::CloneError;
 use crate::leak::PiiIndex;
 use crate::plan::{classify, Plan};
-use crate::report::{CloneReport, Phases, TableReport};
+use crate::report::{CloneReport, Phases};
 
 use self::catalog::read_catalog;
 use self::copy::{run_workers, Mode};
@@ -48,22 +48,6 @@ struct Shared {
     plan: Plan,
     opts: CloneOptions,
     queue: Mutex<VecDeque<Work>>,
-}
-
-fn table_reports(plan: &Plan, parts: &[(usize, u64, u64, u64)]) -> Vec<TableReport> {
-    plan.tables
-        .iter()
-        .enumerate()
-        .map(|(ti, t)| {
-            let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
-            let mine: Vec<_> = parts.iter().filter(|p| p.0 == ti).collect();
-            r.parts = mine.len().max(1);
-            r.rows = mine.iter().map(|p| p.1).sum();
-            r.bytes = mine.iter().map(|p| p.2).sum();
-            r.duration_ms = mine.iter().map(|p| p.3).max().unwrap_or(0);
-            r
-        })
-        .collect()
 }
 
 pub(crate) async fn clone(
@@ -148,34 +132,33 @@ pub(crate) async fn clone(
     }
 
     tgt.create(&state, &charset, &collation).await?;
-    let result = write_target(
-        &shared,
-        conns,
-        &tgt,
-        &objects,
-        work,
-        index,
-        &mut phases,
-        &mut report,
-    )
-    .await;
+    let source = Collected { conns, work, index };
+    let result = write_target(&shared, &tgt, &objects, source, &mut phases, &mut report).await;
     complete_or_drop(&tgt, result).await?;
     phases.finish();
     report.phases = phases.done;
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write_target(
-    shared: &Arc<Shared>,
+/// The source after the collect phase: its sessions, still in the snapshot, the parts to copy,
+/// and the index of its identifying values.
+struct Collected {
     conns: Vec<Session>,
-    tgt: &Target,
-    objects: &Objects,
     work: Vec<Work>,
     index: Arc<PiiIndex>,
+}
+
+/// Write the target: its tables, the data (leak scan in flight), the post-data objects, then
+/// the leak scan of what was written.
+async fn write_target(
+    shared: &Arc<Shared>,
+    tgt: &Target,
+    objects: &Objects,
+    source: Collected,
     phases: &mut Phases,
     report: &mut CloneReport,
 ) -> Result<(), CloneError> {
+    let Collected { conns, work, index } = source;
     let opts = &shared.opts;
     phases.start("schema");
     opts.progress.phase("schema");
@@ -183,16 +166,7 @@ async fn write_target(
     dst.query_drop(TARGET_SESSION)
         .await
         .map_err(db("set up target session"))?;
-    for (name, ddl) in &objects.tables {
-        dst.query_drop(&ddl.create)
-            .await
-            .map_err(db(format!("create table {name}")))?;
-    }
-    for (name, ddl, _) in &objects.sequences {
-        dst.query_drop(ddl)
-            .await
-            .map_err(db(format!("create sequence {name}")))?;
-    }
+    objects.create_tables(&mut dst).await?;
 
     phases.start("data");
     opts.progress.phase("data");
@@ -212,77 +186,9 @@ async fn write_target(
     phases.start("post-data");
     opts.progress
         .phase("post-data (indexes, foreign keys, routines, views, triggers)");
-    let alters: VecDeque<String> = objects
-        .tables
-        .iter()
-        .filter(|(_, d)| !d.deferred.is_empty())
-        .map(|(n, d)| {
-            format!(
-                "ALTER TABLE {} {}",
-                bq(n),
-                d.deferred
-                    .iter()
-                    .map(|x| format!("ADD {x}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
-        .collect();
-    let alters = Arc::new(Mutex::new(alters));
-    let mut hs = Vec::new();
-    for _ in 0..opts.jobs.max(1) {
-        let alters = alters.clone();
-        let url = tgt.url.clone();
-        hs.push(tokio::spawn(async move {
-            let mut c = connect(&url, "target").await?;
-            c.query_drop(TARGET_SESSION)
-                .await
-                .map_err(db("set up target session"))?;
-            loop {
-                let next = alters.lock().expect("lock").pop_front();
-                let Some(a) = next else { break };
-                c.query_drop(&a)
-                    .await
-                    .map_err(db("add indexes and foreign keys"))?;
-            }
-            c.close().await;
-            Ok::<(), CloneError>(())
-        }));
-    }
-    for h in hs {
-        h.await.map_err(|e| CloneError::io("index worker", e))??;
-    }
-    for (name, _, next) in &objects.sequences {
-        dst.query_drop(format!("SELECT SETVAL({}, {}, 0)", bq(name), next))
-            .await
-            .map_err(db(format!("set sequence {name}")))?;
-    }
-    for r in &objects.routines {
-        dst.query_drop(r).await.map_err(db("create routine"))?;
-    }
-    // Views may depend on each other: create in rounds until none is left or none succeeds.
-    let mut pending: Vec<&(String, String)> = objects.views.iter().collect();
-    while !pending.is_empty() {
-        let mut failed = Vec::new();
-        let mut last_err = None;
-        for v in &pending {
-            if let Err(e) = dst.query_drop(&v.1).await {
-                last_err = Some((&v.0, e));
-                failed.push(*v);
-            }
-        }
-        match last_err {
-            // None succeeded (and so at least one failed).
-            Some((n, e)) if failed.len() == pending.len() => {
-                return Err(CloneError::db(format!("create view {n}"), e));
-            }
-            _ => {}
-        }
-        pending = failed;
-    }
-    for tr in &objects.triggers {
-        dst.query_drop(tr).await.map_err(db("create trigger"))?;
-    }
+    objects
+        .create_post_data(&mut dst, &tgt.url, opts.jobs)
+        .await?;
     dst.close().await;
 
     phases.start("leak scan");

@@ -1,6 +1,9 @@
 //! The schema: tables from `SHOW CREATE TABLE` with secondary and foreign keys deferred, and
 //! everything else (sequences, routines, views, triggers) read for after the data.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
@@ -8,17 +11,17 @@ use crate::engine::bq;
 use crate::error::{CloneError, Message};
 use crate::plan::Plan;
 
-use super::session::db;
+use super::session::{connect, db, TARGET_SESSION};
 
 /// A table's DDL split into what is created before the data and what is added after.
 #[derive(Debug, Clone, Default)]
-pub(super) struct TableDdl {
-    pub(super) create: String,
-    pub(super) deferred: Vec<String>,
+struct TableDdl {
+    create: String,
+    deferred: Vec<String>,
 }
 
 /// Split `SHOW CREATE TABLE` output: secondary keys and foreign keys are added after the load.
-pub(super) fn split_create_table(ddl: &str) -> TableDdl {
+fn split_create_table(ddl: &str) -> TableDdl {
     let lines: Vec<&str> = ddl.lines().collect();
     if lines.len() < 3 {
         return TableDdl {
@@ -70,7 +73,7 @@ pub(super) fn split_create_table(ddl: &str) -> TableDdl {
     }
 }
 
-pub(super) fn strip_definer(sql: &str) -> String {
+fn strip_definer(sql: &str) -> String {
     let re = regex::Regex::new(r"DEFINER=(`[^`]*`|'[^']*'|\S+)@(`[^`]*`|'[^']*'|\S+)\s*")
         .expect("valid regex");
     re.replace(sql, "").into_owned()
@@ -79,11 +82,11 @@ pub(super) fn strip_definer(sql: &str) -> String {
 /// Everything but the tables, copied after the data.
 #[derive(Default)]
 pub(super) struct Objects {
-    pub(super) tables: Vec<(String, TableDdl)>,
-    pub(super) sequences: Vec<(String, String, i64)>,
-    pub(super) routines: Vec<String>,
-    pub(super) views: Vec<(String, String)>,
-    pub(super) triggers: Vec<String>,
+    tables: Vec<(String, TableDdl)>,
+    sequences: Vec<(String, String, i64)>,
+    routines: Vec<String>,
+    views: Vec<(String, String)>,
+    triggers: Vec<String>,
 }
 
 pub(super) async fn read_objects(
@@ -182,6 +185,105 @@ pub(super) async fn read_objects(
         }
     }
     Ok(o)
+}
+
+impl Objects {
+    /// Create the tables without their deferred keys, and the sequences.
+    pub(super) async fn create_tables(&self, dst: &mut Conn) -> Result<(), CloneError> {
+        for (name, ddl) in &self.tables {
+            dst.query_drop(&ddl.create)
+                .await
+                .map_err(db(format!("create table {name}")))?;
+        }
+        for (name, ddl, _) in &self.sequences {
+            dst.query_drop(ddl)
+                .await
+                .map_err(db(format!("create sequence {name}")))?;
+        }
+        Ok(())
+    }
+
+    /// After the data: the deferred keys (`jobs` sessions to the target at `url` at once), then
+    /// on `dst` the sequences' next values, routines, views and triggers.
+    pub(super) async fn create_post_data(
+        &self,
+        dst: &mut Conn,
+        url: &str,
+        jobs: usize,
+    ) -> Result<(), CloneError> {
+        let alters: VecDeque<String> = self
+            .tables
+            .iter()
+            .filter(|(_, d)| !d.deferred.is_empty())
+            .map(|(n, d)| {
+                format!(
+                    "ALTER TABLE {} {}",
+                    bq(n),
+                    d.deferred
+                        .iter()
+                        .map(|x| format!("ADD {x}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect();
+        let alters = Arc::new(Mutex::new(alters));
+        let mut hs = Vec::new();
+        for _ in 0..jobs.max(1) {
+            let alters = alters.clone();
+            let url = url.to_string();
+            hs.push(tokio::spawn(async move {
+                let mut c = connect(&url, "target").await?;
+                c.query_drop(TARGET_SESSION)
+                    .await
+                    .map_err(db("set up target session"))?;
+                loop {
+                    let next = alters.lock().expect("lock").pop_front();
+                    let Some(a) = next else { break };
+                    c.query_drop(&a)
+                        .await
+                        .map_err(db("add indexes and foreign keys"))?;
+                }
+                c.close().await;
+                Ok::<(), CloneError>(())
+            }));
+        }
+        for h in hs {
+            h.await.map_err(|e| CloneError::io("index worker", e))??;
+        }
+        for (name, _, next) in &self.sequences {
+            dst.query_drop(format!("SELECT SETVAL({}, {}, 0)", bq(name), next))
+                .await
+                .map_err(db(format!("set sequence {name}")))?;
+        }
+        for r in &self.routines {
+            dst.query_drop(r).await.map_err(db("create routine"))?;
+        }
+        // Views may depend on each other: create in rounds until none is left or none succeeds.
+        let mut pending: Vec<&(String, String)> = self.views.iter().collect();
+        while !pending.is_empty() {
+            let mut failed = Vec::new();
+            let mut last_err = None;
+            for v in &pending {
+                if let Err(e) = dst.query_drop(&v.1).await {
+                    last_err = Some((&v.0, e));
+                    failed.push(*v);
+                }
+            }
+            match last_err {
+                // None succeeded (and so at least one failed).
+                Some((n, e)) if failed.len() == pending.len() => {
+                    return Err(CloneError::db(format!("create view {n}"), e));
+                }
+                _ => {}
+            }
+            pending = failed;
+        }
+        for tr in &self.triggers {
+            dst.query_drop(tr).await.map_err(db("create trigger"))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -35,11 +35,11 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
 use crate::engine::target::{complete_or_drop, TargetDatabase};
-use crate::engine::{leak_result, plan_into_report, table_report, CloneOptions};
+use crate::engine::{leak_result, plan_into_report, table_reports, CloneOptions};
 use crate::error::CloneError;
 use crate::leak::PiiIndex;
 use crate::plan::{classify, Plan};
-use crate::report::{CloneReport, Phases, TableReport};
+use crate::report::{CloneReport, Phases};
 
 use self::catalog::read_catalog;
 use self::copy::{encoders, run_workers, Encoders, Mode};
@@ -58,23 +58,6 @@ struct Shared {
     queue: Mutex<VecDeque<Work>>,
     snapshot: String,
     source: String,
-}
-
-fn table_reports(plan: &Plan, parts: &[(usize, u64, u64, u64)]) -> Vec<TableReport> {
-    let mut out = Vec::new();
-    for (ti, t) in plan.tables.iter().enumerate() {
-        if !t.info.has_rows {
-            continue;
-        }
-        let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
-        let mine: Vec<_> = parts.iter().filter(|p| p.0 == ti).collect();
-        r.parts = mine.len().max(1);
-        r.rows = mine.iter().map(|p| p.1).sum();
-        r.bytes = mine.iter().map(|p| p.2).sum();
-        r.duration_ms = mine.iter().map(|p| p.3).max().unwrap_or(0);
-        out.push(r);
-    }
-    out
 }
 
 fn same_database(a: &str, b: &str) -> bool {
