@@ -4,7 +4,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
-use crate::error::CloneError;
+use crate::error::{CloneError, Message};
 
 /// The secret that makes masking deterministic within a run (and across runs that reuse it)
 /// while unpredictable to anyone without it. Never written to the target.
@@ -42,7 +42,7 @@ impl RunKey {
         if trimmed.len() < 16 {
             return Err(CloneError::io(
                 format!("key file {}", path.display()),
-                "the key must be at least 16 characters long",
+                Message::from("the key must be at least 16 characters long"),
             ));
         }
         Ok(RunKey::from_bytes(trimmed.as_bytes()))

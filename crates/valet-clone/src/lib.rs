@@ -7,7 +7,6 @@
 //! `valet-ops` (and the `valet clone` command) drive through [`clone_database`].
 
 mod array;
-pub mod cli;
 mod engine;
 mod error;
 mod key;

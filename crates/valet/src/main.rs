@@ -3,6 +3,7 @@
 
 mod admin;
 mod client;
+mod clone_cli;
 mod config;
 mod demo;
 mod release;
@@ -82,7 +83,7 @@ enum Command {
         command: release::ReleaseCommand,
     },
     /// Clone a database through a masking policy (PostgreSQL, MariaDB/MySQL, SQLite).
-    Clone(valet_clone::cli::CloneArgs),
+    Clone(clone_cli::CloneArgs),
     /// Masking policies.
     Policy {
         #[command(subcommand)]
@@ -102,7 +103,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Bootstrap a policy from a database's column names and sampled values.
-    Suggest(valet_clone::cli::SuggestArgs),
+    Suggest(clone_cli::SuggestArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,10 +130,10 @@ fn main() -> ExitCode {
         Command::Clinic { command } => {
             return run_standalone("clinic=info,warn", clinic::cli::run(command))
         }
-        Command::Clone(args) => return run_standalone("warn", valet_clone::cli::run_clone(args)),
+        Command::Clone(args) => return run_standalone("warn", clone_cli::run_clone(args)),
         Command::Policy {
             command: PolicyCommand::Suggest(args),
-        } => return run_standalone("warn", valet_clone::cli::run_suggest(args)),
+        } => return run_standalone("warn", clone_cli::run_suggest(args)),
         _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -148,9 +149,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            // One line: the error and its causes, outermost first.
-            let msg = format!("{e:#}").replace('\n', " ");
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
@@ -250,13 +249,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Clone(args) => {
-            valet_clone::cli::run_clone(args).await?;
+            clone_cli::run_clone(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Policy {
             command: PolicyCommand::Suggest(args),
         } => {
-            valet_clone::cli::run_suggest(args).await?;
+            clone_cli::run_suggest(args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Workflow(w) => client::run(w).await,
@@ -280,10 +279,26 @@ fn run_standalone(
     match runtime.block_on(fut) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// One line: the error and its causes, outermost first (as `{:#}` shows them), but not the
+/// causes of a clone-engine error, whose message already holds them.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for (i, cause) in e.chain().enumerate() {
+        if i > 0 {
+            line.push_str(": ");
+        }
+        line.push_str(&cause.to_string());
+        if cause.is::<valet_clone::CloneError>() {
+            break;
+        }
+    }
+    line.replace('\n', " ")
 }
 
 fn default_worker_name() -> String {

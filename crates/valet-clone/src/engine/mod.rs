@@ -18,6 +18,7 @@ pub(crate) mod mariadb;
 pub(crate) mod pgcopy;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
+pub(crate) mod target;
 
 /// A catalog with sampled non-NULL values of each column, by table and column (for
 /// `policy suggest`).
@@ -264,6 +265,36 @@ pub(crate) fn leak_result(
         });
     }
     Ok(())
+}
+
+/// What copying one part of a table did (a whole table is one part).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PartStats {
+    /// The table, by its place in the plan.
+    pub(crate) table: usize,
+    pub(crate) rows: u64,
+    /// Bytes read: of the `COPY` stream on PostgreSQL, of the values on MariaDB and SQLite.
+    pub(crate) bytes: u64,
+    pub(crate) duration_ms: u64,
+}
+
+/// The report of each table that holds rows (not a partitioned table's parent) from the
+/// statistics of its parts: rows and bytes summed, the time of its longest part.
+pub(crate) fn table_reports(plan: &Plan, parts: &[PartStats]) -> Vec<TableReport> {
+    let mut out = Vec::new();
+    for (ti, t) in plan.tables.iter().enumerate() {
+        if !t.info.has_rows {
+            continue;
+        }
+        let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
+        let mine: Vec<&PartStats> = parts.iter().filter(|p| p.table == ti).collect();
+        r.parts = mine.len().max(1);
+        r.rows = mine.iter().map(|p| p.rows).sum();
+        r.bytes = mine.iter().map(|p| p.bytes).sum();
+        r.duration_ms = mine.iter().map(|p| p.duration_ms).max().unwrap_or(0);
+        out.push(r);
+    }
+    out
 }
 
 /// Table report skeleton.

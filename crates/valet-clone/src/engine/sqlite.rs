@@ -8,8 +8,8 @@ use std::time::Instant;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::engine::{dq, leak_result, plan_into_report, table_report, CloneOptions};
-use crate::error::CloneError;
+use crate::engine::{dq, leak_result, plan_into_report, table_reports, CloneOptions, PartStats};
+use crate::error::{CloneError, Message};
 use crate::leak::{Collector, PiiIndex, ScanTally};
 use crate::plan::{classify, Catalog, ColumnInfo, Plan, TableInfo, TablePlan};
 use crate::report::{CloneReport, Phases};
@@ -22,21 +22,17 @@ struct SchemaObject {
 
 fn open_source(path: &Path) -> Result<Connection, CloneError> {
     if !path.exists() {
-        return Err(CloneError::Connect {
-            side: "source",
-            url: format!("sqlite://{}", path.display()),
-            message: "no such file".into(),
-        });
+        return Err(CloneError::connect(
+            "source",
+            format!("sqlite://{}", path.display()),
+            Message::from("no such file"),
+        ));
     }
     let c = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| CloneError::Connect {
-        side: "source",
-        url: format!("sqlite://{}", path.display()),
-        message: e.to_string(),
-    })?;
+    .map_err(|e| CloneError::connect("source", format!("sqlite://{}", path.display()), e))?;
     c.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(|e| CloneError::db("source", e))?;
     Ok(c)
@@ -246,17 +242,26 @@ enum Sink<'a> {
     Scan(&'a PiiIndex, &'a mut ScanTally, &'a [String]),
 }
 
-/// Copy (or dry-run) one table; returns (rows, bytes).
+/// Copy (or dry-run) table `ti` of the plan, one part.
 fn copy_table(
     src: &Connection,
-    t: &TablePlan,
+    plan: &Plan,
+    ti: usize,
     opts: &CloneOptions,
     mut sink: Sink<'_>,
     avoid: Option<&PiiIndex>,
-) -> Result<(u64, u64), CloneError> {
+) -> Result<PartStats, CloneError> {
+    let started = Instant::now();
+    let done = |rows: u64, bytes: u64| PartStats {
+        table: ti,
+        rows,
+        bytes,
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    let t = &plan.tables[ti];
     let cols: Vec<String> = t.columns.iter().map(|c| dq(&c.info.name)).collect();
     if cols.is_empty() || (matches!(sink, Sink::Collect(_)) && t.masker.is_none()) {
-        return Ok((0, 0));
+        return Ok(done(0, 0));
     }
     let select = format!("SELECT {} FROM {}", cols.join(", "), dq(&t.info.name));
     let insert = format!(
@@ -349,7 +354,7 @@ fn copy_table(
     }
     opts.progress.table_rows(&t.display, count % progress_every);
     opts.progress.table_done(&t.display, count);
-    Ok((count, bytes))
+    Ok(done(count, bytes))
 }
 
 fn scan_target(
@@ -394,11 +399,11 @@ fn check_target(target: &Path, replace: bool) -> Result<(), CloneError> {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     if !dir.is_dir() {
-        return Err(CloneError::Connect {
-            side: "target",
-            url: format!("sqlite://{}", target.display()),
-            message: format!("directory {} does not exist", dir.display()),
-        });
+        return Err(CloneError::connect(
+            "target",
+            format!("sqlite://{}", target.display()),
+            Message(format!("directory {} does not exist", dir.display())),
+        ));
     }
     if target.exists()
         && std::fs::metadata(target)
@@ -446,33 +451,28 @@ pub(crate) fn clone(
     phases.start("collect");
     opts.progress.phase("collect source PII");
     let mut collector = Collector::default();
-    for t in &plan.tables {
-        copy_table(&tx, t, opts, Sink::Collect(&mut collector), None)?;
+    for ti in 0..plan.tables.len() {
+        copy_table(&tx, &plan, ti, opts, Sink::Collect(&mut collector), None)?;
     }
     let index = collector.into_index(&opts.policy.leak_scan);
-    let mut tables = Vec::new();
+    let mut parts = Vec::new();
     if opts.check {
         phases.start("data + leak scan");
         opts.progress
             .phase("data + leak scan (check: nothing written)");
         let mut tally = ScanTally::default();
-        for t in &plan.tables {
-            let started = Instant::now();
-            let (rows, bytes) = copy_table(
+        for ti in 0..plan.tables.len() {
+            parts.push(copy_table(
                 &tx,
-                t,
+                &plan,
+                ti,
                 opts,
                 Sink::Scan(&index, &mut tally, &plan.column_names),
                 Some(&index),
-            )?;
-            let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
-            r.rows = rows;
-            r.bytes = bytes;
-            r.duration_ms = started.elapsed().as_millis() as u64;
-            tables.push(r);
+            )?);
         }
         phases.finish();
-        report.tables = tables;
+        report.tables = table_reports(&plan, &parts);
         report.phases = phases.done;
         leak_result(&index, tally, &mut report)?;
         return Ok(report);
@@ -486,11 +486,8 @@ pub(crate) fn clone(
     };
     phases.start("schema");
     opts.progress.phase("schema");
-    let mut dst = Connection::open(&partial).map_err(|e| CloneError::Connect {
-        side: "target",
-        url: format!("sqlite://{}", target.display()),
-        message: e.to_string(),
-    })?;
+    let mut dst = Connection::open(&partial)
+        .map_err(|e| CloneError::connect("target", format!("sqlite://{}", target.display()), e))?;
     let pragma = |c: &Connection, q: &str| {
         c.execute_batch(q)
             .map_err(|e| CloneError::db("set up target", e))
@@ -514,14 +511,15 @@ pub(crate) fn clone(
     }
     phases.start("data");
     opts.progress.phase("data");
-    for t in &plan.tables {
-        let started = Instant::now();
-        let (rows, bytes) = copy_table(&tx, t, opts, Sink::Write(&wtx), Some(&index))?;
-        let mut r = table_report(&t.display, t.masker.as_ref().map_or(0, |m| m.masked.len()));
-        r.rows = rows;
-        r.bytes = bytes;
-        r.duration_ms = started.elapsed().as_millis() as u64;
-        tables.push(r);
+    for ti in 0..plan.tables.len() {
+        parts.push(copy_table(
+            &tx,
+            &plan,
+            ti,
+            opts,
+            Sink::Write(&wtx),
+            Some(&index),
+        )?);
     }
     let has_seq: bool = tx
         .query_row(
@@ -560,7 +558,7 @@ pub(crate) fn clone(
     opts.progress.phase("leak scan");
     let tally = scan_target(&dst, &cat, &index, &plan.column_names)?;
     phases.finish();
-    report.tables = tables;
+    report.tables = table_reports(&plan, &parts);
     report.phases = phases.done;
     leak_result(&index, tally, &mut report)?;
 

@@ -1,5 +1,5 @@
-//! Command-line front ends for `valet clone` and `valet policy suggest`: argument structs and
-//! the functions the `valet` binary calls. Progress goes to stderr, the report to stdout.
+//! Command-line front ends of the clone engine (`valet-clone`): `valet clone` and `valet policy
+//! suggest`. Progress goes to stderr, the report to stdout.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::{clone_database, CloneOptions, Policy, Progress, RunKey};
+use valet_clone::{clone_database, CloneOptions, Policy, Progress, RunKey};
 
 /// `valet clone`: copy a database through a masking policy.
 #[derive(Debug, Clone, clap::Args)]
@@ -161,7 +161,7 @@ pub async fn run_clone(args: CloneArgs) -> anyhow::Result<()> {
 
 /// Run `valet policy suggest`.
 pub async fn run_suggest(args: SuggestArgs) -> anyhow::Result<()> {
-    let text = crate::suggest_policy(&args.from).await?;
+    let text = valet_clone::suggest_policy(&args.from).await?;
     match &args.out {
         Some(p) => {
             std::fs::write(p, &text).with_context(|| format!("cannot write {}", p.display()))?

@@ -1,23 +1,54 @@
-//! The command-line front ends the `valet` binary wires in: `run_clone` and `run_suggest`.
+//! `valet clone` and `valet policy suggest` from the outside: the clone engine's command-line
+//! front ends (`src/clone_cli.rs`).
+
+use std::path::Path;
+use std::process::{Command, Output};
 
 use clinic::gen::{generate, GenOptions};
-use valet_clone::cli::{run_clone, run_suggest, CloneArgs, SuggestArgs};
 use valet_clone::{clone_database, CloneError, CloneOptions, Policy};
 use valet_testkit::TestDb;
 
-fn args(from: &str, to: &str, policy: &std::path::Path) -> CloneArgs {
-    CloneArgs {
-        from: from.into(),
-        to: to.into(),
-        policy: policy.into(),
-        check: false,
-        report: None,
-        jobs: Some(2),
-        key_file: None,
-        replace: false,
-        quiet: true,
-        split_rows: None,
-    }
+fn valet(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_valet"))
+        .current_dir(dir)
+        .env_remove("VALET_DATABASE_URL")
+        .env_remove("VALET_DATA_DIR")
+        .env_remove("VALET_CONFIG")
+        .args(args)
+        .output()
+        .expect("run valet")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `valet clone` with the arguments the library tests used: two jobs, no progress bars.
+fn clone(dir: &Path, from: &str, to: &str, policy: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "clone",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--jobs",
+        "2",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    valet(dir, &args)
+}
+
+/// The one line a failed command prints on stderr.
+fn one_line_error(o: &Output) -> String {
+    assert!(!o.status.success(), "expected failure, got {o:?}");
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    lines[0].to_string()
 }
 
 #[tokio::test]
@@ -35,23 +66,28 @@ async fn clone_writes_a_json_report_with_key_file() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let policy = std::path::Path::new(concat!(
+    let policy = Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../examples/clinic/policy.toml"
     ));
     let key = dir.path().join("key");
     std::fs::write(&key, "a key that is long enough\n").unwrap();
-    let mut a = args(
+    let report = dir.path().join("report.json");
+    let o = clone(
+        dir.path(),
         &src.url,
         &format!("sqlite://{}", dir.path().join("val.db").display()),
         policy,
+        &[
+            "--report",
+            report.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+        ],
     );
-    a.report = Some(dir.path().join("report.json"));
-    a.key_file = Some(key);
-    run_clone(a).await.expect("clone");
+    assert!(o.status.success(), "clone: {}", stderr(&o));
     let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(r["leak_scan"]["passed"], true);
     assert_eq!(r["policy_sha256"].as_str().unwrap().len(), 64);
     assert!(r["phases"]
@@ -66,35 +102,42 @@ async fn clone_writes_a_json_report_with_key_file() {
         .any(|t| t["table"] == "volunteers" && t["rows"] == 40));
 }
 
-#[tokio::test]
-async fn failures_are_one_clear_line() {
+#[test]
+fn failures_are_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("p.toml");
     std::fs::write(&policy, "[tables.t.columns]\nid = \"scramble\"\n").unwrap();
-    let e = run_clone(args("sqlite:///nowhere.db", "sqlite:///x.db", &policy))
-        .await
-        .unwrap_err()
-        .to_string();
-    assert_eq!(e.lines().count(), 1, "{e}");
+    let e = one_line_error(&clone(
+        dir.path(),
+        "sqlite:///nowhere.db",
+        "sqlite:///x.db",
+        &policy,
+        &[],
+    ));
     assert!(
         e.contains("p.toml:2") && e.contains("unknown transformer `scramble`"),
         "{e}"
     );
     std::fs::write(&policy, "[tables.t.columns]\nid = \"keep\"\n").unwrap();
-    let e = run_clone(args("ftp://h/db", "sqlite:///x.db", &policy))
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = one_line_error(&clone(
+        dir.path(),
+        "ftp://h/db",
+        "sqlite:///x.db",
+        &policy,
+        &[],
+    ));
     assert!(e.contains("unsupported scheme `ftp`"), "{e}");
-    let e = run_clone(args(
+    let e = one_line_error(&clone(
+        dir.path(),
         "sqlite:///nowhere/at/all.db",
         "sqlite:///x.db",
         &policy,
-    ))
-    .await
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("cannot connect to the source"), "{e}");
+        &[],
+    ));
+    assert_eq!(
+        e,
+        "error: cannot connect to the source database sqlite:///nowhere/at/all.db: no such file"
+    );
 }
 
 #[tokio::test]
@@ -113,12 +156,18 @@ async fn suggested_policy_for_the_clinic_classifies_every_column() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("suggested.toml");
-    run_suggest(SuggestArgs {
-        from: src.url.clone(),
-        out: Some(out.clone()),
-    })
-    .await
-    .expect("suggest");
+    let o = valet(
+        dir.path(),
+        &[
+            "policy",
+            "suggest",
+            "--from",
+            &src.url,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "suggest: {}", stderr(&o));
     let text = std::fs::read_to_string(&out).unwrap();
     for expected in [
         "first_name = \"first_name\"",
