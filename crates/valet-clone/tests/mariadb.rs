@@ -298,3 +298,37 @@ async fn unclassified_column_and_unreachable_target_are_errors() {
     let mut d = conn(&dst.url).await;
     assert_eq!(one(&mut d, "SELECT CAST(count(*) AS CHAR) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()").await, "0");
 }
+
+/// The source spelled with and without the default port is still the same database: the
+/// clone refuses before touching it (it would otherwise be the target, dropped by `--replace`).
+#[tokio::test]
+async fn the_source_is_recognised_as_the_target_with_or_without_the_default_port() {
+    let Some(src) = TestDb::mariadb("same_port").await else {
+        return;
+    };
+    let with_port = url::Url::parse(&src.url).unwrap();
+    let host = with_port.host_str().unwrap().to_string();
+    for (from, to) in [
+        (
+            format!("mysql://root@{host}/{}", src.name),
+            format!("mysql://root@{host}:3306/{}", src.name),
+        ),
+        (
+            format!("mysql://root@127.0.0.1:3306/{}", src.name),
+            format!("mysql://root@localhost/{}", src.name),
+        ),
+    ] {
+        let mut o = CloneOptions::new(
+            from,
+            to,
+            Policy::from_toml_str(POLICY, "maria.toml").unwrap(),
+        );
+        o.key = RunKey::from_bytes(b"mariadb test key");
+        o.replace = true;
+        let err = clone_database(&o).await.expect_err("same database");
+        assert!(
+            matches!(err, CloneError::Unsupported(ref m) if m.contains("same database")),
+            "{err}"
+        );
+    }
+}

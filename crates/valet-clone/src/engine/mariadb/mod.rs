@@ -65,7 +65,7 @@ pub(crate) async fn clone(
             u.as_ref().map(|u| {
                 (
                     u.host_str().map(|h| h.replace("127.0.0.1", "localhost")),
-                    u.port(),
+                    u.port().unwrap_or(3306),
                     u.path().to_string(),
                 )
             })
