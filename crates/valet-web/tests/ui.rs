@@ -955,6 +955,8 @@ async fn upgrade_form_files_without_javascript_and_the_pm_books_with_an_e_signed
     )
     .await;
     assert_eq!(status, 303);
+    let (_, body) = page(&pm, &app, "/requests/UPG-1/schedule").await;
+    assert!(body.contains("id=\"book-form\"") && body.contains(">Reschedule</button>"));
     let (_, body) = page(&customer, &app, "/requests/UPG-1").await;
     assert!(body.contains("Eve Engineer") && body.contains("SEQUENCE 0"));
     assert!(body.contains("/api/v1/requests/UPG-1/calendar"));
@@ -969,6 +971,21 @@ async fn upgrade_form_files_without_javascript_and_the_pm_books_with_an_e_signed
     );
     let (status, _) = page(&beta, &app, "/requests/UPG-1").await;
     assert_eq!(status, 404);
+
+    // Once its run started, the request is no longer offered for booking or rescheduling.
+    valet_store::requests::transition(
+        &app.store,
+        &valet_core::Actor::system(),
+        "UPG-1",
+        valet_core::RequestState::InProgress,
+        None,
+    )
+    .await
+    .unwrap();
+    let (status, body) = page(&pm, &app, "/requests/UPG-1/schedule").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("id=\"not-bookable\"") && body.contains("UPG-1 is in progress"));
+    assert!(!body.contains("id=\"book-form\"") && !body.contains(">Reschedule</button>"));
 }
 
 #[tokio::test]

@@ -859,7 +859,19 @@ async fn schedule_view(
                 choice => choice,
                 window => form.map(|f| f.window.clone()).unwrap_or_default(),
                 comment => form.map(|f| f.comment.clone()).unwrap_or_default(),
+                confirm => form.map(|f| f.confirm).unwrap_or_else(|| {
+                    r.details["confirm_each_environment"] == serde_json::json!(true)
+                }),
             },
+            // Only an open request can be booked; once its run started (or it ended) the page
+            // shows what was booked without offering to book again.
+            bookable => matches!(
+                r.state,
+                RequestState::Submitted
+                    | RequestState::Triaged
+                    | RequestState::Approved
+                    | RequestState::Scheduled
+            ),
             statement => Meaning::Approved.statement(),
             signer => u.user.display_name, username => u.user.username,
             error => error,
