@@ -294,6 +294,7 @@ fn kind_by_name(name: &str) -> Option<(Kind, String)> {
         "cell",
         "enc",
         "encrypted",
+        "code",
     ];
     for k in (1..w.len()).rev() {
         if w[k..].iter().all(|x| GENERIC.contains(&x.as_str())) {
@@ -752,11 +753,21 @@ fn suggest_column(name: &str, data_type: &str, base_type: &str, samples: &[Strin
             Kind::NationalId | Kind::Phone | Kind::Postcode => {
                 !matches!(tc, TypeClass::Bool | TypeClass::Temporal | TypeClass::Date)
             }
-            Kind::Secret => matches!(tc, TypeClass::Text | TypeClass::Binary),
+            Kind::Secret => {
+                matches!(tc, TypeClass::Text | TypeClass::Binary | TypeClass::Number)
+            }
             Kind::Sex => matches!(tc, TypeClass::Text | TypeClass::Enum | TypeClass::Number),
             _ => matches!(tc, TypeClass::Text | TypeClass::Enum | TypeClass::Other),
         };
         if fits {
+            if kind == Kind::Secret && tc == TypeClass::Number {
+                // A PIN or code kept as a number: a constant fits where NULL may not.
+                return Suggestion {
+                    spec: "{ transformer = \"constant\", value = \"0\" }".into(),
+                    why: format!("{}, kept as a number", name_ev(kind, &w)),
+                    kind: Some(kind),
+                };
+            }
             if kind == Kind::Sex && tc == TypeClass::Number {
                 return of_kind(
                     Kind::Sex,
@@ -1333,6 +1344,15 @@ mod tests {
         assert!(spec("misc", "text", &[]).contains("\"review\""));
         assert!(spec("blob_data", "blob", &["\\x0001"]).contains("\"review\""));
         assert_eq!(spec("amount", "numeric(10,2)", &["1.5"]), "\"keep\"");
+        assert_eq!(
+            spec("secret_code", "numeric", &["1000"]),
+            "{ transformer = \"constant\", value = \"0\" }",
+            "a secret kept as a number is still a secret"
+        );
+        assert_eq!(
+            spec("otp", "integer", &["123456"]),
+            "{ transformer = \"constant\", value = \"0\" }"
+        );
         assert_eq!(spec("volunteer_id", "bigint", &[]), "\"keep\"");
         assert_eq!(
             spec("created_at", "timestamptz", &["2024-01-02 10:00:00+00"]),
