@@ -1020,8 +1020,26 @@ impl Upgrader {
                 ))
             }
             "maintenance_on" => {
+                // Before the downtime starts: flush the database server's dirty buffers, so the
+                // backup's own checkpoint inside the window has only the last seconds to write.
+                let mut flushed = String::new();
+                if is_postgres(&s.db_url) {
+                    let url = s.db_url.clone();
+                    let t0 = Instant::now();
+                    flushed =
+                        match on_task(move || async move { dbops::checkpoint(&url).await }).await {
+                            Ok(_) => format!(
+                                "checkpoint before the window: {} ms\n",
+                                t0.elapsed().as_millis()
+                            ),
+                            Err(e) => format!(
+                                "no checkpoint before the window ({e}); the backup's checkpoint \
+                             flushes everything inside it\n"
+                            ),
+                        };
+                }
                 let at = self.store.now();
-                let log = self.command("maintenance_on", &s, &release).await?;
+                let log = flushed + &self.command("maintenance_on", &s, &release).await?;
                 if env.state == EnvState::Active {
                     let _ = environments::set_state(
                         &self.store,
