@@ -834,6 +834,15 @@ async fn bench_upgrade_downtime() {
             step("smoke").duration_ms.unwrap_or(0),
         );
     }
+    for s in &run.steps {
+        println!(
+            "STEP {} {} {} ms: {}",
+            s.env.as_deref().unwrap_or("-"),
+            s.name,
+            s.duration_ms.unwrap_or(0),
+            s.log.lines().next().unwrap_or("")
+        );
+    }
     let _ = stop.send(true);
     sup.stop_all().await;
 }
