@@ -443,6 +443,18 @@ impl SeenTable {
         true
     }
 
+    /// The value hashed `h`, if seen.
+    fn get(&self, h: u64) -> Option<&Seen> {
+        if h == 0 {
+            return self.zero.as_ref();
+        }
+        if self.slots.is_empty() {
+            return None;
+        }
+        let slot = &self.slots[self.probe(h)];
+        (slot.0 == h).then_some(&slot.1)
+    }
+
     /// The slot holding `h` (non-zero), or the empty slot where it goes.
     fn probe(&self, h: u64) -> usize {
         let mask = self.slots.len() - 1;
@@ -584,10 +596,12 @@ impl Collector {
         self.prefixes.extend(other.prefixes);
     }
 
-    /// Freeze into the index the scan looks values up in.
+    /// Freeze into the index the scan looks values up in. The table of values seen becomes
+    /// the index's map of whole values as it is (no copy: at 1 M volunteers a copy was a
+    /// third of the index's memory and most of the freeze's time); values too short or too
+    /// common are skipped when looked up.
     pub fn into_index(mut self, settings: &LeakScanSettings) -> PiiIndex {
         self.flush();
-        // Maps sized up front: growing them rehashes millions of entries.
         let kept = |s: &Seen| {
             s.chars as usize >= settings.min_length && s.count < settings.common_threshold
         };
@@ -603,82 +617,61 @@ impl Collector {
                 _ => {}
             }
         }
-        let seen = &self.seen;
-        // The map of whole values (the biggest, and the only one: a single long word and a
-        // run of words are whole values marked as such) is built on a second thread meanwhile.
-        std::thread::scope(|scope| {
-            let whole = scope.spawn(move || {
-                let mut exact: IdMap<u32> = sized(n_exact);
-                for (h, s) in seen.iter() {
-                    if kept(&s) {
-                        let tag = match s.tokens as usize {
-                            1 if s.chars >= 6 => SINGLE,
-                            2..=MAX_NGRAM => MULTI,
-                            _ => 0,
-                        };
-                        exact.insert(h, s.column | tag);
-                    }
-                }
-                exact
-            });
-            let mut starts: IdMap<()> = sized(n_multi);
-            let mut max_ngram = 1;
-            let mut common = 0u64;
-            let mut short = 0u64;
-            let mut shapes = ShapeFilter::default();
-            // Every hash a lookup may probe the maps for: whole values (single words and runs
-            // are among them), first words of runs and leading runs. Sized as one hash per
-            // entry of every map, as it always was.
-            let mut filter =
-                Prefilter::for_count(n_exact + n_single + 2 * n_multi + self.prefixes.len());
-            for (h, s) in seen.iter() {
-                if (s.chars as usize) < settings.min_length {
-                    short += 1;
-                    continue;
-                }
-                if s.count >= settings.common_threshold {
-                    common += 1;
-                    continue;
-                }
-                filter.add(h);
-                let words = s.tokens as usize;
-                if words == 1 || words > MAX_NGRAM {
-                    shapes.add(whole_shape(s.shape, words));
-                }
-                if words == 1 && s.chars as usize >= 6 {
-                    shapes.add(s.shape);
-                } else if (2..=MAX_NGRAM).contains(&words) {
-                    starts.insert(s.first, ());
-                    filter.add(s.first);
-                    shapes.add(s.shape);
-                    max_ngram = max_ngram.max(words);
-                }
+        // Every hash a lookup may probe for: whole values (single words and runs are among
+        // them), first words of runs and leading runs. Sized as one hash per entry of the
+        // three maps the index once had, as it always was. The leading runs are only needed
+        // here: they go into the filter and are freed before the rest is built.
+        let mut filter =
+            Prefilter::for_count(n_exact + n_single + 2 * n_multi + self.prefixes.len());
+        for h in std::mem::take(&mut self.prefixes).into_keys() {
+            filter.add(h);
+        }
+        // Sized up front: growing it rehashes millions of entries.
+        let mut starts: IdMap<()> = sized(n_multi);
+        let mut max_ngram = 1;
+        let mut common = 0u64;
+        let mut short = 0u64;
+        let mut shapes = ShapeFilter::default();
+        for (h, s) in self.seen.iter() {
+            if (s.chars as usize) < settings.min_length {
+                short += 1;
+                continue;
             }
-            for h in self.prefixes.keys() {
-                filter.add(*h);
+            if s.count >= settings.common_threshold {
+                common += 1;
+                continue;
             }
-            PiiIndex {
-                id: rand::random::<u64>() | 1,
-                exact: whole.join().expect("the index thread does not panic"),
-                starts,
-                filter,
-                shapes,
-                max_ngram,
-                common_skipped: common,
-                short_skipped: short,
+            filter.add(h);
+            let words = s.tokens as usize;
+            if words == 1 || words > MAX_NGRAM {
+                shapes.add(whole_shape(s.shape, words));
             }
-        })
+            if words == 1 && s.chars as usize >= 6 {
+                shapes.add(s.shape);
+            } else if (2..=MAX_NGRAM).contains(&words) {
+                starts.insert(s.first, ());
+                filter.add(s.first);
+                shapes.add(s.shape);
+                max_ngram = max_ngram.max(words);
+            }
+        }
+        PiiIndex {
+            id: rand::random::<u64>() | 1,
+            values: self.seen,
+            indexed: n_exact,
+            min_length: settings.min_length,
+            common_threshold: settings.common_threshold,
+            starts,
+            filter,
+            shapes,
+            max_ngram,
+            common_skipped: common,
+            short_skipped: short,
+        }
     }
 }
 
 const MAX_NGRAM: usize = 8;
-
-/// In [`PiiIndex::exact`]: the value is one word of six characters or more.
-const SINGLE: u32 = 1 << 31;
-/// In [`PiiIndex::exact`]: the value is a run of 2 to [`MAX_NGRAM`] words.
-const MULTI: u32 = 1 << 30;
-/// The source column of an [`PiiIndex::exact`] entry.
-const COLUMN: u32 = MULTI - 1;
 
 /// The shape of a word: its length and first three bytes.
 fn word_shape(w: &[u8]) -> u32 {
@@ -766,11 +759,15 @@ impl Prefilter {
 pub struct PiiIndex {
     /// Identifies this index to the clean-value caches of scan buffers.
     id: u64,
-    /// Every indexed value's hash → its source column, with [`SINGLE`] or [`MULTI`] set for a
-    /// single word of six characters or more and a value of 2 to [`MAX_NGRAM`] words: those
-    /// are also looked up inside other values. (One map instead of three: a third of the
-    /// index's memory at 1 M volunteers.)
-    exact: IdMap<u32>,
+    /// Every source value seen, by hash, as collected: those at least `min_length` characters
+    /// long and seen fewer than `common_threshold` times are indexed. Single words of six
+    /// characters or more and values of 2 to [`MAX_NGRAM`] words are also looked up inside
+    /// other values.
+    values: SeenTable,
+    /// How many values are indexed.
+    indexed: usize,
+    min_length: usize,
+    common_threshold: u32,
     starts: IdMap<()>,
     filter: Prefilter,
     shapes: ShapeFilter,
@@ -791,7 +788,7 @@ pub enum MatchKind {
 
 impl PiiIndex {
     pub fn values(&self) -> usize {
-        self.exact.len()
+        self.indexed
     }
 
     /// Look one target value up; returns the source column index it matched.
@@ -803,7 +800,7 @@ impl PiiIndex {
     /// from the cache before its UTF-8 is even validated, and bytes that are not UTF-8 (a
     /// `SQL_ASCII` database) are looked up with the invalid sequences replaced, not skipped.
     pub fn check_bytes(&self, b: &[u8], buf: &mut Scratch) -> Option<(u32, MatchKind)> {
-        if self.exact.is_empty() {
+        if self.indexed == 0 {
             return None;
         }
         if b.len() > CLEAN_MAX {
@@ -824,25 +821,30 @@ impl PiiIndex {
         found
     }
 
+    /// An indexed value: seen, long enough and not too common.
+    fn indexed(&self, h: u64) -> Option<&Seen> {
+        self.values
+            .get(h)
+            .filter(|s| s.chars as usize >= self.min_length && s.count < self.common_threshold)
+    }
+
     /// The source column of an indexed value.
     fn whole(&self, h: u64) -> Option<u32> {
-        self.exact.get(&h).map(|c| c & COLUMN)
+        self.indexed(h).map(|s| s.column)
     }
 
     /// The source column of an indexed single word of six characters or more.
     fn single(&self, h: u64) -> Option<u32> {
-        self.exact
-            .get(&h)
-            .filter(|c| *c & SINGLE != 0)
-            .map(|c| c & COLUMN)
+        self.indexed(h)
+            .filter(|s| s.tokens == 1 && s.chars >= 6)
+            .map(|s| s.column)
     }
 
     /// The source column of an indexed run of 2 to [`MAX_NGRAM`] words.
     fn multi(&self, h: u64) -> Option<u32> {
-        self.exact
-            .get(&h)
-            .filter(|c| *c & MULTI != 0)
-            .map(|c| c & COLUMN)
+        self.indexed(h)
+            .filter(|s| (2..=MAX_NGRAM).contains(&(s.tokens as usize)))
+            .map(|s| s.column)
     }
 
     fn lookup(&self, v: &str, buf: &mut Scratch) -> Option<(u32, MatchKind)> {
@@ -867,7 +869,7 @@ impl PiiIndex {
                 }
             }
             if n == 1 {
-                // Single indexed words are in `exact` too; no run of words starts inside one
+                // Single indexed words are whole values too; no run of words starts inside one
                 // word, but one of its parts may.
                 return self.joined(buf, 0).map(|c| (c, MatchKind::Inside));
             }
