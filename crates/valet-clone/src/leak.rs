@@ -28,10 +28,6 @@ impl Hasher for IdHasher {
 
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
-fn sized<V>(n: usize) -> IdMap<V> {
-    IdMap::with_capacity_and_hasher(n, Default::default())
-}
-
 /// Streaming 64-bit hash (FNV-1a with a final mix): feeding "a", " ", "b" equals feeding "a b".
 #[derive(Clone, Copy)]
 struct Fnv(u64);
@@ -350,7 +346,6 @@ pub fn normalise(v: &str) -> String {
 
 #[derive(Clone, Copy, Default)]
 struct Seen {
-    first: u64,
     column: u32,
     count: u32,
     /// [`word_shape`] of the first word.
@@ -487,6 +482,8 @@ impl SeenTable {
 struct Pending {
     hash: u64,
     seen: Seen,
+    /// Hash of its first word.
+    first: u64,
     /// Hashes of its leading runs of 2..n words (n ≤ [`MAX_NGRAM`]).
     prefixes: [u64; MAX_NGRAM],
     n_prefixes: u8,
@@ -502,6 +499,9 @@ pub struct Collector {
     /// Hashes of the leading runs (2 words or more, shorter than the value) of multi-word
     /// values: the scan stops extending a run of target words as soon as it is none of these.
     prefixes: IdMap<()>,
+    /// Hashes of the first words of values of 2 to [`MAX_NGRAM`] words (kept here rather than
+    /// in each value's slot: a third less memory for the table of values).
+    starts: IdMap<()>,
     buf: Scratch,
     pending: std::collections::VecDeque<Pending>,
 }
@@ -547,8 +547,8 @@ impl Collector {
         self.seen.prefetch(hash);
         self.pending.push_back(Pending {
             hash,
+            first,
             seen: Seen {
-                first,
                 column,
                 count: 1,
                 shape: word_shape(self.buf.token(0)),
@@ -568,6 +568,9 @@ impl Collector {
         if self.seen.add(p.hash, p.seen) {
             for &h in &p.prefixes[..p.n_prefixes as usize] {
                 self.prefixes.insert(h, ());
+            }
+            if (2..=MAX_NGRAM).contains(&(p.seen.tokens as usize)) {
+                self.starts.insert(p.first, ());
             }
         }
     }
@@ -594,6 +597,10 @@ impl Collector {
             self.seen.add(h, s);
         }
         self.prefixes.extend(other.prefixes);
+        if other.starts.len() > self.starts.len() {
+            std::mem::swap(&mut self.starts, &mut other.starts);
+        }
+        self.starts.extend(other.starts);
     }
 
     /// Freeze into the index the scan looks values up in. The table of values seen becomes
@@ -626,8 +633,12 @@ impl Collector {
         for h in std::mem::take(&mut self.prefixes).into_keys() {
             filter.add(h);
         }
-        // Sized up front: growing it rehashes millions of entries.
-        let mut starts: IdMap<()> = sized(n_multi);
+        // First words of runs (also of runs too short or common to be indexed: a start only
+        // lets a lookup extend a run, which the filter and the index then judge).
+        let starts = std::mem::take(&mut self.starts);
+        for h in starts.keys() {
+            filter.add(*h);
+        }
         let mut max_ngram = 1;
         let mut common = 0u64;
         let mut short = 0u64;
@@ -649,8 +660,6 @@ impl Collector {
             if words == 1 && s.chars as usize >= 6 {
                 shapes.add(s.shape);
             } else if (2..=MAX_NGRAM).contains(&words) {
-                starts.insert(s.first, ());
-                filter.add(s.first);
                 shapes.add(s.shape);
                 max_ngram = max_ngram.max(words);
             }
