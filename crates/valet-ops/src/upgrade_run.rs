@@ -689,35 +689,24 @@ impl Upgrader {
                 on_task(move || async move { dbops::backup_rows(&u2, &backup).await }),
             )?
         };
-        let mut compared = Vec::new();
-        let mut changed = Vec::new();
-        for (t, before) in kept.iter().filter(|(t, _)| !bookkeeping.contains(t)) {
-            match live.get(t) {
-                None => changed.push(format!("{t}: missing after the upgrade")),
-                Some(now) if now.columns == before.columns => {
-                    if now.written > 0 {
-                        changed.push(format!(
-                            "{t}: {} row(s) written by the upgrade",
-                            now.written
-                        ));
-                    } else if now.rows != before.rows {
-                        changed.push(format!(
-                            "{t}: {} rows before, {} rows after",
-                            before.rows, now.rows
-                        ));
-                    } else {
-                        compared.push(t.clone());
-                    }
+        let compared = untouched_unchanged(
+            &kept,
+            &live,
+            bookkeeping,
+            |b, a| a.columns == b.columns,
+            |before, now| {
+                if now.written > 0 {
+                    Some(format!("{} row(s) written by the upgrade", now.written))
+                } else if now.rows != before.rows {
+                    Some(format!(
+                        "{} rows before, {} rows after",
+                        before.rows, now.rows
+                    ))
+                } else {
+                    None
                 }
-                Some(_) => {}
-            }
-        }
-        if !changed.is_empty() {
-            return Err(OpsError::Payload(format!(
-                "data changed in tables the migrations do not touch: {}",
-                changed.join("; ")
-            )));
-        }
+            },
+        )?;
         Ok(Done::new(
             format!(
                 "health {status}; /version {running}; {} untouched tables identical \
@@ -1211,33 +1200,23 @@ impl Upgrader {
                 let before: dbops::Checksums =
                     serde_json::from_value(b["checksums"].clone()).unwrap_or_default();
                 let after = sums_of(&s.db_url).await?;
-                let mut compared = Vec::new();
-                let mut changed = Vec::new();
-                for (t, b) in before.iter().filter(|(t, _)| !bookkeeping.contains(t)) {
-                    match after.get(t) {
-                        None => changed.push(format!("{t}: missing after the upgrade")),
-                        Some(a) if a.columns == b.columns => {
-                            if a.rows != b.rows || a.sha256 != b.sha256 {
-                                changed.push(format!(
-                                    "{t}: {} rows (sha256 {}…) before, {} rows (sha256 {}…) after",
-                                    b.rows,
-                                    &b.sha256[..12.min(b.sha256.len())],
-                                    a.rows,
-                                    &a.sha256[..12.min(a.sha256.len())]
-                                ));
-                            } else {
-                                compared.push(t.clone());
-                            }
-                        }
-                        Some(_) => {}
-                    }
-                }
-                if !changed.is_empty() {
-                    return Err(OpsError::Payload(format!(
-                        "data changed in tables the migrations do not touch: {}",
-                        changed.join("; ")
-                    )));
-                }
+                let compared = untouched_unchanged(
+                    &before,
+                    &after,
+                    &bookkeeping,
+                    |b, a| a.columns == b.columns,
+                    |b, a| {
+                        (a.rows != b.rows || a.sha256 != b.sha256).then(|| {
+                            format!(
+                                "{} rows (sha256 {}…) before, {} rows (sha256 {}…) after",
+                                b.rows,
+                                &b.sha256[..12.min(b.sha256.len())],
+                                a.rows,
+                                &a.sha256[..12.min(a.sha256.len())]
+                            )
+                        })
+                    },
+                )?;
                 Ok(Done::new(
                     format!(
                         "health {status}; /version {running}; {} untouched tables identical",
@@ -1516,6 +1495,37 @@ where
     tokio::task::spawn_blocking(move || handle.block_on(make()))
         .await
         .map_err(|e| OpsError::Payload(format!("database task: {e}")))?
+}
+
+/// The smoke check's comparison: every table of `before` but the app's bookkeeping must be in
+/// `after`; those the migrations did not reshape (`same_shape`) must be unchanged (`change`
+/// says how one differs). Returns the tables found unchanged, or an error naming every change.
+fn untouched_unchanged<B, A>(
+    before: &std::collections::BTreeMap<String, B>,
+    after: &std::collections::BTreeMap<String, A>,
+    bookkeeping: &[String],
+    same_shape: impl Fn(&B, &A) -> bool,
+    change: impl Fn(&B, &A) -> Option<String>,
+) -> Result<Vec<String>> {
+    let mut compared = Vec::new();
+    let mut changed = Vec::new();
+    for (t, b) in before.iter().filter(|(t, _)| !bookkeeping.contains(t)) {
+        match after.get(t) {
+            None => changed.push(format!("{t}: missing after the upgrade")),
+            Some(a) if same_shape(b, a) => match change(b, a) {
+                Some(how) => changed.push(format!("{t}: {how}")),
+                None => compared.push(t.clone()),
+            },
+            Some(_) => {}
+        }
+    }
+    if !changed.is_empty() {
+        return Err(OpsError::Payload(format!(
+            "data changed in tables the migrations do not touch: {}",
+            changed.join("; ")
+        )));
+    }
+    Ok(compared)
 }
 
 /// Whether `url` is a PostgreSQL database.
