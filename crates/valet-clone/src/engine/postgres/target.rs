@@ -55,10 +55,12 @@ impl Target {
             if let Err(e) = created {
                 // The database appeared after the target was inspected: a clone killed while
                 // creating it leaves the server to finish that `CREATE DATABASE`. Take it as
-                // found now if it is empty (nothing of anyone's is in it), else refuse.
-                if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
-                    || self.state().await? != TargetState::Empty
-                {
+                // found now if it is empty (nothing of anyone's is in it), else refuse. When
+                // both `CREATE DATABASE`s ran at once, the later one fails on the catalog's
+                // unique index instead (23505) once the first commits.
+                let raced = e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                    || e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION);
+                if !raced || self.state().await? != TargetState::Empty {
                     return Err(db("create the target database")(e));
                 }
             }
