@@ -952,6 +952,11 @@ impl PiiIndex {
             ..
         } = buf;
         let (a, b) = spans[k];
+        // Most words are all letters or all digits: one part, nothing to split.
+        let w = &lower.as_bytes()[a..b];
+        if w.iter().all(u8::is_ascii_lowercase) || w.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
         parts.clear();
         split_joined(&lower[a..b], a, parts);
         if parts.len() < 2 {
