@@ -403,6 +403,18 @@ async fn upgrade_at_its_slot(engine: &str) {
         docs.iter().any(|d| d.id == format!("UR-{key}-1")),
         "{docs:?}"
     );
+    // To read the report: KEEP_REPORT=/tmp/dir cargo test -p valet --test upgrade_run slot
+    if let Ok(dir) = std::env::var("KEEP_REPORT") {
+        let (_, pdf) = valet_store::documents::content(
+            &w.store,
+            &w.pm,
+            &format!("UR-{key}-1"),
+            valet_store::documents::Format::Pdf,
+        )
+        .await
+        .unwrap();
+        std::fs::write(format!("{dir}/upgrade-report-{engine}.pdf"), pdf).unwrap();
+    }
     assert!(matches!(
         valet_store::audit::verify(&w.store).await.unwrap(),
         valet_store::audit::Verdict::Ok { .. }
