@@ -1,26 +1,11 @@
 //! The binary from the outside: exit codes, one-line errors, nothing written on bad input.
 
+mod binary;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn valet(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_valet"))
-        .current_dir(dir)
-        .env_remove("VALET_DATABASE_URL")
-        .env_remove("VALET_DATA_DIR")
-        .env_remove("VALET_CONFIG")
-        .args(args)
-        .output()
-        .expect("run valet")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use binary::{stderr, stdout, valet};
 
 fn one_line_error(o: &Output) -> String {
     assert!(!o.status.success(), "expected failure, got {o:?}");

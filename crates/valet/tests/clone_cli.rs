@@ -1,27 +1,16 @@
 //! `valet clone` and `valet policy suggest` from the outside: the clone engine's command-line
 //! front ends (`src/clone_cli.rs`).
 
+mod binary;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use binary::{stderr, valet};
 
 use clinic::gen::{generate, GenOptions};
 use valet_clone::{clone_database, CloneError, CloneOptions, Policy};
 use valet_testkit::TestDb;
-
-fn valet(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_valet"))
-        .current_dir(dir)
-        .env_remove("VALET_DATABASE_URL")
-        .env_remove("VALET_DATA_DIR")
-        .env_remove("VALET_CONFIG")
-        .args(args)
-        .output()
-        .expect("run valet")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// `valet clone` with the arguments the library tests used: two jobs, no progress bars.
 fn clone(dir: &Path, from: &str, to: &str, policy: &Path, extra: &[&str]) -> Output {

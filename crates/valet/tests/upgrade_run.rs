@@ -449,6 +449,49 @@ async fn futures_sums(w: &World) -> Vec<valet_ops::dbops::Checksums> {
     out
 }
 
+/// Starts the PROD pair, books an upgrade and runs it at once; returns the key, the finished
+/// run and the checksums from before.
+async fn run_now(
+    w: &World,
+) -> (
+    String,
+    valet_store::runs::Run,
+    Vec<valet_ops::dbops::Checksums>,
+) {
+    start_prod(w).await;
+    let before = futures_sums(w).await;
+    let (key, _) = book(w).await;
+    valet_ops::upgrade_run::start_now(&w.store, &w.pm, &key, "test")
+        .await
+        .unwrap();
+    let run = wait_run(w, &key).await;
+    (key, run, before)
+}
+
+/// Every rollback step of `run` is done, both environments run the old build and the data is
+/// as `before`.
+async fn assert_rolled_back(
+    w: &World,
+    run: &valet_store::runs::Run,
+    before: &[valet_ops::dbops::Checksums],
+    what: &str,
+) {
+    assert!(
+        run.steps
+            .iter()
+            .all(|s| !s.name.starts_with("rollback") || s.state.as_str() == "done"),
+        "{what}: rollback completed:\n{}",
+        summary(run)
+    );
+    assert_eq!(version_of(w, EnvRole::Main).await, "24.2.1.1201", "{what}");
+    assert_eq!(version_of(w, EnvRole::Test).await, "24.2.1.1201", "{what}");
+    assert_eq!(
+        futures_sums(w).await,
+        before,
+        "{what}: data identical to before"
+    );
+}
+
 async fn failure_rolls_back(engine: &str, step: &str, env: Option<&str>) {
     let Some(w) = world(
         engine,
@@ -463,13 +506,7 @@ async fn failure_rolls_back(engine: &str, step: &str, env: Option<&str>) {
         return;
     };
     let (stop, sup) = worker(&w, "w", jiff::SignedDuration::ZERO, Some((step, env)));
-    start_prod(&w).await;
-    let before = futures_sums(&w).await;
-    let (key, _) = book(&w).await;
-    valet_ops::upgrade_run::start_now(&w.store, &w.pm, &key, "test")
-        .await
-        .unwrap();
-    let run = wait_run(&w, &key).await;
+    let (key, run, before) = run_now(&w).await;
     assert_eq!(run.state, RunState::Failed, "{step}:\n{}", summary(&run));
     let err = run.error.clone().unwrap_or_default();
     assert!(
@@ -478,20 +515,7 @@ async fn failure_rolls_back(engine: &str, step: &str, env: Option<&str>) {
     );
     let r = requests::get(&w.store, &w.pm, &key).await.unwrap();
     assert_eq!(r.state, RequestState::Failed, "{step}");
-    assert!(
-        run.steps
-            .iter()
-            .all(|s| !s.name.starts_with("rollback") || s.state.as_str() == "done"),
-        "{step}: rollback completed:\n{}",
-        summary(&run)
-    );
-    assert_eq!(version_of(&w, EnvRole::Main).await, "24.2.1.1201", "{step}");
-    assert_eq!(version_of(&w, EnvRole::Test).await, "24.2.1.1201", "{step}");
-    assert_eq!(
-        futures_sums(&w).await,
-        before,
-        "{step}: data identical to before"
-    );
+    assert_rolled_back(&w, &run, &before, step).await;
     let pair = environments::pair(&w.store, &w.pm, &w.pair).await.unwrap();
     assert_eq!(pair.main.current_build.unwrap().to_string(), "24.2.1.1201");
     let _ = stop.send(true);
@@ -762,13 +786,7 @@ async fn damaging_migration_rolls_back(engine: &str) {
         c.close().await.ok();
     }
     let (stop, sup) = worker(&w, "w", jiff::SignedDuration::ZERO, None);
-    start_prod(&w).await;
-    let before = futures_sums(&w).await;
-    let (key, _) = book(&w).await;
-    valet_ops::upgrade_run::start_now(&w.store, &w.pm, &key, "test")
-        .await
-        .unwrap();
-    let run = wait_run(&w, &key).await;
+    let (_, run, before) = run_now(&w).await;
     assert_eq!(run.state, RunState::Failed, "{engine}:\n{}", summary(&run));
     let err = run.error.clone().unwrap_or_default();
     assert!(
@@ -781,20 +799,7 @@ async fn damaging_migration_rolls_back(engine: &str) {
         "rows (sha256"
     };
     assert!(err.contains(how), "{engine}: {how}: {err}");
-    assert!(
-        run.steps
-            .iter()
-            .all(|s| !s.name.starts_with("rollback") || s.state.as_str() == "done"),
-        "{engine}: rollback completed:\n{}",
-        summary(&run)
-    );
-    assert_eq!(version_of(&w, EnvRole::Main).await, "24.2.1.1201");
-    assert_eq!(version_of(&w, EnvRole::Test).await, "24.2.1.1201");
-    assert_eq!(
-        futures_sums(&w).await,
-        before,
-        "{engine}: data identical to before"
-    );
+    assert_rolled_back(&w, &run, &before, engine).await;
     let _ = stop.send(true);
     sup.stop_all().await;
 }
