@@ -1530,7 +1530,10 @@ fn untouched_unchanged<B, A>(
 
 /// Whether `url` is a PostgreSQL database.
 fn is_postgres(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
+    matches!(
+        valet_clone::DbUrl::parse(url),
+        Ok(valet_clone::DbUrl::Postgres(_))
+    )
 }
 
 /// Table checksums of the database at `url`.
