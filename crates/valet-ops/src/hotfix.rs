@@ -11,7 +11,9 @@ use serde_json::json;
 use valet_core::catalog::Note;
 use valet_core::hotfix::{eligible, Decision, HotfixNotice};
 use valet_core::upgrade::UpgradeRequestInput;
-use valet_core::{Actor, Build, EnvRole, ReleaseKind, RequestKind, Role, Tier};
+use valet_core::{
+    Actor, Build, CoreError, EnvRole, FieldError, ReleaseKind, RequestKind, Role, Tier,
+};
 use valet_store::hotfixes::{self, Acceptance, HotfixDecision};
 use valet_store::releases::{self, Release};
 use valet_store::requests::Request;
@@ -347,6 +349,23 @@ pub async fn decline(
     input: DeclineInput,
 ) -> Result<HotfixDecision> {
     let offer = hotfixes::offer(store, actor, build, &input.pair).await?;
+    // What is missing is said at once, before the password is checked.
+    let mut missing = Vec::new();
+    if input.reason.trim().is_empty() {
+        missing.push(FieldError::new(
+            "reason",
+            "declining a hotfix needs a reason; say why it is not wanted",
+        ));
+    }
+    if input.password.as_deref().unwrap_or("").is_empty() {
+        missing.push(FieldError::new(
+            "password",
+            "signing needs your password entered again",
+        ));
+    }
+    if !missing.is_empty() {
+        return Err(CoreError::Fields(missing).into());
+    }
     let (user, zone) = signer(store, actor, input.password.as_deref()).await?;
     let (d, _) = hotfixes::decide(
         store,

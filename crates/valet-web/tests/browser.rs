@@ -2,8 +2,9 @@
 //! Needs `npm ci` in `tests/browser` and `/usr/bin/chromium`; `.ci/run` provides both. Outside
 //! CI a missing piece skips the test loudly; in CI it fails.
 //!
-//! The VAL journey runs the server with a worker beside it (as `valet serve` + `valet worker`
-//! do), so that the provisioning run the PM's approval queues is executed.
+//! The VAL journey and the hotfix run the server with a worker beside it (as `valet serve` +
+//! `valet worker` do), so that the provisioning run the PM's approval queues, and the upgrade
+//! run the PM starts from the request page, are executed.
 
 mod helpers;
 
@@ -205,6 +206,56 @@ async fn clinic_databases(app: &TestApp, dir: &Path) {
     }
 }
 
+/// A worker beside the server (as `valet worker` runs beside `valet serve`): it provisions,
+/// starts instances and runs upgrades, with its files under `dir`.
+struct Worker {
+    stop: tokio::sync::watch::Sender<bool>,
+    supervisor: valet_ops::worker::Supervisor,
+    task: tokio::task::JoinHandle<()>,
+    config: valet_ops::provision::OpsConfig,
+}
+
+impl Worker {
+    fn spawn(app: &TestApp, dir: &Path) -> Worker {
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let supervisor = valet_ops::worker::Supervisor::default();
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let config = valet_ops::provision::OpsConfig {
+            data_dir: dir.join("ops"),
+            profile: repo.join("examples/clinic/valet-app.toml"),
+            policy: repo.join("examples/clinic/policy.toml"),
+            bin: vec![clinic_bin().display().to_string()],
+            clone_jobs: 2,
+        };
+        let prov = valet_ops::provision::Provisioner::new(
+            app.store.clone(),
+            config.clone(),
+            supervisor.clone(),
+            "browser-test",
+        );
+        let worker = valet_ops::provision::register(
+            supervisor.worker(app.store.clone(), "browser-test"),
+            prov,
+            None,
+        );
+        let task = tokio::spawn(async move {
+            let _ = worker.run(stop_rx).await;
+        });
+        Worker {
+            stop,
+            supervisor,
+            task,
+            config,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.supervisor.stop_all().await;
+    }
+}
+
 /// The clinic sample app's binary (what `{bin}` runs), built beside this test; built now
 /// when this test runs alone.
 fn clinic_bin() -> PathBuf {
@@ -244,29 +295,7 @@ async fn val_cycle_from_request_to_sign_off_in_chromium() {
     let data = tempfile::tempdir().unwrap();
     clinic_databases(&app, data.path()).await;
 
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let supervisor = valet_ops::worker::Supervisor::default();
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let prov = valet_ops::provision::Provisioner::new(
-        app.store.clone(),
-        valet_ops::provision::OpsConfig {
-            data_dir: data.path().join("ops"),
-            profile: repo.join("examples/clinic/valet-app.toml"),
-            policy: repo.join("examples/clinic/policy.toml"),
-            bin: vec![clinic_bin().display().to_string()],
-            clone_jobs: 2,
-        },
-        supervisor.clone(),
-        "browser-test",
-    );
-    let worker = tokio::spawn(
-        valet_ops::provision::register(
-            supervisor.worker(app.store.clone(), "browser-test"),
-            prov,
-            None,
-        )
-        .run(stop_rx),
-    );
+    let worker = Worker::spawn(&app, data.path());
 
     let (out, _keep) = shots_dir();
     let result = node(
@@ -283,9 +312,7 @@ async fn val_cycle_from_request_to_sign_off_in_chromium() {
         tokio::time::sleep(std::time::Duration::from_secs(300)),
     )
     .await;
-    let _ = stop.send(true);
-    let _ = worker.await;
-    supervisor.stop_all().await;
+    worker.stop().await;
 
     let stdout = String::from_utf8_lossy(&result.stdout);
     let stderr = String::from_utf8_lossy(&result.stderr);
@@ -320,35 +347,24 @@ async fn val_cycle_from_request_to_sign_off_in_chromium() {
     assert_shots(&out, &["request-provisioned.png", "request-signed-off.png"]);
 }
 
-/// The first Tuesday at least `days` days from now (UTC), so that slots fall on weekdays
-/// inside the vendor's default working hours and well beyond the notice period.
-fn tuesday_after(days: i64) -> jiff::civil::Date {
-    let mut d = jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
-        .checked_add(jiff::Span::new().days(days))
-        .unwrap();
-    while d.weekday() != jiff::civil::Weekday::Tuesday {
-        d = d.tomorrow().unwrap();
-    }
-    d
-}
-
-#[tokio::test]
-async fn upgrade_request_from_slot_picker_to_booking_in_chromium() {
-    let Some(chromium) = chromium() else { return };
+/// The test app with the clinic's app profile (scheduling reads its activity query).
+async fn spawn_app_with_profile() -> TestApp {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let profile = valet_ops::profile::AppProfile::from_toml_str(
         &std::fs::read_to_string(repo.join("examples/clinic/valet-app.toml")).unwrap(),
         "examples/clinic/valet-app.toml",
     )
     .unwrap();
-    let app = helpers::spawn_app_with(|mut s| {
+    helpers::spawn_app_with(|mut s| {
         s.profile = Some(std::sync::Arc::new(profile));
         s
     })
-    .await;
-    import_and_publish_releases(&app).await;
+    .await
+}
+
+/// The vendor's PM `pat.pm` and engineer `eve.engineer` (with e-mail addresses); returns the
+/// PM.
+async fn vendor_users(app: &TestApp) -> Actor {
     let system = Actor::system();
     let mut pm = None;
     for (username, display_name, role, password) in [
@@ -379,8 +395,31 @@ async fn upgrade_request_from_slot_picker_to_booking_in_chromium() {
         )
         .await
         .unwrap();
-        pm.get_or_insert(u);
+        pm.get_or_insert(u.actor());
     }
+    pm.unwrap()
+}
+
+/// The first Tuesday at least `days` days from now (UTC), so that slots fall on weekdays
+/// inside the vendor's default working hours and well beyond the notice period.
+fn tuesday_after(days: i64) -> jiff::civil::Date {
+    let mut d = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap();
+    while d.weekday() != jiff::civil::Weekday::Tuesday {
+        d = d.tomorrow().unwrap();
+    }
+    d
+}
+
+#[tokio::test]
+async fn upgrade_request_from_slot_picker_to_booking_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let app = spawn_app_with_profile().await;
+    import_and_publish_releases(&app).await;
+    let pm = vendor_users(&app).await;
     let data = tempfile::tempdir().unwrap();
     clinic_databases(&app, data.path()).await;
     // A study start the day before slot 1, to be seen on the PM's week calendar.
@@ -394,7 +433,7 @@ async fn upgrade_request_from_slot_picker_to_booking_in_chromium() {
     };
     valet_store::schedules::add_blackout(
         &app.store,
-        &pm.unwrap().actor(),
+        &pm,
         Some(&app.alpha.customer_id),
         at(monday, 6),
         at(monday, 20),
@@ -451,5 +490,139 @@ async fn upgrade_request_from_slot_picker_to_booking_in_chromium() {
             "upgrade-booked.png",
             "schedule-overview.png",
         ],
+    );
+}
+
+/// Starts alpha's PROD instances through `env.start` jobs (as `valet demo` does), so that the
+/// deployment is recorded and an upgrade run has instances to stop and start.
+async fn start_prod(app: &TestApp, worker: &Worker) {
+    use valet_ops::jobs::{self, EnqueueOptions, JobKind};
+    let system = Actor::system();
+    let main = environments::get(&app.store, &system, &app.alpha.env_id)
+        .await
+        .unwrap();
+    let pair = environments::pair(&app.store, &system, &main.pair_id)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for env in [&pair.main, &pair.test] {
+        let dir = worker
+            .config
+            .data_dir
+            .join("prod")
+            .join(env.name.to_lowercase());
+        let start = valet_ops::worker::StartInstance {
+            env_id: env.id.clone(),
+            name: env.name.clone(),
+            profile: worker.config.profile.clone(),
+            bin: worker.config.bin.clone(),
+            db_url: environments::database_url(&app.store, &system, &env.id)
+                .await
+                .unwrap()
+                .unwrap(),
+            listen: format!("127.0.0.1:{}", valet_ops::driver::free_port().unwrap()),
+            release: env.current_build.as_ref().unwrap().version().to_string(),
+            env_name: env.name.clone(),
+            state_dir: dir.join("state"),
+            log_path: dir.join("app.log"),
+        };
+        let opts = EnqueueOptions {
+            max_attempts: 1,
+            ..Default::default()
+        };
+        let job = jobs::enqueue(&app.store, JobKind::EnvStart, &start, opts)
+            .await
+            .unwrap();
+        ids.push(job.id);
+    }
+    for _ in 0..600 {
+        let mut done = 0;
+        for id in &ids {
+            let job = valet_store::queue::get(&app.store, id).await.unwrap();
+            assert_ne!(
+                job.state,
+                valet_store::queue::JobState::Dead,
+                "a PROD instance did not start: {:?}",
+                job.last_error
+            );
+            done += usize::from(job.state == valet_store::queue::JobState::Done);
+        }
+        if done == ids.len() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the PROD instances did not start within 30 s");
+}
+
+#[tokio::test]
+async fn hotfix_accepted_in_the_inbox_and_run_from_the_request_page_in_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let app = spawn_app_with_profile().await;
+    import_and_publish_releases(&app).await;
+    vendor_users(&app).await;
+    let data = tempfile::tempdir().unwrap();
+    clinic_databases(&app, data.path()).await;
+    let worker = Worker::spawn(&app, data.path());
+    start_prod(&app, &worker).await;
+
+    let (out, _keep) = shots_dir();
+    let result = node(
+        &chromium,
+        vec![
+            "hotfix".into(),
+            app.base.clone(),
+            out.display().to_string(),
+            "alpha.user".into(),
+            "a long test password".into(),
+            "pat.pm".into(),
+            "pm password 1234".into(),
+            tuesday_after(14).to_string(),
+        ],
+        tokio::time::sleep(std::time::Duration::from_secs(300)),
+    )
+    .await;
+    worker.stop().await;
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(result.status.success(), "{stdout}\n{stderr}");
+    for step in [
+        "ok: the hotfix inbox shows the hotfix, its notes and the undecided pair",
+        "ok: a decline without reason and password is refused and records nothing",
+        "ok: the customer admin accepted the hotfix, filing HFX-1",
+        "ok: the inbox shows the signed acceptance and offers no second decision",
+        "ok: the accepted hotfix can be booked without an override",
+        "ok: the PM booked HFX-1 and may start it now",
+        "ok: the run card shows its steps and waits for TEST's release",
+        "ok: the run card shows its steps and waits for MAIN's release",
+        "ok: the hotfix run succeeded by itself on the page",
+        "ok: the run succeeded and the page shows each environment's measured downtime",
+        "ok: the PROD pair runs 24.2.1.1201",
+    ] {
+        assert!(stdout.contains(step), "{step}\n{stdout}\n{stderr}");
+    }
+    assert_shots(
+        &out,
+        &[
+            "hotfix-inbox.png",
+            "hotfix-accept-form.png",
+            "hotfix-accepted.png",
+            "run-waiting.png",
+            "run-succeeded.png",
+            "environments-after-hotfix.png",
+        ],
+    );
+    // What the page showed is what the store holds: the acceptance e-signed, the run done.
+    let system = Actor::system();
+    let r = valet_store::requests::get(&app.store, &system, "HFX-1")
+        .await
+        .unwrap();
+    assert_eq!(r.state.to_string(), "done");
+    let main = environments::get(&app.store, &system, &app.alpha.env_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        main.current_build.map(|b| b.to_string()).as_deref(),
+        Some("24.2.1.1201")
     );
 }

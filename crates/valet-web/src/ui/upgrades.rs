@@ -463,6 +463,7 @@ pub(super) async fn section(
         validated_build => d.validated_build.map(|b| b.to_string()),
         validated_in => d.validated_in,
         needs_override => d.needs_build_override,
+        hotfix => r.kind == valet_core::request::RequestKind::Hotfix,
         downtime_minutes => d.downtime_minutes, notice_days => d.notice_days, note => d.note,
         slots => d.slots.iter().enumerate().map(|(i, s)| slot_ctx(i, s, &view, &czone)).collect::<Vec<_>>(),
         booking => schedule.map(|s| booking_ctx(s, &view)),

@@ -9,6 +9,11 @@
 //     a PROD upgrade: the customer admin fills the slot picker (a DST gap refused live, then
 //     by the server), files two slots on DAY1 and DAY2; the PM opens the scheduling page
 //     (heatmap, conflicts, week calendar) and books slot 1, overriding the unvalidated build.
+//   node ui.js hotfix BASE_URL OUT_DIR CUSTOMER_ADMIN PASSWORD PM PM_PASSWORD DAY
+//     a hotfix: the customer admin reads it in the inbox, a decline without reason is refused,
+//     accepts it e-signed with a slot on DAY (HFX-1); the PM books it with confirmation steps,
+//     starts it now with a reason, releases TEST's and MAIN's downtime on the run card and
+//     sees it succeed with the measured downtime; the PROD pair then runs the hotfix.
 // Exits non-zero with a message on the first failed check.
 const { chromium } = require('playwright-core');
 
@@ -78,6 +83,41 @@ async function walk() {
   }
 }
 
+// Signing in (landing on `next`) and out of the UI in `page`.
+function session(page, base) {
+  return {
+    signIn: async (user, pass, next) => {
+      await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
+      await page.fill('#username', user);
+      await page.fill('#password', pass);
+      await page.click('button[type=submit]');
+      await page.waitForURL(`${base}${next}`);
+    },
+    signOut: async () => {
+      await page.click('button:has-text("Sign out")');
+      await page.waitForURL(/\/login/);
+    },
+  };
+}
+
+// Reads `read(page)` on fresh loads of `url` every `every` ms until it returns a truthy value
+// (which is returned) or `seconds` pass (then `what` is reported as failed). A page that
+// reloads itself while it is read (run pages do, when a run's state changes) is read again.
+async function poll(page, url, seconds, what, read, every = 1000) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    try {
+      await page.goto(url);
+      const got = await read(page);
+      if (got) return got;
+    } catch (e) {
+      if (!/context|navigat|destroyed|detached/i.test(String(e))) throw e;
+    }
+    if (Date.now() > deadline) throw new Error(`check failed: ${what} (not within ${seconds} s)`);
+    await page.waitForTimeout(every);
+  }
+}
+
 function isoDay(offset) {
   const d = new Date(Date.now() + offset * 86400000);
   return d.toISOString().slice(0, 10);
@@ -87,17 +127,7 @@ async function journey(base, out, customer, customerPassword, pm, pmPassword) {
   const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-    const signIn = async (user, pass, next) => {
-      await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
-      await page.fill('#username', user);
-      await page.fill('#password', pass);
-      await page.click('button[type=submit]');
-      await page.waitForURL(`${base}${next}`);
-    };
-    const signOut = async () => {
-      await page.click('button:has-text("Sign out")');
-      await page.waitForURL(/\/login/);
-    };
+    const { signIn, signOut } = session(page, base);
 
     // The customer admin files a VAL request; a date in the past is refused under its field.
     await signIn(customer, customerPassword, '/requests');
@@ -166,30 +196,12 @@ async function journey(base, out, customer, customerPassword, pm, pmPassword) {
     await page.unroute(events);
 
     // The run: the page follows it live; reload until the VAL pair is provisioned (≤ 120 s).
-    const deadline = Date.now() + 120000;
-    for (;;) {
-      let state = '';
-      let run = '';
-      try {
-        await page.goto(`${base}/requests/VAL-1`);
-        state = await page.textContent('#request-state');
-        run = await page.$('#run-state') ? await page.textContent('#run-state') : '';
-        if (await page.isVisible('text=VAL pair provisioned')) break;
-      } catch (e) {
-        // The page reloads itself when the run's state changes; a read that races that
-        // reload loses its document. Read again on the next round.
-        if (!/context|navigat|destroyed|detached/i.test(String(e))) throw e;
-        await page.waitForTimeout(500);
-        continue;
+    await poll(page, `${base}/requests/VAL-1`, 120, 'the provisioning run finished', async (p) => {
+      if (await p.$('#run-state') && (await p.textContent('#run-state')).includes('failed')) {
+        throw new Error(`check failed: the provisioning run failed: ${await p.textContent('#run-card')}`);
       }
-      if (run.includes('failed')) {
-        throw new Error(`check failed: the provisioning run failed: ${await page.textContent('#run-card')}`);
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`check failed: the provisioning run did not finish in 120 s (request ${state.trim()}, run ${run.trim()})`);
-      }
-      await page.waitForTimeout(2000);
-    }
+      return p.isVisible('text=VAL pair provisioned');
+    }, 2000);
     check(true, 'the provisioning run succeeded');
     await page.screenshot({ path: `${out}/request-provisioned.png`, fullPage: true });
     await signOut();
@@ -234,17 +246,7 @@ async function upgrade(base, out, customer, customerPassword, pm, pmPassword, da
   const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-    const signIn = async (user, pass, next) => {
-      await page.goto(`${base}/login?next=${encodeURIComponent(next)}`);
-      await page.fill('#username', user);
-      await page.fill('#password', pass);
-      await page.click('button[type=submit]');
-      await page.waitForURL(`${base}${next}`);
-    };
-    const signOut = async () => {
-      await page.click('button:has-text("Sign out")');
-      await page.waitForURL(/\/login/);
-    };
+    const { signIn, signOut } = session(page, base);
     const slot = async (n, date, start, end, zone) => {
       await page.fill(`#slot-${n}-date`, date);
       await page.fill(`#slot-${n}-start`, start);
@@ -364,7 +366,116 @@ async function upgrade(base, out, customer, customerPassword, pm, pmPassword, da
   }
 }
 
-const modes = { journey, upgrade };
+async function hotfix(base, out, customer, customerPassword, pm, pmPassword, day) {
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const { signIn, signOut } = session(page, base);
+    const build = '24.2.1.1201';
+    const card = `[id="hotfix-${build}"]`;
+
+    // The customer admin reads the hotfix in the inbox: notes, its pair, undecided.
+    await signIn(customer, customerPassword, '/hotfixes');
+    const inbox = await page.textContent(card);
+    check(inbox.includes('high severity') && inbox.includes('APP-3199') && inbox.includes('undecided')
+      && (await page.textContent('main')).includes('never applied automatically'),
+      'the hotfix inbox shows the hotfix, its notes and the undecided pair');
+    await page.screenshot({ path: `${out}/hotfix-inbox.png`, fullPage: true });
+
+    // Declining without a reason and a password records nothing and says why.
+    await page.click(`${card} form.decline button[type=submit]`);
+    await page.waitForSelector(`${card} .error`);
+    const refused = await page.textContent(`${card} .error`);
+    check(refused.includes('Nothing was recorded.') && refused.includes('reason') && refused.includes('password')
+      && (await page.textContent(card)).includes('undecided'),
+      'a decline without reason and password is refused and records nothing');
+
+    // Accepted with a slot and the password: HFX-1 is filed, e-signed.
+    const accept = `${card} form.accept`;
+    await page.fill(`${accept} input[name=slot_date] >> nth=0`, day);
+    await page.fill(`${accept} input[name=slot_start] >> nth=0`, '09:00');
+    await page.fill(`${accept} input[name=slot_end] >> nth=0`, '10:00');
+    await page.fill(`${accept} input[name=downtime_minutes]`, '30');
+    await page.fill(`${accept} input[name=note]`, 'after the morning dosing');
+    await page.screenshot({ path: `${out}/hotfix-accept-form.png`, fullPage: true });
+    await page.fill(`${accept} input[name=password]`, customerPassword);
+    await page.click(`${accept} button[type=submit]`);
+    await page.waitForURL(/\/requests\/HFX-\d+$/);
+    const key = page.url().split('/').pop();
+    check(key === 'HFX-1' && (await page.textContent('main')).includes(build)
+      && (await page.textContent('#hotfix-accepted')).includes('accepted by the customer'),
+      'the customer admin accepted the hotfix, filing HFX-1');
+    await page.goto(`${base}/hotfixes`);
+    const decided = await page.textContent(card);
+    check(/Accepted by .*e-signed/.test(decided) && decided.includes('HFX-1') && !(await page.$(`${accept}`)),
+      'the inbox shows the signed acceptance and offers no second decision');
+    await page.screenshot({ path: `${out}/hotfix-accepted.png`, fullPage: true });
+    await signOut();
+
+    // The PM books it, with each environment's downtime waiting for a release.
+    await signIn(pm, pmPassword, `/requests/${key}`);
+    await page.click('#schedule-link');
+    await page.waitForSelector('h1:has-text("Schedule")');
+    await page.check('#choice-1');
+    await page.selectOption('#book-engineer', 'eve.engineer');
+    await page.check('#book-confirm');
+    // The customer's acceptance is on record, so the hotfix needs no override to be booked.
+    check(await page.isVisible('#choice-1') && !(await page.$('#assessment .conflict.blocking')),
+      'the accepted hotfix can be booked without an override');
+    await page.click('#book-form button[type=submit]');
+    await page.waitForURL(new RegExp(`/requests/${key}#upgrade$`));
+    check((await page.textContent('#request-state')).includes('scheduled') && await page.isVisible('#start-now'),
+      'the PM booked HFX-1 and may start it now');
+
+    // Started at once, with a reason: the run card follows the steps live.
+    await page.fill('form[action$="/run/start"] input[name=reason]', 'customer asked for the fix before the study visit');
+    await page.click('#start-now');
+    const reqUrl = `${base}/requests/${key}`;
+    const release = async (env) => {
+      const label = await poll(page, reqUrl, 120, `the run waits for ${env}'s release`, async (p) => {
+        if (await p.$('#run-state') && (await p.textContent('#run-state')).includes('failed')) {
+          throw new Error(`check failed: the run failed: ${await p.textContent('#run-card')}`);
+        }
+        const label = await p.$('#confirm-button') ? await p.textContent('#confirm-button') : '';
+        return label.includes(env) ? label : null;
+      }, 500);
+      check(label.includes(env) && await page.isVisible('#steps tbody tr'),
+        `the run card shows its steps and waits for ${env}'s release`);
+      return label;
+    };
+    await release('TEST');
+    await page.screenshot({ path: `${out}/run-waiting.png`, fullPage: true });
+    await page.click('#confirm-button');
+    await release('MAIN');
+    await page.click('#confirm-button');
+    // No reload from here: the page follows the run by itself (server-sent events, and a
+    // reload of its own when the request's state changes).
+    await page.waitForSelector('#run-state.state-succeeded, #run-state.state-failed', { timeout: 180000 });
+    const done = await page.textContent('#run-card');
+    check(await page.textContent('#run-state') === 'succeeded', `the hotfix run succeeded by itself on the page: ${done}`);
+    const clock = await page.textContent('#downtime-clock');
+    check(/TEST\s+[\d.]+ (ms|s)/.test(clock) && /MAIN\s+[\d.]+ (ms|s)/.test(clock)
+      && done.includes('maintenance_off') && done.includes('smoke'),
+      `the run succeeded and the page shows each environment's measured downtime (${clock.trim()})`);
+    await page.screenshot({ path: `${out}/run-succeeded.png`, fullPage: true });
+
+    await page.click('nav >> text=Environments');
+    await page.waitForSelector('h1:has-text("Environments")');
+    const envs = await page.textContent('main');
+    check(envs.includes(build), `the PROD pair runs ${build}`);
+    await page.screenshot({ path: `${out}/environments-after-hotfix.png`, fullPage: true });
+  } catch (e) {
+    // What the page showed when a check failed, to read beside the message.
+    for (const p of browser.contexts().flatMap((c) => c.pages())) {
+      await p.screenshot({ path: `${out}/hotfix-failed.png`, fullPage: true }).catch(() => {});
+    }
+    throw e;
+  } finally {
+    await browser.close();
+  }
+}
+
+const modes = { journey, upgrade, hotfix };
 (modes[mode] ? modes[mode](...process.argv.slice(3)) : walk()).catch((e) => {
   console.error(e.message || e);
   process.exit(1);
