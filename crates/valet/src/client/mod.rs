@@ -57,7 +57,7 @@ pub enum Workflow {
         #[command(subcommand)]
         command: findings::FindingCommand,
     },
-    /// Provisioning and upgrade runs: show, wait (API client).
+    /// Provisioning and upgrade runs: show, wait; upgrades: start now, confirm, abort (API client).
     Run {
         #[command(flatten)]
         conn: Conn,

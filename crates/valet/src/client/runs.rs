@@ -31,14 +31,20 @@ pub enum RunCommand {
         /// Start at once rather than at the booked slot (required; the slot starts it otherwise).
         #[arg(long)]
         now: bool,
+        /// Why it starts before its slot (recorded in the audit trail).
         #[arg(long)]
         reason: String,
     },
     /// Release the environment an upgrade run waits for (booked with confirmation steps).
-    Confirm { key: String },
+    Confirm {
+        /// The upgrade or hotfix request (UPG-3).
+        key: String,
+    },
     /// Abort a running upgrade: it stops after the current step and rolls back.
     Abort {
+        /// The upgrade or hotfix request (UPG-3).
         key: String,
+        /// Why it is aborted (recorded in the audit trail and on the run).
         #[arg(long)]
         reason: String,
     },
