@@ -1170,3 +1170,146 @@ async fn hotfix_inbox_accepts_with_slots_and_declines_with_a_reason_e_signed() {
     let (_, html) = page(&b, &app, "/hotfixes").await;
     assert!(html.contains("Declined by") && html.contains("not affected"));
 }
+
+#[tokio::test]
+async fn schedule_overview_shows_a_month_calendar_within_the_tenant() {
+    use valet_core::schedule::ConflictKind;
+    use valet_ops::upgrade::{self, Override, SetSchedule};
+    let app = spawn_app().await;
+    publish_releases(&app).await;
+    create_pm(&app).await;
+    create_engineer(&app).await;
+    let actor_of = |name: &'static str| {
+        let store = app.store.clone();
+        async move {
+            valet_store::users::find_by_username(&store, name)
+                .await
+                .unwrap()
+                .unwrap()
+                .actor()
+        }
+    };
+    let (alpha_admin, pm) = (actor_of("alpha.user").await, actor_of("pat.pm").await);
+    let day: jiff::civil::Date = tuesday(40).parse().unwrap();
+    let at = |d: jiff::civil::Date, h: i8| {
+        d.at(h, 0, 0, 0)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .unwrap()
+            .timestamp()
+    };
+    // UPG-1 booked on `day`; a blackout of alpha, one of beta and a vendor freeze that week;
+    // the engineer's leave two days later.
+    let r = upgrade::file(
+        &app.store,
+        &alpha_admin,
+        valet_core::upgrade::UpgradeRequestInput {
+            pair: pair_of(&app, &app.alpha.env_id).await,
+            build: Some("24.3".into()),
+            slots: vec![format!("{day} 09:00-10:00 UTC")],
+            downtime_minutes: Some(30),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    upgrade::set(
+        &app.store,
+        &pm,
+        &r.key,
+        SetSchedule {
+            slot: Some(1),
+            engineer: "eve.engineer".into(),
+            overrides: vec![Override {
+                kind: ConflictKind::UnvalidatedBuild,
+                reason: "validated on the twin site".into(),
+            }],
+            password: Some("pm password 1234".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let monday = day.yesterday().unwrap();
+    for (customer, reason) in [
+        (Some(app.alpha.customer_id.as_str()), "alpha study start"),
+        (Some(app.beta.customer_id.as_str()), "beta inspection"),
+        (None, "year-end freeze"),
+    ] {
+        valet_store::schedules::add_blackout(
+            &app.store,
+            &pm,
+            customer,
+            at(monday, 6),
+            at(monday, 20),
+            reason,
+        )
+        .await
+        .unwrap();
+    }
+    let eve = valet_store::schedules::engineer_user(&app.store, "eve.engineer")
+        .await
+        .unwrap();
+    let thursday = day.tomorrow().unwrap().tomorrow().unwrap();
+    valet_store::schedules::add_exception(
+        &app.store,
+        &pm,
+        &eve,
+        valet_core::schedule::ExceptionKind::Leave,
+        at(thursday, 0),
+        at(thursday, 23),
+        "dentist",
+    )
+    .await
+    .unwrap();
+    let month = day.strftime("%Y-%m").to_string();
+    let cell = |body: &str, d: jiff::civil::Date| -> String {
+        let from = body
+            .find(&format!("data-date=\"{d}\""))
+            .unwrap_or_else(|| panic!("no cell for {d}"));
+        body[from..from + body[from..].find("</td>").unwrap()].to_string()
+    };
+
+    let pm_c = sign_in(&app, "pat.pm", "pm password 1234").await;
+    let (status, body) = page(&pm_c, &app, &format!("/schedule?month={month}")).await;
+    assert_eq!(status, 200);
+    keep("schedule-month.html", &body);
+    assert!(body.contains(&format!("id=\"month-label\">{}", day.strftime("%B %Y"))));
+    let booked = cell(&body, day);
+    assert!(
+        booked.contains("it booked") && booked.contains("09:00 UPG-1"),
+        "{booked}"
+    );
+    let blocked = cell(&body, monday);
+    assert!(
+        blocked.contains("it blackout\" title=\"blackout · Alpha: alpha study start")
+            && blocked.contains("it blackout\" title=\"blackout · Beta: beta inspection")
+            && blocked.contains("it freeze\" title=\"freeze · year-end freeze"),
+        "the vendor sees every blackout and the freeze: {blocked}"
+    );
+    assert!(cell(&body, thursday).contains("Eve Engineer: leave"));
+
+    // The customer: its own upgrade and blackout, the freeze; not beta's, not the leave.
+    let alpha = sign_in(&app, "alpha.user", "a long test password").await;
+    let (_, body) = page(&alpha, &app, &format!("/schedule?month={month}")).await;
+    let blocked = cell(&body, monday);
+    assert!(cell(&body, day).contains("UPG-1"));
+    assert!(blocked.contains("alpha study start") && blocked.contains("year-end freeze"));
+    assert!(
+        !body.contains("beta inspection")
+            && !body.contains("dentist")
+            && !body.contains("Eve Engineer: leave")
+    );
+    let beta = sign_in(&app, "beta.user", "a long test password").await;
+    let (_, body) = page(&beta, &app, &format!("/schedule?month={month}")).await;
+    assert!(!body.contains("UPG-1") && !body.contains("alpha study start"));
+    assert!(body.contains("beta inspection"));
+
+    // A malformed month says so and shows this month.
+    let (status, body) = page(&pm_c, &app, "/schedule?month=2027-13").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("id=\"month-note\"") && body.contains("not a month; give it as YYYY-MM"),
+        "{}",
+        &body[..body.len().min(3000)]
+    );
+}

@@ -986,7 +986,17 @@ async fn book(
 // ---------------------------------------------------------------------------------------
 // The schedule overview
 
-async fn overview(State(st): State<AppState>, u: UiUser) -> Result<Html<String>, UiError> {
+#[derive(Debug, Default, Deserialize)]
+pub struct OverviewQuery {
+    /// The month the calendar shows (`YYYY-MM`, viewer's zone); default: this month.
+    month: Option<String>,
+}
+
+async fn overview(
+    State(st): State<AppState>,
+    u: UiUser,
+    Query(q): Query<OverviewQuery>,
+) -> Result<Html<String>, UiError> {
     let actor = u.user.actor();
     let view = viewer_zone(&st, &u).await;
     let vtz = tz_of(&view);
@@ -1018,9 +1028,165 @@ async fn overview(State(st): State<AppState>, u: UiUser) -> Result<Html<String>,
     render(
         "schedules.html",
         context! { ..base(&u, "schedule"), ..context! {
+            month => month_calendar(&st, &actor, &view, q.month.as_deref()).await?,
             weeks => weeks, view_zone => view, vendor => !actor.role.is_customer(),
             from => now.to_zoned(vtz.clone()).date().to_string(),
             to => to.to_zoned(vtz).date().to_string(),
         } },
     )
+}
+
+/// The month calendar of the overview, in the viewer's zone: booked upgrades, the blackouts
+/// and freezes the viewer may see and, for the vendor, engineers' leave and on-call time.
+/// `month` is `YYYY-MM`; anything else shows this month with a note saying so.
+async fn month_calendar(
+    st: &AppState,
+    actor: &Actor,
+    view: &str,
+    month: Option<&str>,
+) -> Result<Value, UiError> {
+    let vtz = tz_of(view);
+    let today = st.store.now().to_zoned(vtz.clone()).date();
+    let asked = month.map(str::trim).filter(|m| !m.is_empty());
+    let parsed = asked.and_then(|m| format!("{m}-01").parse::<Date>().ok());
+    let note = match (asked, parsed) {
+        (Some(m), None) => Some(format!(
+            "`{m}` is not a month; give it as YYYY-MM (e.g. {}). Showing this month.",
+            today.strftime("%Y-%m")
+        )),
+        _ => None,
+    };
+    let first = parsed.unwrap_or_else(|| today.first_of_month());
+    let grid_start = monday_of(first);
+    let last = first.last_of_month();
+    let weeks = i64::from(last.since(grid_start).map_or(0, |d| d.get_days()) / 7 + 1).clamp(4, 6);
+    let day = |n: i64| {
+        grid_start
+            .checked_add(jiff::Span::new().days(n))
+            .unwrap_or(grid_start)
+    };
+    let midnight = |d: Date| {
+        d.to_zoned(vtz.clone())
+            .map(|z| z.timestamp())
+            .unwrap_or_else(|_| st.store.now())
+    };
+    let (from, to) = (midnight(grid_start), midnight(day(weeks * 7)));
+
+    // What the calendar shows.
+    struct Fact {
+        start: Timestamp,
+        end: Timestamp,
+        kind: &'static str,
+        label: String,
+        title: String,
+        href: Option<String>,
+    }
+    let mut facts: Vec<Fact> = Vec::new();
+    for s in schedules::list(&st.store, actor, from, to).await? {
+        if s.state == "cancelled" {
+            continue;
+        }
+        let at = s.start.to_zoned(vtz.clone()).strftime("%H:%M").to_string();
+        let who = if actor.role.is_customer() {
+            String::new()
+        } else {
+            format!(" · {}", s.customer_name)
+        };
+        facts.push(Fact {
+            start: s.start,
+            end: s.end,
+            kind: if s.state == "done" { "done" } else { "booked" },
+            label: format!("{at} {}", s.request_key),
+            title: format!(
+                "{}{who} · {} · engineer {} · {}",
+                s.request_key,
+                display_range(s.start, s.end, &vtz, view),
+                s.engineer_name,
+                s.state
+            ),
+            href: Some(format!("/requests/{}", s.request_key)),
+        });
+    }
+    let names: BTreeMap<String, String> = customers::list(&st.store, actor)
+        .await?
+        .into_iter()
+        .map(|c| (c.id.clone(), c.name.to_string()))
+        .collect();
+    for b in schedules::blackouts(&st.store, actor, None).await? {
+        if b.end <= from || b.start >= to {
+            continue;
+        }
+        let whose = b
+            .customer_id
+            .as_ref()
+            .and_then(|c| names.get(c))
+            .map(|n| format!("{n}: "))
+            .unwrap_or_default();
+        let kind = if b.kind == "freeze" {
+            "freeze"
+        } else {
+            "blackout"
+        };
+        facts.push(Fact {
+            start: b.start,
+            end: b.end,
+            kind,
+            label: format!("{whose}{}", b.reason),
+            title: format!("{kind} · {whose}{}", b.reason),
+            href: None,
+        });
+    }
+    if !actor.role.is_customer() {
+        for e in schedules::engineers(&st.store).await? {
+            for x in schedules::exceptions(&st.store, &e.id).await? {
+                if x.end <= from || x.start >= to {
+                    continue;
+                }
+                let what = x.kind.replace('_', " ");
+                facts.push(Fact {
+                    start: x.start,
+                    end: x.end,
+                    kind: if x.kind == "leave" { "leave" } else { "oncall" },
+                    label: format!("{}: {what}", e.display_name),
+                    title: format!("{} ({}) {what} {}", e.display_name, e.username, x.note),
+                    href: None,
+                });
+            }
+        }
+    }
+
+    let rows: Vec<Value> = (0..weeks)
+        .map(|w| {
+            let days: Vec<Value> = (0..7)
+                .map(|d| {
+                    let date = day(w * 7 + d);
+                    let (a, b) = (midnight(date), midnight(day(w * 7 + d + 1)));
+                    let items: Vec<Value> = facts
+                        .iter()
+                        .filter(|f| f.start < b && f.end > a)
+                        .map(|f| {
+                            context! { kind => f.kind, label => f.label, title => f.title, href => f.href }
+                        })
+                        .collect();
+                    context! {
+                        date => date.to_string(), day => date.day(),
+                        other => date.month() != first.month(), today => date == today,
+                        items => items,
+                    }
+                })
+                .collect();
+            context! { week => day(w * 7).iso_week_date().week(), days => days }
+        })
+        .collect();
+    let shift = |m: i64| {
+        first
+            .checked_add(jiff::Span::new().months(m))
+            .map(|d| d.strftime("%Y-%m").to_string())
+            .unwrap_or_default()
+    };
+    Ok(context! {
+        label => first.strftime("%B %Y").to_string(),
+        rows => rows, prev => shift(-1), next => shift(1),
+        this => today.strftime("%Y-%m").to_string(), note => note,
+    })
 }
