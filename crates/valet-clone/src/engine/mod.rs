@@ -92,6 +92,21 @@ impl DbUrl {
     }
 }
 
+/// The database a server URL names (its path's first segment), percent-decoded as the drivers
+/// read it: `…/my%2Ddb` is `my-db`. Empty when the URL does not parse.
+pub(crate) fn database_name(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| {
+            u.path_segments()?.next().map(|d| {
+                percent_encoding::percent_decode_str(d)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+        })
+        .unwrap_or_default()
+}
+
 /// A URL with its password replaced by `***`, for messages and reports.
 pub fn redact_url(s: &str) -> String {
     match url::Url::parse(s) {
@@ -347,6 +362,21 @@ pub(crate) fn split_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_name_is_percent_decoded_on_every_engine() {
+        assert_eq!(
+            database_name("mysql://root@db.example:3306/my%2Ddb"),
+            "my-db"
+        );
+        assert_eq!(
+            database_name("postgres://u:p%40ss@h/clinic%20val?sslmode=disable"),
+            "clinic val"
+        );
+        assert_eq!(database_name("postgres://h/a%2Fb/ignored"), "a/b");
+        assert_eq!(database_name("mysql://h"), "");
+        assert_eq!(database_name("not a url"), "");
+    }
 
     #[test]
     fn a_range_splits_into_adjacent_parts_open_at_both_ends() {

@@ -7,7 +7,7 @@ use crate::engine::{bq, Inspection};
 use crate::error::CloneError;
 use crate::plan::{Catalog, ColumnInfo, TableInfo};
 
-use super::session::{begin_snapshot, db, db_name, source_session};
+use super::session::{begin_snapshot, db, source_session};
 
 pub(super) fn is_binary_type(data_type: &str) -> bool {
     matches!(
@@ -109,7 +109,7 @@ pub(super) async fn read_catalog(c: &mut Conn, schema: &str) -> Result<Catalog, 
 pub(crate) async fn inspect(url: &str) -> Result<Inspection, CloneError> {
     let mut c = source_session(url).await?;
     begin_snapshot(&mut c).await?;
-    let cat = read_catalog(&mut c, &db_name(url)).await?;
+    let cat = read_catalog(&mut c, &crate::engine::database_name(url)).await?;
     let mut samples = Vec::new();
     for t in &cat.tables {
         let mut cols: Vec<Vec<String>> = vec![Vec::new(); t.columns.len()];

@@ -40,7 +40,7 @@ use self::copy::{run_workers, Mode};
 use self::parts::{plan_work, Work};
 use self::scan::scan_target;
 use self::schema::{read_objects, Objects};
-use self::session::{connect, db, db_name, snapshot_workers, Session, TARGET_SESSION};
+use self::session::{connect, db, snapshot_workers, Session, TARGET_SESSION};
 use self::target::Target;
 
 /// What the workers of one clone share: the plan, the options and the queue of parts.
@@ -56,7 +56,7 @@ pub(crate) async fn clone(
     target: &str,
     mut report: CloneReport,
 ) -> Result<CloneReport, CloneError> {
-    let schema = db_name(source);
+    let schema = crate::engine::database_name(source);
     let tgt = Target::new(target);
     {
         let a = url::Url::parse(source).ok();

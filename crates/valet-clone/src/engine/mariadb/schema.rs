@@ -74,9 +74,13 @@ fn split_create_table(ddl: &str) -> TableDdl {
 }
 
 fn strip_definer(sql: &str) -> String {
-    let re = regex::Regex::new(r"DEFINER=(`[^`]*`|'[^']*'|\S+)@(`[^`]*`|'[^']*'|\S+)\s*")
-        .expect("valid regex");
-    re.replace(sql, "").into_owned()
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(r"DEFINER=(`[^`]*`|'[^']*'|\S+)@(`[^`]*`|'[^']*'|\S+)\s*")
+            .expect("valid regex")
+    })
+    .replace(sql, "")
+    .into_owned()
 }
 
 /// Everything but the tables, copied after the data.

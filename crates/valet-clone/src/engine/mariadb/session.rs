@@ -24,13 +24,6 @@ pub(super) fn url_with_db(url: &str, db: Option<&str>) -> String {
     }
 }
 
-pub(super) fn db_name(url: &str) -> String {
-    url::Url::parse(url)
-        .ok()
-        .map(|u| u.path().trim_start_matches('/').to_string())
-        .unwrap_or_default()
-}
-
 /// A connection that says goodbye (`COM_QUIT`) however it ends: with [`Session::close`], or,
 /// dropped on an error path, from a task on the runtime. A dropped `Conn` only closes its
 /// socket, which the server logs as an aborted connection (on the customer's production

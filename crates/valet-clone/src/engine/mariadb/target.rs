@@ -9,7 +9,7 @@ use crate::engine::target::{
 };
 use crate::error::CloneError;
 
-use super::session::{connect, db, db_name, url_with_db};
+use super::session::{connect, db, url_with_db};
 
 /// The target database: its name and a URL of its server without a database.
 pub(super) struct Target {
@@ -23,7 +23,7 @@ impl Target {
         Target {
             url: url.to_string(),
             server_url: url_with_db(url, None),
-            name: db_name(url),
+            name: crate::engine::database_name(url),
         }
     }
 

@@ -113,10 +113,12 @@ pub(super) async fn scan_target(
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(|e| db(format!("leak scan of {}", t.display))(e))?;
                     reader.push(&chunk);
-                    while let Some(tuple) = reader
-                        .next_tuple(&mut fields)
-                        .map_err(|e| CloneError::db("leak scan", Message(e)))?
-                    {
+                    while let Some(tuple) = reader.next_tuple(&mut fields).map_err(|e| {
+                        CloneError::db(
+                            format!("leak scan of {} (reading its COPY stream)", t.display),
+                            Message(e),
+                        )
+                    })? {
                         row += 1;
                         for (k, f) in fields.iter().enumerate() {
                             if let Some((p, l)) = f {

@@ -20,8 +20,7 @@ pub(super) struct Target {
 impl Target {
     pub(super) fn parse(url: &str) -> Result<Target, CloneError> {
         let mut u = url::Url::parse(url).map_err(|e| CloneError::Url(e.to_string()))?;
-        let name = u.path().trim_start_matches('/').to_string();
-        let name = percent_decode(&name);
+        let name = crate::engine::database_name(url);
         u.set_path("/postgres");
         Ok(Target {
             url: url.to_string(),
@@ -140,24 +139,6 @@ impl TargetDatabase for Target {
             }
         }
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Drops the database of `url` (forcing other sessions off); `false` if it did not exist.
