@@ -784,7 +784,7 @@ pub struct RequestView {
 pub async fn view(store: &Store, actor: &Actor, key: &str) -> Result<RequestView> {
     let request = requests::get(store, actor, key).await?;
     let sha = request.content_sha256();
-    let signatures = signatures::of(store, "request", &request.key)
+    let mut signatures: Vec<ShownSignature> = signatures::of(store, "request", &request.key)
         .await?
         .into_iter()
         .map(|s| ShownSignature {
@@ -792,6 +792,18 @@ pub async fn view(store: &Store, actor: &Actor, key: &str) -> Result<RequestView
             signature: s,
         })
         .collect();
+    // A hotfix request stands on the customer's signed acceptance: shown with its own, which
+    // `acceptance_for` has just checked against the record it was bound to.
+    if request.kind == valet_core::RequestKind::Hotfix {
+        if let Ok(d) = crate::hotfix::acceptance_for(store, &request).await {
+            for s in signatures::of(store, "hotfix_decision", &d.id).await? {
+                signatures.push(ShownSignature {
+                    changed_after_signing: s.record_sha256 != d.record_sha256,
+                    signature: s,
+                });
+            }
+        }
+    }
     let val_pair = match request.details["val_pair_id"].as_str() {
         Some(p) => match environments::pair(store, actor, p).await {
             Ok(p) => Some(p),

@@ -589,7 +589,7 @@ async fn hotfix_accepted_in_the_inbox_and_run_from_the_request_page_in_chromium(
     for step in [
         "ok: the hotfix inbox shows the hotfix, its notes and the undecided pair",
         "ok: a decline without reason and password is refused and records nothing",
-        "ok: the customer admin accepted the hotfix, filing HFX-1",
+        "ok: the customer admin accepted the hotfix, filing HFX-1 that shows the e-signed acceptance",
         "ok: the inbox shows the signed acceptance and offers no second decision",
         "ok: the accepted hotfix can be booked without an override",
         "ok: the PM booked HFX-1 and may start it now",

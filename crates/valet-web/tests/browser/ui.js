@@ -403,8 +403,9 @@ async function hotfix(base, out, customer, customerPassword, pm, pmPassword, day
     await page.waitForURL(/\/requests\/HFX-\d+$/);
     const key = page.url().split('/').pop();
     check(key === 'HFX-1' && (await page.textContent('main')).includes(build)
-      && (await page.textContent('#hotfix-accepted')).includes('accepted by the customer'),
-      'the customer admin accepted the hotfix, filing HFX-1');
+      && (await page.textContent('#hotfix-accepted')).includes('accepted by the customer')
+      && (await page.textContent('main')).includes('I accept this record.'),
+      'the customer admin accepted the hotfix, filing HFX-1 that shows the e-signed acceptance');
     await page.goto(`${base}/hotfixes`);
     const decided = await page.textContent(card);
     check(/Accepted by .*e-signed/.test(decided) && decided.includes('HFX-1') && !(await page.$(`${accept}`)),
