@@ -300,15 +300,7 @@ async fn val_cycle_from_request_to_sign_off_in_chromium() {
     let (out, _keep) = shots_dir();
     let result = node(
         &chromium,
-        vec![
-            "journey".into(),
-            app.base.clone(),
-            out.display().to_string(),
-            "alpha.user".into(),
-            "a long test password".into(),
-            "pat.pm".into(),
-            "pm password 1234".into(),
-        ],
+        customer_and_pm("journey", &app, &out, &[]),
         tokio::time::sleep(std::time::Duration::from_secs(300)),
     )
     .await;
@@ -400,6 +392,22 @@ async fn vendor_users(app: &TestApp) -> Actor {
     pm.unwrap()
 }
 
+/// `node ui.js MODE` arguments for a journey of the customer admin `alpha.user` and the PM
+/// `pat.pm` (see [`vendor_users`]), then `extra`.
+fn customer_and_pm(mode: &str, app: &TestApp, out: &Path, extra: &[String]) -> Vec<String> {
+    let mut args = vec![
+        mode.to_string(),
+        app.base.clone(),
+        out.display().to_string(),
+        "alpha.user".into(),
+        "a long test password".into(),
+        "pat.pm".into(),
+        "pm password 1234".into(),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// The first Tuesday at least `days` days from now (UTC), so that slots fall on weekdays
 /// inside the vendor's default working hours and well beyond the notice period.
 fn tuesday_after(days: i64) -> jiff::civil::Date {
@@ -445,17 +453,12 @@ async fn upgrade_request_from_slot_picker_to_booking_in_chromium() {
     let (out, _keep) = shots_dir();
     let result = node(
         &chromium,
-        vec![
-            "upgrade".into(),
-            app.base.clone(),
-            out.display().to_string(),
-            "alpha.user".into(),
-            "a long test password".into(),
-            "pat.pm".into(),
-            "pm password 1234".into(),
-            day.to_string(),
-            day.tomorrow().unwrap().to_string(),
-        ],
+        customer_and_pm(
+            "upgrade",
+            &app,
+            &out,
+            &[day.to_string(), day.tomorrow().unwrap().to_string()],
+        ),
         tokio::time::sleep(std::time::Duration::from_secs(180)),
     )
     .await;
@@ -569,16 +572,7 @@ async fn hotfix_accepted_in_the_inbox_and_run_from_the_request_page_in_chromium(
     let (out, _keep) = shots_dir();
     let result = node(
         &chromium,
-        vec![
-            "hotfix".into(),
-            app.base.clone(),
-            out.display().to_string(),
-            "alpha.user".into(),
-            "a long test password".into(),
-            "pat.pm".into(),
-            "pm password 1234".into(),
-            tuesday_after(14).to_string(),
-        ],
+        customer_and_pm("hotfix", &app, &out, &[tuesday_after(14).to_string()]),
         tokio::time::sleep(std::time::Duration::from_secs(300)),
     )
     .await;
