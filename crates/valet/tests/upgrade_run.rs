@@ -908,6 +908,21 @@ async fn accepted_hotfix_runs_through_the_runbook() {
     let run = wait_run(&w, &r.key).await;
     assert_eq!(run.state, RunState::Succeeded, "\n{}", summary(&run));
     assert_eq!(version_of(&w, EnvRole::Main).await, "24.2.1.1201");
+    // The report shows the customer's signed acceptance the run stood on.
+    let (_, html) = valet_store::documents::content(
+        &w.store,
+        &w.pm,
+        &format!("UR-{}-1", r.key),
+        valet_store::documents::Format::Html,
+    )
+    .await
+    .unwrap();
+    let html = String::from_utf8(html).unwrap();
+    let signed = &html[html.find("5 Signatures").expect("a signatures section")..];
+    assert!(
+        signed.contains("<td>accepted</td>") && signed.contains("carla"),
+        "{signed}"
+    );
     let _ = stop.send(true);
     sup.stop_all().await;
 }
