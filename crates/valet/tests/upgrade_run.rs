@@ -403,7 +403,19 @@ async fn upgrade_at_its_slot(engine: &str) {
         docs.iter().any(|d| d.id == format!("UR-{key}-1")),
         "{docs:?}"
     );
-    // To read the report: KEEP_REPORT=/tmp/dir cargo test -p valet --test upgrade_run slot
+    keep_report(&w, &key, engine).await;
+    assert!(matches!(
+        valet_store::audit::verify(&w.store).await.unwrap(),
+        valet_store::audit::Verdict::Ok { .. }
+    ));
+    let _ = stop2.send(true);
+    sup.stop_all().await;
+    sup2.stop_all().await;
+}
+
+/// Writes the run's upgrade report to `$KEEP_REPORT/upgrade-report-{name}.pdf`, to read it:
+/// `KEEP_REPORT=/tmp/dir cargo test -p valet --test upgrade_run slot` (or `hotfix`).
+async fn keep_report(w: &World, key: &str, name: &str) {
     if let Ok(dir) = std::env::var("KEEP_REPORT") {
         let (_, pdf) = valet_store::documents::content(
             &w.store,
@@ -413,15 +425,8 @@ async fn upgrade_at_its_slot(engine: &str) {
         )
         .await
         .unwrap();
-        std::fs::write(format!("{dir}/upgrade-report-{engine}.pdf"), pdf).unwrap();
+        std::fs::write(format!("{dir}/upgrade-report-{name}.pdf"), pdf).unwrap();
     }
-    assert!(matches!(
-        valet_store::audit::verify(&w.store).await.unwrap(),
-        valet_store::audit::Verdict::Ok { .. }
-    ));
-    let _ = stop2.send(true);
-    sup.stop_all().await;
-    sup2.stop_all().await;
 }
 
 fn summary(run: &valet_store::runs::Run) -> String {
@@ -923,6 +928,7 @@ async fn accepted_hotfix_runs_through_the_runbook() {
         signed.contains("<td>accepted</td>") && signed.contains("carla"),
         "{signed}"
     );
+    keep_report(&w, &r.key, "hotfix").await;
     let _ = stop.send(true);
     sup.stop_all().await;
 }

@@ -153,19 +153,25 @@ fn text_width(face: Face, size: f32, text: &str) -> f32 {
     pt_to_mm(size) * units as f32 / 1000.0
 }
 
-/// Base-14 fonts cover Latin-1; anything else becomes `?` rather than garbage.
+/// Base-14 fonts cover Latin-1: common typography outside it is spelled in ASCII (an ellipsis
+/// as `...`), anything else becomes `?` rather than garbage.
 fn latin1(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\u{2013}' | '\u{2014}' => '-',
-            '\u{2018}' | '\u{2019}' => '\'',
-            '\u{201C}' | '\u{201D}' => '"',
-            '\u{2192}' => '>',
-            '\t' => ' ',
-            c if (c as u32) < 256 => c,
-            _ => '?',
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\u{2013}' | '\u{2014}' | '\u{2212}' => out.push('-'),
+            '\u{2018}' | '\u{2019}' => out.push('\''),
+            '\u{201C}' | '\u{201D}' => out.push('"'),
+            '\u{2026}' => out.push_str("..."),
+            '\u{2192}' => out.push('>'),
+            '\u{2264}' => out.push_str("<="),
+            '\u{2265}' => out.push_str(">="),
+            '\t' => out.push(' '),
+            c if (c as u32) < 256 => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out
 }
 
 fn grey(level: f32) -> Color {
@@ -565,6 +571,14 @@ fn wrap_to(text: &str, max: f32, width: impl Fn(&str) -> f32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_outside_latin1_is_spelled_in_ascii_or_marked() {
+        assert_eq!(latin1("18c22efa…"), "18c22efa...");
+        assert_eq!(latin1("≤ 5 s – “ok” → done"), "<= 5 s - \"ok\" > done");
+        assert_eq!(latin1("Müller · 36.8 °C"), "Müller · 36.8 °C");
+        assert_eq!(latin1("漢"), "?");
+    }
 
     #[test]
     fn wrap_keeps_every_word_and_respects_the_width() {
