@@ -131,7 +131,8 @@ pub async fn histogram(
     let url = db.main_url.ok_or_else(|| {
         OpsError::Payload("the PROD Main environment has no database registered".into())
     })?;
-    let hourly = proddb::hourly_activity(profile, &url, weeks * 7).await?;
+    let hourly =
+        proddb::hourly_activity_cached(profile, &url, weeks * 7, proddb::ACTIVITY_MAX_AGE).await?;
     Histogram::fold(&db.zone, weeks, &hourly).map_err(OpsError::Payload)
 }
 
