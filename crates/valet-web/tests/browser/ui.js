@@ -425,7 +425,8 @@ async function hotfix(base, out, customer, customerPassword, pm, pmPassword, day
       'the accepted hotfix can be booked without an override');
     await page.click('#book-form button[type=submit]');
     await page.waitForURL(new RegExp(`/requests/${key}#upgrade$`));
-    check((await page.textContent('#request-state')).includes('scheduled') && await page.isVisible('#start-now'),
+    check((await page.textContent('#request-state')).includes('scheduled') && await page.isVisible('#start-now')
+      && await page.isVisible('#run-actions-hint'),
       'the PM booked HFX-1 and may start it now');
 
     // Started at once, with a reason: the run card follows the steps live.
