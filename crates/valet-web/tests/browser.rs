@@ -164,16 +164,22 @@ async fn validation_lead_walks_environments_releases_and_notes_in_chromium() {
     );
 }
 
-/// Gives alpha's PROD pair real clinic databases (a small generated population) so that a
-/// provisioning run has something to clone and mask.
-async fn clinic_databases(app: &TestApp, dir: &Path) {
+/// Alpha's PROD pair.
+async fn alpha_pair(app: &TestApp) -> environments::Pair {
     let system = Actor::system();
     let main = environments::get(&app.store, &system, &app.alpha.env_id)
         .await
         .unwrap();
-    let pair = environments::pair(&app.store, &system, &main.pair_id)
+    environments::pair(&app.store, &system, &main.pair_id)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Gives alpha's PROD pair real clinic databases (a small generated population) so that a
+/// provisioning run has something to clone and mask.
+async fn clinic_databases(app: &TestApp, dir: &Path) {
+    let system = Actor::system();
+    let pair = alpha_pair(app).await;
     for (env, n) in [(&pair.main, 200), (&pair.test, 50)] {
         let url = format!(
             "sqlite://{}",
@@ -501,12 +507,7 @@ async fn upgrade_request_from_slot_picker_to_booking_in_chromium() {
 async fn start_prod(app: &TestApp, worker: &Worker) {
     use valet_ops::jobs::{self, EnqueueOptions, JobKind};
     let system = Actor::system();
-    let main = environments::get(&app.store, &system, &app.alpha.env_id)
-        .await
-        .unwrap();
-    let pair = environments::pair(&app.store, &system, &main.pair_id)
-        .await
-        .unwrap();
+    let pair = alpha_pair(app).await;
     let mut ids = Vec::new();
     for env in [&pair.main, &pair.test] {
         let dir = worker
