@@ -616,6 +616,50 @@ pub fn estimate_downtime(
             }
         })
         .collect();
+    let basis = if per_env.is_empty() {
+        "no VAL dry run of this build for this pair: run a VAL cycle first to measure it".into()
+    } else {
+        format!(
+            "VAL dry run's migrations scaled by data growth, plus start-up and {fixed_seconds} s \
+             of fixed runbook steps per environment; high = 1.5 × low"
+        )
+    };
+    judged(per_env, accepted_minutes, basis)
+}
+
+/// Downtime when no VAL dry run of the build exists (a hotfix never has one): each
+/// environment's downtime as measured by the pair's last PROD upgrade (`measured`: role and
+/// milliseconds from maintenance on to off), `source` naming that upgrade; high = 1.5 × low.
+pub fn estimate_from_last_upgrade(
+    measured: &[(String, u64)],
+    source: &str,
+    accepted_minutes: Option<u64>,
+) -> DowntimeEstimate {
+    let per_env = measured
+        .iter()
+        .map(|(role, ms)| {
+            let low = (*ms as f64 / 1000.0).max(1.0);
+            EnvDowntime {
+                role: role.clone(),
+                growth: 1.0,
+                low_seconds: low.ceil() as u64,
+                high_seconds: (low * 1.5).ceil() as u64,
+            }
+        })
+        .collect();
+    let basis = format!(
+        "no VAL dry run of this build: the downtime the pair's last PROD upgrade ({source}) \
+         measured per environment; high = 1.5 × low"
+    );
+    judged(per_env, accepted_minutes, basis)
+}
+
+/// The estimate's range in minutes and its verdict against what the customer accepts.
+fn judged(
+    per_env: Vec<EnvDowntime>,
+    accepted_minutes: Option<u64>,
+    basis: String,
+) -> DowntimeEstimate {
     let low = per_env.iter().map(|e| e.low_seconds).max().unwrap_or(0);
     let high = per_env.iter().map(|e| e.high_seconds).max().unwrap_or(0);
     let low_minutes = low.div_ceil(60);
@@ -626,14 +670,6 @@ pub fn estimate_downtime(
         (false, Some(a)) if high_minutes <= a => "within",
         (false, Some(a)) if low_minutes <= a => "may_exceed",
         _ => "exceeds",
-    };
-    let basis = if per_env.is_empty() {
-        "no VAL dry run of this build for this pair: run a VAL cycle first to measure it".into()
-    } else {
-        format!(
-            "VAL dry run's migrations scaled by data growth, plus start-up and {fixed_seconds} s \
-             of fixed runbook steps per environment; high = 1.5 × low"
-        )
     };
     DowntimeEstimate {
         low_minutes,
@@ -945,6 +981,25 @@ mod tests {
         assert_eq!(estimate_downtime(&dry, 45, Some(3)).verdict, "may_exceed");
         assert_eq!(estimate_downtime(&dry, 45, Some(2)).verdict, "exceeds");
         assert_eq!(estimate_downtime(&[], 45, Some(2)).verdict, "unknown");
+    }
+
+    #[test]
+    fn downtime_from_the_last_upgrade_when_no_dry_run_exists() {
+        let measured = [("TEST".to_string(), 4_200), ("MAIN".to_string(), 95_000)];
+        let e = estimate_from_last_upgrade(&measured, "UPG-1 to 24.3", Some(2));
+        // MAIN: 95 s → 2 min; high 143 s → 3 min: may exceed the 2 minutes accepted.
+        assert_eq!(e.per_env[1].low_seconds, 95);
+        assert_eq!(e.per_env[1].high_seconds, 143);
+        assert_eq!((e.low_minutes, e.high_minutes), (2, 3));
+        assert_eq!(e.verdict, "may_exceed");
+        assert!(e.basis.contains("UPG-1 to 24.3"), "{}", e.basis);
+        assert_eq!(
+            estimate_from_last_upgrade(&measured, "UPG-1", Some(3)).verdict,
+            "within"
+        );
+        // A sub-second measurement counts as a second, never as no downtime.
+        let quick = estimate_from_last_upgrade(&[("MAIN".into(), 300)], "UPG-1", Some(1));
+        assert_eq!((quick.per_env[0].low_seconds, quick.low_minutes), (1, 1));
     }
 
     #[test]

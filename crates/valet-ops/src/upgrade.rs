@@ -214,11 +214,61 @@ pub async fn downtime(store: &Store, r: &Request) -> Result<DowntimeEstimate> {
             }
         }
     }
+    if dry.is_empty() {
+        if let Some((source, measured)) = last_measured_downtime(store, r, &u.pair_id).await? {
+            return Ok(valet_core::schedule::estimate_from_last_upgrade(
+                &measured,
+                &source,
+                Some(u.downtime_minutes),
+            ));
+        }
+    }
     Ok(estimate_downtime(
         &dry,
         DEFAULT_FIXED_SECONDS,
         Some(u.downtime_minutes),
     ))
+}
+
+/// The downtime per environment (role, ms) the pair's last successful PROD upgrade or hotfix
+/// run other than `r`'s measured, with the request it came from (`UPG-1 to 24.3.0.1300`).
+async fn last_measured_downtime(
+    store: &Store,
+    r: &Request,
+    pair_id: &str,
+) -> Result<Option<(String, Vec<(String, u64)>)>> {
+    let system = Actor::system();
+    let earlier = requests::list(
+        store,
+        &system,
+        &requests::Filter {
+            customer_id: Some(r.customer_id.clone()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    for other in earlier.iter().filter(|x| {
+        x.kind.is_prod_upgrade() && x.key != r.key && x.details["pair_id"] == json!(pair_id)
+    }) {
+        let all = runs::of_request(store, &system, other).await?;
+        let Some(run) = all
+            .iter()
+            .find(|x| x.kind == "upgrade" && x.state == runs::RunState::Succeeded)
+        else {
+            continue;
+        };
+        let measured: Vec<(String, u64)> = run
+            .steps
+            .iter()
+            .filter(|s| s.name == "maintenance_off" && s.state.as_str() == "done")
+            .filter_map(|s| Some((s.env.clone()?, s.artifacts["downtime_ms"].as_u64()?)))
+            .collect();
+        if !measured.is_empty() {
+            let build = other.details["build"].as_str().unwrap_or("?");
+            return Ok(Some((format!("{} to {build}", other.key), measured)));
+        }
+    }
+    Ok(None)
 }
 
 /// One proposed slot as the PM sees it.

@@ -929,6 +929,32 @@ async fn accepted_hotfix_runs_through_the_runbook() {
         "{signed}"
     );
     keep_report(&w, &r.key, "hotfix").await;
+    // The next upgrade has no VAL dry run of its build: its downtime is expected from what
+    // this run measured.
+    let next = valet_ops::upgrade::file(
+        &w.store,
+        &w.admin,
+        valet_core::upgrade::UpgradeRequestInput {
+            pair: w.pair.clone(),
+            build: Some("24.3".into()),
+            slots: vec![format!("{} 09:00-10:00 UTC", monday_after(40))],
+            downtime_minutes: Some(30),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let next = valet_store::requests::get(&w.store, &Actor::system(), &next.key)
+        .await
+        .unwrap();
+    let e = valet_ops::upgrade::downtime(&w.store, &next).await.unwrap();
+    assert!(
+        e.basis.contains(&format!("{} to 24.2.1.1201", r.key)),
+        "{}",
+        e.basis
+    );
+    assert_eq!(e.per_env.len(), 2, "{e:?}");
+    assert_eq!(e.verdict, "within", "{e:?}");
     let _ = stop.send(true);
     sup.stop_all().await;
 }
