@@ -589,6 +589,7 @@ async fn hotfix_accepted_in_the_inbox_and_run_from_the_request_page_in_chromium(
         "ok: the accepted hotfix can be booked without an override",
         "ok: the PM booked HFX-1 and may start it now",
         "ok: the run card shows its steps and waits for TEST's release",
+        "ok: the booking shows the run in progress",
         "ok: the run card shows its steps and waits for MAIN's release",
         "ok: the hotfix run succeeded by itself on the page",
         "ok: the run succeeded and the page shows each environment's measured downtime",

@@ -446,6 +446,7 @@ async function hotfix(base, out, customer, customerPassword, pm, pmPassword, day
       return label;
     };
     await release('TEST');
+    check(await page.textContent('#booking-state') === 'running', 'the booking shows the run in progress');
     await page.screenshot({ path: `${out}/run-waiting.png`, fullPage: true });
     await page.click('#confirm-button');
     await release('MAIN');
