@@ -380,6 +380,23 @@ pub async fn decline(
     Ok(d)
 }
 
+/// The e-signatures of the customer's acceptance a hotfix request stands on, once
+/// [`acceptance_for`] has checked them against the record they were bound to; none for another
+/// kind of request or without a valid acceptance on record.
+pub async fn acceptance_signatures(
+    store: &Store,
+    request: &Request,
+) -> Result<Vec<valet_core::signature::Signature>> {
+    if request.kind != RequestKind::Hotfix {
+        return Ok(Vec::new());
+    }
+    match acceptance_for(store, request).await {
+        Ok(d) => Ok(signatures::of(store, "hotfix_decision", &d.id).await?),
+        Err(OpsError::HotfixNotAccepted { .. }) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
 /// The customer's signed acceptance of the hotfix an `HFX-N` request applies. Call it before
 /// anything schedules or runs the request: it refuses unless an `accepted` decision for the
 /// request's (hotfix build, pair) is on record, filed this request, was signed with meaning

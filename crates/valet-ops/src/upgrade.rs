@@ -257,12 +257,7 @@ async fn last_measured_downtime(
         else {
             continue;
         };
-        let measured: Vec<(String, u64)> = run
-            .steps
-            .iter()
-            .filter(|s| s.name == "maintenance_off" && s.state.as_str() == "done")
-            .filter_map(|s| Some((s.env.clone()?, s.artifacts["downtime_ms"].as_u64()?)))
-            .collect();
+        let measured = crate::upgrade_run::measured_downtime(run);
         if !measured.is_empty() {
             let build = other.details["build"].as_str().unwrap_or("?");
             return Ok(Some((format!("{} to {build}", other.key), measured)));

@@ -909,17 +909,9 @@ impl Upgrader {
             "report" => return self.report(run, &r).await,
             "finish" => return self.finish(run, &r, target).await,
             "notify" => {
-                let downtime: Vec<String> = run
-                    .steps
+                let downtime: Vec<String> = measured_downtime(run)
                     .iter()
-                    .filter(|s| s.name == "maintenance_off" && s.state == StepState::Done)
-                    .map(|s| {
-                        format!(
-                            "{} {} s",
-                            s.env.as_deref().unwrap_or("-"),
-                            s.artifacts["downtime_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
-                        )
-                    })
+                    .map(|(env, ms)| format!("{env} {} s", *ms as f64 / 1000.0))
                     .collect();
                 announce(
                     &self.store,
@@ -1584,4 +1576,19 @@ fn db_size(url: &str) -> u64 {
 /// Where upgrade backups live for `data_dir`.
 pub fn backup_dir(data_dir: &std::path::Path, key: &str) -> PathBuf {
     data_dir.join("backups").join(key.to_ascii_lowercase())
+}
+
+/// Each environment's downtime (role, ms from maintenance on to off) that a run measured on
+/// its way up (rollbacks not counted).
+pub fn measured_downtime(run: &Run) -> Vec<(String, u64)> {
+    run.steps
+        .iter()
+        .filter(|s| s.name == "maintenance_off" && s.state == StepState::Done)
+        .map(|s| {
+            (
+                s.env.clone().unwrap_or_else(|| "-".into()),
+                s.artifacts["downtime_ms"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
 }

@@ -792,17 +792,13 @@ pub async fn view(store: &Store, actor: &Actor, key: &str) -> Result<RequestView
             signature: s,
         })
         .collect();
-    // A hotfix request stands on the customer's signed acceptance: shown with its own, which
-    // `acceptance_for` has just checked against the record it was bound to.
-    if request.kind == valet_core::RequestKind::Hotfix {
-        if let Ok(d) = crate::hotfix::acceptance_for(store, &request).await {
-            for s in signatures::of(store, "hotfix_decision", &d.id).await? {
-                signatures.push(ShownSignature {
-                    changed_after_signing: s.record_sha256 != d.record_sha256,
-                    signature: s,
-                });
-            }
-        }
+    // A hotfix request stands on the customer's signed acceptance: shown with its own (checked
+    // unchanged by `acceptance_signatures`).
+    for s in crate::hotfix::acceptance_signatures(store, &request).await? {
+        signatures.push(ShownSignature {
+            changed_after_signing: false,
+            signature: s,
+        });
     }
     let val_pair = match request.details["val_pair_id"].as_str() {
         Some(p) => match environments::pair(store, actor, p).await {

@@ -276,21 +276,26 @@ async fn book(w: &World) -> (String, jiff::Timestamp) {
     book_with(w, false).await
 }
 
-async fn book_with(w: &World, confirm: bool) -> (String, jiff::Timestamp) {
-    let d = monday_after(30);
-    let r = valet_ops::upgrade::file(
+/// The customer admin files an upgrade to 24.3 with one slot, 09:00–10:00 UTC on the first
+/// Monday `days` or more ahead.
+async fn file_upgrade(w: &World, days: i64) -> valet_store::requests::Request {
+    valet_ops::upgrade::file(
         &w.store,
         &w.admin,
         valet_core::upgrade::UpgradeRequestInput {
             pair: w.pair.clone(),
             build: Some("24.3".into()),
-            slots: vec![format!("{d} 09:00-10:00 UTC")],
+            slots: vec![format!("{} 09:00-10:00 UTC", monday_after(days))],
             downtime_minutes: Some(30),
             ..Default::default()
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+async fn book_with(w: &World, confirm: bool) -> (String, jiff::Timestamp) {
+    let r = file_upgrade(w, 30).await;
     let s = valet_ops::upgrade::set(
         &w.store,
         &w.pm,
@@ -821,7 +826,7 @@ async fn damaging_migration_is_caught_and_rolled_back_on_each_engine() {
 /// environment as `BENCH role downtime_ms migrate_ms backup_ms smoke_ms`. Not a pass/fail
 /// test: run by `bench/upgrade`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore]
+#[ignore = "benchmark driver: needs the generated databases named in VALET_UPGRADE_BENCH (bench/upgrade)"]
 async fn bench_upgrade_downtime() {
     let Ok(spec) = std::env::var("VALET_UPGRADE_BENCH") else {
         eprintln!("set VALET_UPGRADE_BENCH=main_url,test_url (bench/upgrade does)");
@@ -931,22 +936,7 @@ async fn accepted_hotfix_runs_through_the_runbook() {
     keep_report(&w, &r.key, "hotfix").await;
     // The next upgrade has no VAL dry run of its build: its downtime is expected from what
     // this run measured.
-    let next = valet_ops::upgrade::file(
-        &w.store,
-        &w.admin,
-        valet_core::upgrade::UpgradeRequestInput {
-            pair: w.pair.clone(),
-            build: Some("24.3".into()),
-            slots: vec![format!("{} 09:00-10:00 UTC", monday_after(40))],
-            downtime_minutes: Some(30),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let next = valet_store::requests::get(&w.store, &Actor::system(), &next.key)
-        .await
-        .unwrap();
+    let next = file_upgrade(&w, 40).await;
     let e = valet_ops::upgrade::downtime(&w.store, &next).await.unwrap();
     assert!(
         e.basis.contains(&format!("{} to 24.2.1.1201", r.key)),

@@ -194,25 +194,22 @@ async fn content(store: &Store, actor: &Actor, run: &Run, r: &Request) -> Result
             _ => {}
         }
     }
-    let mut sigs = Vec::new();
     // A hotfix runs on the customer's signed acceptance: it heads the signatures.
-    let mut signed = Vec::new();
-    if r.kind == valet_core::RequestKind::Hotfix {
-        if let Ok(d) = crate::hotfix::acceptance_for(store, r).await {
-            signed.extend(signatures::of(store, "hotfix_decision", &d.id).await?);
-        }
-    }
+    let mut signed = crate::hotfix::acceptance_signatures(store, r).await?;
     for kind in ["schedule", "request"] {
         signed.extend(signatures::of(store, kind, &r.key).await?);
     }
-    for s in signed {
-        sigs.push(vec![
-            s.printed_name.clone(),
-            s.meaning.as_str().to_string(),
-            s.signed_at_local.clone(),
-            s.reason.clone().unwrap_or_default(),
-        ]);
-    }
+    let sigs = signed
+        .into_iter()
+        .map(|s| {
+            vec![
+                s.printed_name,
+                s.meaning.as_str().to_string(),
+                s.signed_at_local,
+                s.reason.unwrap_or_default(),
+            ]
+        })
+        .collect();
     Ok(Content {
         title: format!("Upgrade report {}", r.key),
         identity,
