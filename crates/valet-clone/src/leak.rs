@@ -70,8 +70,19 @@ static ASCII_TOKEN: [bool; 256] = {
     t
 };
 
+#[cfg(test)]
 fn is_edge_char(c: char) -> bool {
-    matches!(c, '.' | '-' | '_' | '\'')
+    c.is_ascii() && is_edge_byte(c as u8)
+}
+
+/// Punctuation dropped at the edges of a word (`.`, `-`, `_`, `'`).
+const fn is_edge_byte(b: u8) -> bool {
+    matches!(b, b'.' | b'-' | b'_' | b'\'')
+}
+
+/// A word of one part (see [`split_joined`]): all ASCII letters (lower-cased) or all digits.
+fn is_plain_word(w: &[u8]) -> bool {
+    w.iter().all(u8::is_ascii_lowercase) || w.iter().all(u8::is_ascii_digit)
 }
 
 /// What a character of a word is, for splitting joined words: a joiner (`@ . + - _ '`), a
@@ -263,6 +274,57 @@ fn quick_hash(b: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
+/// The words of lower-cased text, as byte ranges with edge punctuation trimmed. `ASCII`: the
+/// text is known to be ASCII (each byte a character, classified by a table).
+fn find_words<const ASCII: bool>(lower: &str, spans: &mut Vec<(usize, usize)>) {
+    let b = lower.as_bytes();
+    // Whether the character at byte `i` belongs to a word, and its length in bytes.
+    let class = |i: usize| -> (bool, usize) {
+        let c = b[i];
+        if ASCII || c.is_ascii() {
+            (ASCII_TOKEN[c as usize], 1)
+        } else {
+            other_class(&lower[i..])
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let (inside, len) = class(i);
+        if !inside {
+            i += len;
+            continue;
+        }
+        let start = i;
+        i += len;
+        while i < b.len() {
+            let (inside, len) = class(i);
+            if !inside {
+                break;
+            }
+            i += len;
+        }
+        // Edge punctuation is ASCII: trimmed as bytes.
+        let (mut s, mut e) = (start, i);
+        while s < e && is_edge_byte(b[s]) {
+            s += 1;
+        }
+        while e > s && is_edge_byte(b[e - 1]) {
+            e -= 1;
+        }
+        if s < e {
+            spans.push((s, e));
+        }
+    }
+}
+
+/// [`find_words`]' class of the non-ASCII character `rest` starts with.
+#[cold]
+#[inline(never)]
+fn other_class(rest: &str) -> (bool, usize) {
+    let ch = rest.chars().next().expect("a character starts here");
+    (is_token_char(ch), ch.len_utf8())
+}
+
 impl Scratch {
     /// Lower-case `v` and find its words; word-edge dots, dashes, underscores and quotes are
     /// dropped.
@@ -274,40 +336,23 @@ impl Scratch {
             self.lower.push_str(v);
             self.lower.make_ascii_lowercase();
         } else {
-            for c in v.chars() {
-                if c.is_ascii() {
-                    self.lower.push(c.to_ascii_lowercase());
-                } else {
-                    self.lower.extend(c.to_lowercase());
-                }
+            // Mostly ASCII in practice (`36.6 °C`): ASCII runs are copied whole and lower-cased
+            // in place at the end; only the other characters go through Unicode's mapping.
+            let mut rest = v;
+            while let Some(i) = rest.bytes().position(|b| !b.is_ascii()) {
+                self.lower.push_str(&rest[..i]);
+                let c = rest[i..].chars().next().expect("a character starts at i");
+                self.lower.extend(c.to_lowercase());
+                rest = &rest[i + c.len_utf8()..];
             }
+            self.lower.push_str(rest);
+            self.lower.make_ascii_lowercase();
         }
-        let b = self.lower.as_str();
-        let spans = &mut self.spans;
-        let mut start = None;
-        let mut at = |i: usize, inside: bool| match (inside, start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                let t = b[s..i].trim_matches(is_edge_char);
-                if !t.is_empty() {
-                    let off = t.as_ptr() as usize - b.as_ptr() as usize;
-                    spans.push((off, off + t.len()));
-                }
-                start = None;
-            }
-            _ => {}
-        };
         if ascii {
-            // Bytes are characters: a table lookup instead of Unicode classes.
-            for (i, &c) in b.as_bytes().iter().enumerate() {
-                at(i, ASCII_TOKEN[c as usize]);
-            }
+            find_words::<true>(&self.lower, &mut self.spans);
         } else {
-            for (i, c) in b.char_indices() {
-                at(i, is_token_char(c));
-            }
+            find_words::<false>(&self.lower, &mut self.spans);
         }
-        at(b.len(), false);
     }
 
     fn token(&self, k: usize) -> &[u8] {
@@ -884,15 +929,21 @@ impl PiiIndex {
             }
         }
         for i in 0..n {
+            // A word of a shape no indexed word has is neither an indexed word nor the start
+            // of an indexed run; all letters or all digits, it has no parts to look up either
+            // (see `joined`): dismissed without hashing it (most words of measurement texts).
+            let w = buf.token(i);
+            let known_shape = self.shapes.may_hold(word_shape(w));
+            if !known_shape && is_plain_word(w) {
+                continue;
+            }
             let mut h = Fnv::new();
-            h.write(buf.token(i));
+            h.write(w);
             let first = h.finish();
             let starts = match buf.words.get(self.id, first) {
                 Some(starts) => starts,
                 None => {
-                    let starts = if !self.shapes.may_hold(word_shape(buf.token(i)))
-                        || !self.filter.may_hold(first)
-                    {
+                    let starts = if !known_shape || !self.filter.may_hold(first) {
                         false
                     } else if let Some(c) = self.single(first) {
                         return Some((c, MatchKind::Inside));
@@ -953,8 +1004,7 @@ impl PiiIndex {
         } = buf;
         let (a, b) = spans[k];
         // Most words are all letters or all digits: one part, nothing to split.
-        let w = &lower.as_bytes()[a..b];
-        if w.iter().all(u8::is_ascii_lowercase) || w.iter().all(u8::is_ascii_digit) {
+        if is_plain_word(&lower.as_bytes()[a..b]) {
             return None;
         }
         parts.clear();
@@ -1098,6 +1148,27 @@ mod tests {
         }
         assert_eq!(counts(&a), reference);
         assert_eq!(a.len(), reference.len());
+    }
+
+    #[test]
+    fn tokenising_mixed_text_equals_the_plain_definition() {
+        for v in [
+            "BP 124/80 mmHg, HR 72 bpm, T 36.6 °C",
+            "ÄRZTIN Déjà-Vu_2024.PDF",
+            "İstanbul ΣΟΦΊΑ straße",
+            "°°x°",
+            "Zoë—O'Brien –  'quoted' …end…",
+            "数据 日本語テキスト ok",
+            "emoji 🙂 in-between🙂word",
+            "plain ascii only",
+            "",
+        ] {
+            assert_eq!(
+                normalise(v),
+                reference_words(v).join(" "),
+                "tokenising {v:?}"
+            );
+        }
     }
 
     fn index(values: &[&str]) -> PiiIndex {
