@@ -1313,3 +1313,79 @@ async fn schedule_overview_shows_a_month_calendar_within_the_tenant() {
         &body[..body.len().min(3000)]
     );
 }
+
+/// The policy and its companion headers of one response.
+fn assert_secured(r: &reqwest::Response, what: &str) {
+    let h = r.headers();
+    let csp = h
+        .get("content-security-policy")
+        .unwrap_or_else(|| panic!("{what}: no Content-Security-Policy"))
+        .to_str()
+        .unwrap();
+    assert_eq!(csp, valet_web::CONTENT_SECURITY_POLICY, "{what}");
+    assert!(
+        csp.contains("script-src 'self';") && csp.contains("frame-ancestors 'self'"),
+        "{what}: {csp}"
+    );
+    assert_eq!(h["x-frame-options"], "SAMEORIGIN", "{what}");
+    assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(h["referrer-policy"], "same-origin", "{what}");
+}
+
+#[tokio::test]
+async fn every_response_forbids_inline_scripts_and_framing_by_other_sites() {
+    let app = spawn_app().await;
+    publish_releases(&app).await;
+    let anonymous = browser();
+    for path in [
+        "/login",
+        "/releases",
+        "/no-such-page",
+        "/healthz",
+        "/api/v1/releases",
+    ] {
+        let r = anonymous.get(app.url(path)).send().await.unwrap();
+        assert_secured(&r, path);
+    }
+    let c = sign_in(&app, "alpha.user", "a long test password").await;
+    for path in [
+        "/",
+        "/releases",
+        "/requests/new-upgrade",
+        "/api/v1/releases",
+    ] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_secured(&r, path);
+        let body = r.text().await.unwrap();
+        // Every script of a page is a file of valet's origin: none inline, none elsewhere.
+        for (at, _) in body.match_indices("<script") {
+            let tag = &body[at..at + body[at..].find('>').unwrap()];
+            assert!(
+                tag.contains("src=\"/static/"),
+                "{path}: inline script {tag}"
+            );
+        }
+    }
+    let (_, form) = page(&c, &app, "/requests/new-upgrade").await;
+    assert!(
+        form.contains("<script src=\"/static/slot-check.js\">"),
+        "{form}"
+    );
+    for script in ["/static/slot-check.js", "/static/run-card.js"] {
+        let r = anonymous.get(app.url(script)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{script}");
+        assert_secured(&r, script);
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+        assert!(r.text().await.unwrap().contains("(function () {"));
+    }
+    let r = anonymous
+        .get(app.url("/static/ui.rs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

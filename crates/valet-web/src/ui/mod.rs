@@ -138,10 +138,35 @@ pub fn router() -> Router<AppState> {
         .route("/releases/{build}", get(release_page))
         .route("/notes", get(notes_page))
         .route("/audit", get(audit_page))
+        .route("/static/{file}", get(script))
         .merge(requests::router())
         .merge(upgrades::router())
         .merge(hotfixes::router())
         .route_layer(axum::middleware::from_fn(csrf::guard))
+}
+
+/// The pages' scripts, served from valet's own origin: the security policy (see
+/// [`crate::CONTENT_SECURITY_POLICY`]) runs no inline script.
+const SCRIPTS: &[(&str, &str)] = &[
+    ("run-card.js", include_str!("../../static/run-card.js")),
+    ("slot-check.js", include_str!("../../static/slot-check.js")),
+];
+
+async fn script(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match SCRIPTS.iter().find(|(name, _)| *name == file) {
+        Some((_, body)) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    "text/javascript; charset=utf-8",
+                ),
+                (axum::http::header::CACHE_CONTROL, "no-cache"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such script").into_response(),
+    }
 }
 
 /// The signed-in user of a page; without a session, a redirect to the sign-in page.

@@ -27,6 +27,15 @@ function check(cond, what) {
   console.log(`ok: ${what}`);
 }
 
+// What chromium refused under valet's Content-Security-Policy, on any page of the run.
+const violations = [];
+function watch(page) {
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
+  });
+  return page;
+}
+
 function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -38,7 +47,7 @@ function launch() {
 async function walk() {
   const browser = await launch();
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = watch(await browser.newPage({ viewport: { width: 1280, height: 900 } }));
     await page.goto(`${base}/releases`);
     check(page.url().includes('/login?next='), 'an anonymous visit lands on the sign-in page');
     await page.fill('#username', username);
@@ -126,7 +135,7 @@ function isoDay(offset) {
 async function journey(base, out, customer, customerPassword, pm, pmPassword) {
   const browser = await launch();
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const page = watch(await browser.newPage({ viewport: { width: 1280, height: 1000 } }));
     const { signIn, signOut } = session(page, base);
 
     // The customer admin files a VAL request; a date in the past is refused under its field.
@@ -245,7 +254,7 @@ async function journey(base, out, customer, customerPassword, pm, pmPassword) {
 async function upgrade(base, out, customer, customerPassword, pm, pmPassword, day1, day2) {
   const browser = await launch();
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const page = watch(await browser.newPage({ viewport: { width: 1280, height: 1000 } }));
     const { signIn, signOut } = session(page, base);
     const slot = async (n, date, start, end, zone) => {
       await page.fill(`#slot-${n}-date`, date);
@@ -369,7 +378,7 @@ async function upgrade(base, out, customer, customerPassword, pm, pmPassword, da
 async function hotfix(base, out, customer, customerPassword, pm, pmPassword, day) {
   const browser = await launch();
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const page = watch(await browser.newPage({ viewport: { width: 1280, height: 1000 } }));
     const { signIn, signOut } = session(page, base);
     const build = '24.2.1.1201';
     const card = `[id="hotfix-${build}"]`;
@@ -479,7 +488,9 @@ async function hotfix(base, out, customer, customerPassword, pm, pmPassword, day
 }
 
 const modes = { journey, upgrade, hotfix };
-(modes[mode] ? modes[mode](...process.argv.slice(3)) : walk()).catch((e) => {
+(modes[mode] ? modes[mode](...process.argv.slice(3)) : walk()).then(() => {
+  check(violations.length === 0, `no script or resource was refused by the page's security policy ${violations.join(' | ')}`);
+}).catch((e) => {
   console.error(e.message || e);
   process.exit(1);
 });
