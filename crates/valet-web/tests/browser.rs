@@ -605,6 +605,7 @@ async fn hotfix_accepted_in_the_inbox_and_run_from_the_request_page_in_chromium(
             "hotfix-accepted.png",
             "run-waiting.png",
             "run-succeeded.png",
+            "request-timeline.png",
             "environments-after-hotfix.png",
         ],
     );

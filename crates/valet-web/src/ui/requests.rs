@@ -438,6 +438,50 @@ fn change_of(e: &valet_store::audit::AuditEvent) -> Option<String> {
         .map(|(f, a)| format!("{f}{a}"))
 }
 
+/// Consecutive run steps of the timeline at least this many are folded into one entry.
+const FOLD_STEPS: usize = 3;
+
+/// The request's history for its timeline, oldest first. A run's step-by-step progress (the
+/// worker's `run.step` events, one per step and state, which the run card also shows) is
+/// folded into one entry per uninterrupted stretch, openable to every event in it; people's
+/// actions between steps (a release, an abort) stay entries of their own.
+fn timeline_of(history: &[valet_store::audit::AuditEvent]) -> Vec<Value> {
+    let entry = |e: &valet_store::audit::AuditEvent| {
+        context! {
+            at => utc(e.at), actor => e.actor_name, role => e.actor_role,
+            action => e.action, reason => e.reason, change => change_of(e),
+        }
+    };
+    let mut out = Vec::new();
+    let mut rest = history;
+    while let Some(first) = rest.first() {
+        let steps = rest
+            .iter()
+            .take_while(|e| e.action == "run.step" && e.actor_name == first.actor_name)
+            .count();
+        if steps >= FOLD_STEPS {
+            let (group, after) = rest.split_at(steps);
+            let last = &group[steps - 1];
+            let day = |t: jiff::Timestamp| t.strftime("%Y-%m-%d").to_string();
+            let until = if day(first.at) == day(last.at) {
+                last.at.strftime("%H:%M:%S UTC").to_string()
+            } else {
+                utc(last.at)
+            };
+            out.push(context! {
+                at => utc(first.at), until => until, actor => first.actor_name,
+                role => first.actor_role, steps => group.iter().map(entry).collect::<Vec<_>>(),
+                first_change => change_of(first), last_change => change_of(last),
+            });
+            rest = after;
+        } else {
+            out.push(entry(first));
+            rest = &rest[1..];
+        }
+    }
+    out
+}
+
 async fn detail(
     st: &AppState,
     u: &UiUser,
@@ -554,15 +598,7 @@ async fn detail(
             }
         })
         .collect();
-    let timeline: Vec<Value> = history
-        .iter()
-        .map(|e| {
-            context! {
-                at => utc(e.at), actor => e.actor_name, role => e.actor_role,
-                action => e.action, reason => e.reason, change => change_of(e),
-            }
-        })
-        .collect();
+    let timeline = timeline_of(&history);
     let comments: Vec<Value> = view
         .comments
         .iter()
@@ -1069,5 +1105,76 @@ async fn sign(
             let page = sign_page(&st, &u, &key, meaning, &f.reason, Some(message)).await?;
             Ok((status, page).into_response())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(action: &str, actor: &str, step: i64, secs: i64) -> valet_store::audit::AuditEvent {
+        valet_store::audit::AuditEvent {
+            seq: secs,
+            at: jiff::Timestamp::from_second(1_800_000_000 + secs).unwrap(),
+            actor_id: actor.into(),
+            actor_name: actor.into(),
+            actor_role: "vendor_engineer".into(),
+            customer_id: None,
+            action: action.into(),
+            object_type: "run".into(),
+            object_id: "r1".into(),
+            before: None,
+            after: Some(serde_json::json!({"step": step, "name": "smoke", "state": "done"})),
+            reason: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn stretches_of_run_steps_fold_and_peoples_actions_stay_apart() {
+        let mut h = vec![event("run.start", "worker", 0, 0)];
+        h.extend((1..=4).map(|n| event("run.step", "worker", n, n)));
+        h.push(event("run.confirm", "pat.pm", 0, 5));
+        h.extend((5..=6).map(|n| event("run.step", "worker", n, n + 1)));
+        h.push(event("document.create", "worker", 0, 8));
+        // Ending the next day: the fold's end shows its date.
+        h.push(event("run.step", "worker", 7, 9));
+        h.extend((8..=9).map(|n| event("run.step", "worker", n, 86_400 + n)));
+        let t = timeline_of(&h);
+        let shape: Vec<(Option<String>, usize)> = t
+            .iter()
+            .map(|e| {
+                let steps = e.get_attr("steps").unwrap();
+                let n = if steps.is_undefined() {
+                    0
+                } else {
+                    steps.len().unwrap()
+                };
+                (e.get_attr("action").unwrap().as_str().map(str::to_owned), n)
+            })
+            .collect();
+        let action = |a: &str| (Some(a.to_string()), 0);
+        assert_eq!(
+            shape,
+            vec![
+                action("run.start"),
+                (None, 4),
+                action("run.confirm"),
+                action("run.step"),
+                action("run.step"),
+                action("document.create"),
+                (None, 3),
+            ],
+        );
+        assert_eq!(t[1].get_attr("until").unwrap().to_string(), "08:00:04 UTC");
+        assert_eq!(
+            t[1].get_attr("first_change").unwrap().to_string(),
+            "step 1 smoke: done"
+        );
+        assert_eq!(
+            t[6].get_attr("until").unwrap().to_string(),
+            "2027-01-16 08:00:09 UTC"
+        );
     }
 }

@@ -471,6 +471,23 @@ async function hotfix(base, out, customer, customerPassword, pm, pmPassword, day
       `the run succeeded and the page shows each environment's measured downtime (${clock.trim()})`);
     await page.screenshot({ path: `${out}/run-succeeded.png`, fullPage: true });
 
+    // The timeline folds the worker's step-by-step progress (the run card shows it) and keeps
+    // people's actions in sight; a fold opens to every event in it.
+    await page.goto(page.url());
+    const top = '#timeline + ol.timeline > li';
+    const folds = await page.$$eval(`${top}.steps summary`, (els) => els.map((e) => e.textContent));
+    check(folds.length >= 1 && folds.every((f) => /\d+ run steps/.test(f)), `the run's steps are folded in the timeline (${folds.map((f) => f.replace(/\s+/g, ' ').trim()).join('; ')})`);
+    const visible = await page.$$eval(`${top}:not(.steps)`, (els) => els.map((e) => e.textContent).join('\n'));
+    const folded = folds.map((f) => Number(/(\d+) run steps/.exec(f)[1])).reduce((a, b) => a + b, 0);
+    const loose = (visible.match(/run\.step/g) || []).length;
+    check(visible.includes('run.start_now') && visible.includes('run.confirm') && folded > 2 * loose,
+      `people's actions (start now, releases) stay in the timeline; ${folded} steps folded, ${loose} in short stretches left open`);
+    check(!(await page.isVisible(`${top}.steps details li`)), 'a fold is closed until opened');
+    await page.click(`${top}.steps summary >> nth=0`);
+    const opened = await page.textContent(`${top}.steps >> nth=0`);
+    check(await page.isVisible(`${top}.steps details li >> nth=0`) && /step 1 precheck/.test(opened), 'an opened fold lists its steps');
+    await page.screenshot({ path: `${out}/request-timeline.png`, fullPage: true });
+
     await page.click('nav >> text=Environments');
     await page.waitForSelector('h1:has-text("Environments")');
     const envs = await page.textContent('main');
