@@ -70,16 +70,25 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      base-uri 'none'; form-action 'self'; frame-ancestors 'self'";
 
 /// `router` setting [`CONTENT_SECURITY_POLICY`] and its companions on every response that
-/// does not set them itself.
+/// does not set them itself. A PDF shown in the browser (the release notes' PDF link) gets no
+/// policy: the browser's own viewer runs under the document's policy, and `object-src 'none'`
+/// keeps Chrome's from loading it.
 fn with_security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     use axum::http::header;
     let set = |name, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
+    let policy = |r: &axum::http::Response<axum::body::Body>| {
+        let pdf = r
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().starts_with(b"application/pdf"));
+        (!pdf).then(|| HeaderValue::from_static(CONTENT_SECURITY_POLICY))
+    };
     router
-        .layer(set(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            CONTENT_SECURITY_POLICY,
+            policy,
         ))
         .layer(set(header::X_FRAME_OPTIONS, "SAMEORIGIN"))
         .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -161,6 +161,14 @@ async fn cumulative_notes_come_in_every_format() {
             .await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], ctype);
+        // The PDF opens in the browser's own viewer, which the page policy would block; every
+        // other format carries it. None may be sniffed into something else.
+        assert_eq!(
+            r.headers().contains_key("content-security-policy"),
+            format != "pdf",
+            "{format}"
+        );
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
         let bytes = r.bytes().await.unwrap();
         assert!(bytes.starts_with(magic.as_bytes()), "{format}");
     }
