@@ -70,11 +70,6 @@ static ASCII_TOKEN: [bool; 256] = {
     t
 };
 
-#[cfg(test)]
-fn is_edge_char(c: char) -> bool {
-    c.is_ascii() && is_edge_byte(c as u8)
-}
-
 /// Punctuation dropped at the edges of a word (`.`, `-`, `_`, `'`).
 const fn is_edge_byte(b: u8) -> bool {
     matches!(b, b'.' | b'-' | b'_' | b'\'')
@@ -1424,6 +1419,10 @@ mod tests {
         "mmhg",
         "über",
     ];
+
+    fn is_edge_char(c: char) -> bool {
+        c.is_ascii() && is_edge_byte(c as u8)
+    }
 
     /// Words by the definition, one character at a time: the tokeniser's reference.
     fn reference_words(v: &str) -> Vec<String> {

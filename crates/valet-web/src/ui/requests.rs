@@ -457,7 +457,7 @@ fn timeline_of(history: &[valet_store::audit::AuditEvent]) -> Vec<Value> {
     while let Some(first) = rest.first() {
         let steps = rest
             .iter()
-            .take_while(|e| e.action == "run.step" && e.actor_name == first.actor_name)
+            .take_while(|e| e.action == "run.step" && e.actor_id == first.actor_id)
             .count();
         if steps >= FOLD_STEPS {
             let (group, after) = rest.split_at(steps);
