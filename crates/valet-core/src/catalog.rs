@@ -58,7 +58,7 @@ string_enum!(ValidationImpact, "validation impact", {
 });
 
 /// One release-note item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Note {
     /// Tracker key, e.g. `APP-3199`.
     pub key: String,
@@ -371,7 +371,7 @@ impl Manifest {
 }
 
 /// A note with the release it came with, as cumulative notes list it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReleasedNote {
     pub build: Build,
     pub version: Version,
@@ -380,14 +380,14 @@ pub struct ReleasedNote {
 }
 
 /// Notes of one functional area within a category.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AreaGroup {
     pub area: String,
     pub notes: Vec<ReleasedNote>,
 }
 
 /// One category's notes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CategorySection {
     pub category: NoteCategory,
     pub heading: &'static str,
@@ -395,7 +395,7 @@ pub struct CategorySection {
 }
 
 /// The release a cumulative-notes document covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CoveredRelease {
     pub build: Build,
     pub version: Version,
@@ -404,7 +404,7 @@ pub struct CoveredRelease {
 }
 
 /// Everything a customer on `from` reads before moving to `to`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CumulativeNotes {
     pub from: Build,
     pub to: Build,
@@ -503,7 +503,7 @@ impl CumulativeNotes {
 }
 
 /// How far one environment is behind the latest published build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Lag {
     pub current: Option<Build>,
     pub latest: Option<Build>,

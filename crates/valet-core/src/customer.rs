@@ -7,17 +7,40 @@ use serde::{Deserialize, Serialize};
 use crate::CoreError;
 
 /// A customer: the tenant every customer-side object belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Customer {
     pub id: String,
     pub name: CustomerName,
     pub zone: Zone,
 }
 
+/// `PartialSchema` and `ToSchema` of a type written as a string.
+macro_rules! string_schema {
+    ($t:ty, $what:literal, $example:literal) => {
+        impl utoipa::PartialSchema for $t {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some($what))
+                    .examples([$example])
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $t {}
+    };
+}
+pub(crate) use string_schema;
+
 /// A customer's display name: 1–100 characters, no control characters, trimmed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CustomerName(String);
+
+string_schema!(
+    CustomerName,
+    "A customer's display name: 1–100 characters, no control characters.",
+    "Acme Clinical Research"
+);
 
 impl CustomerName {
     pub fn parse(s: &str) -> Result<Self, CoreError> {
@@ -74,6 +97,12 @@ impl fmt::Display for CustomerName {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Zone(String);
+
+string_schema!(
+    Zone,
+    "An IANA time zone name (`Europe/Berlin`); abbreviations such as `CST` are refused.",
+    "Europe/Berlin"
+);
 
 const ABBREVIATIONS: &[(&str, &str)] = &[
     ("CST", "America/Chicago"),

@@ -6,6 +6,23 @@ use crate::CoreError;
 
 macro_rules! string_enum {
     ($t:ident, $what:literal, { $($v:ident => $s:literal),+ $(,)? }) => {
+        $crate::environment::string_enum!($t as stringify!($t), $what, { $($v => $s),+ });
+    };
+    ($t:ident as $name:expr, $what:literal, { $($v:ident => $s:literal),+ $(,)? }) => {
+        impl ::utoipa::PartialSchema for $t {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                ::utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(::utoipa::openapi::schema::Type::String)
+                    .description(Some(concat!("A ", $what, ".")))
+                    .enum_values(Some([$($s),+]))
+                    .into()
+            }
+        }
+        impl ::utoipa::ToSchema for $t {
+            fn name() -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed($name)
+            }
+        }
         impl $t {
             pub const ALL: &'static [$t] = &[$($t::$v),+];
             pub fn as_str(&self) -> &'static str {

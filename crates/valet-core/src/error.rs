@@ -28,7 +28,7 @@ pub enum CoreError {
 }
 
 /// One wrong field of an input: which, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -19,7 +19,7 @@ pub enum Severity {
     High,
     Critical,
 }
-string_enum!(Severity, "severity", {
+string_enum!(Severity as "HotfixSeverity", "severity", {
     Normal => "normal",
     High => "high",
     Critical => "critical",

@@ -29,7 +29,7 @@ pub struct Build {
 }
 
 /// Feature releases bring new functionality; hotfixes only fix, and are never pushed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReleaseKind {
     Feature,
@@ -141,7 +141,8 @@ impl Build {
 }
 
 macro_rules! serde_via_str {
-    ($t:ty) => {
+    ($t:ty, $what:literal, $example:literal) => {
+        crate::customer::string_schema!($t, $what, $example);
         impl Serialize for $t {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
@@ -155,8 +156,16 @@ macro_rules! serde_via_str {
         }
     };
 }
-serde_via_str!(Version);
-serde_via_str!(Build);
+serde_via_str!(
+    Version,
+    "A version: major.minor.patch (`24.3.1`).",
+    "24.3.1"
+);
+serde_via_str!(
+    Build,
+    "A build: major.minor.patch.build (`24.3.0.1300`); a non-zero patch is a hotfix.",
+    "24.3.0.1300"
+);
 
 /// Builds strictly after `from` and up to and including `to`, in order: the releases whose
 /// notes a customer on `from` must read before moving to `to`.

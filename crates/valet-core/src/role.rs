@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::CoreError;
 
 /// The five roles of ARCHITECTURE.md. Customer roles are bound to one tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     CustomerUser,

@@ -15,7 +15,7 @@ use crate::environment::string_enum;
 pub const DEFAULT_NOTICE_DAYS: u32 = 21;
 
 /// How much notice a slot gives, counted from the request's submission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Notice {
     pub required_days: u32,
     /// Whole hours between submission and the slot's start.
@@ -52,14 +52,14 @@ impl Notice {
 }
 
 /// One `[start, end)` span of minutes in a local day (`end` may be 1440).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DaySpan {
     pub start_minute: u16,
     pub end_minute: u16,
 }
 
 /// An engineer's weekly working hours in their own zone, Monday first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkingHours {
     pub zone: String,
     pub days: [Vec<DaySpan>; 7],
@@ -231,7 +231,7 @@ string_enum!(ExceptionKind, "availability exception", { Leave => "leave", OnCall
 
 /// A period with a reason: an engineer's exception, a customer's blackout, a vendor freeze,
 /// another upgrade.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Period {
     pub start: Timestamp,
     pub end: Timestamp,
@@ -246,7 +246,7 @@ impl Period {
 }
 
 /// What the scheduler knows about one engineer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Engineer {
     pub username: String,
     pub hours: WorkingHours,
@@ -326,7 +326,7 @@ impl ConflictKind {
 }
 
 /// One conflict of a slot, in words a PM can act on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conflict {
     pub kind: ConflictKind,
     pub message: String,
@@ -439,7 +439,7 @@ pub fn conflicts(
 
 /// Data-collection activity folded into an hour-of-week histogram in one zone: the average
 /// number of events in each local hour, Monday first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Histogram {
     pub zone: String,
     pub weeks: u32,
@@ -550,7 +550,7 @@ pub fn quiet_windows(
 }
 
 /// What the VAL dry run measured for one environment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DryRunEnv {
     /// `MAIN` or `TEST`.
     pub role: String,
@@ -569,7 +569,7 @@ pub struct DryRunEnv {
 pub const DEFAULT_FIXED_SECONDS: u64 = 45;
 
 /// Expected downtime of one PROD upgrade, per environment and overall, with its basis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DowntimeEstimate {
     /// The longest environment's range, minutes (rounded up).
     pub low_minutes: u64,
@@ -582,7 +582,7 @@ pub struct DowntimeEstimate {
     pub basis: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnvDowntime {
     pub role: String,
     pub growth: f64,

@@ -44,7 +44,7 @@ impl Meaning {
 }
 
 /// A recorded signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Signature {
     pub id: String,
     pub object_type: String,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// A slot once read: `[start, end)` as instants, the zone it was written in, and what the
 /// reader had to assume.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Slot {
     pub start: Timestamp,
     pub end: Timestamp,
@@ -33,7 +33,7 @@ pub struct Slot {
 }
 
 /// Something the reader assumed that a person should confirm.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlotWarning {
     /// `abbreviation`, `dst_overlap` or `next_day`.
     pub code: String,

@@ -14,7 +14,7 @@ use crate::slot::{parse_slot, parse_slots, Slot, SlotWarning};
 use crate::{Build, CoreError};
 
 /// An upgrade request as typed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UpgradeRequestInput {
     /// The PROD pair (its id, or `Customer/PROD`).
     #[serde(default)]
@@ -51,7 +51,7 @@ pub struct UpgradeContext {
 }
 
 /// A checked upgrade request (the request's `details`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UpgradeRequest {
     pub pair_id: String,
     pub build: Build,

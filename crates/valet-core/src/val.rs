@@ -22,7 +22,7 @@ string_enum!(ValKind, "VAL request kind", { New => "new", Refresh => "refresh" }
 
 /// What a customer asks for when requesting a VAL pair, as typed (strings are parsed here so
 /// that every field's error can be reported at once).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ValRequestInput {
     /// The PROD pair to clone (its pair id).
     #[serde(default)]
@@ -90,7 +90,7 @@ impl Default for ValRules {
 }
 
 /// A checked VAL request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ValRequest {
     pub kind: ValKind,
     pub pair_id: String,
@@ -304,7 +304,7 @@ pub enum Severity {
     Major,
     Minor,
 }
-string_enum!(Severity, "severity", { Critical => "critical", Major => "major", Minor => "minor" });
+string_enum!(Severity as "FindingSeverity", "severity", { Critical => "critical", Major => "major", Minor => "minor" });
 
 /// What a finding is about (the process: configured items and integrations are the
 /// customer's to validate; product defects are the vendor's).

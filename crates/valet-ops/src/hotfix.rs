@@ -144,7 +144,7 @@ pub async fn notify_published(store: &Store, r: &Release, base_url: Option<&str>
 }
 
 /// One PROD pair's standing on one hotfix.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxPair {
     pub pair_id: String,
     pub pair: String,
@@ -157,7 +157,7 @@ pub struct InboxPair {
 }
 
 /// One hotfix in a customer's inbox, with its notes and the pairs it concerns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InboxItem {
     pub release: Release,
     pub notes: Vec<Note>,
@@ -231,7 +231,7 @@ pub async fn inbox(store: &Store, actor: &Actor) -> Result<Vec<InboxItem>> {
 
 /// An acceptance as the customer's admin sends it: the pair, the password (the acceptance is
 /// e-signed), and the slots and downtime of the hotfix's upgrade.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AcceptInput {
     #[serde(default)]
     pub pair: String,
@@ -249,7 +249,7 @@ pub struct AcceptInput {
 }
 
 /// A decline: the pair, the password and why.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeclineInput {
     #[serde(default)]
     pub pair: String,

@@ -267,7 +267,7 @@ async fn last_measured_downtime(
 }
 
 /// One proposed slot as the PM sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SlotCheck {
     /// 1-based.
     pub index: usize,
@@ -284,7 +284,7 @@ pub struct SlotCheck {
 }
 
 /// A window valet proposes instead of the customer's slots.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Window {
     pub start: jiff::Timestamp,
     pub end: jiff::Timestamp,
@@ -293,7 +293,7 @@ pub struct Window {
 }
 
 /// Everything a PM needs to pick a slot.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Assessment {
     pub request: String,
     pub customer_zone: String,
@@ -498,14 +498,14 @@ fn overrides_of(s: Option<&Schedule>) -> Vec<ConflictKind> {
 }
 
 /// A PM's override of one conflict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Override {
     pub kind: ConflictKind,
     pub reason: String,
 }
 
 /// What a PM decides when booking.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SetSchedule {
     /// The request's slot (1-based) …
     #[serde(default)]

@@ -756,7 +756,7 @@ pub async fn prod_upgraded(
 }
 
 /// A signature as shown on a record: with whether the record changed since.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ShownSignature {
     #[serde(flatten)]
     pub signature: Signature,
@@ -764,7 +764,7 @@ pub struct ShownSignature {
 }
 
 /// Everything the request page and `valet request show` display.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestView {
     pub request: Request,
     pub content_sha256: String,

@@ -34,7 +34,7 @@ pub struct NewEvent<'a> {
 }
 
 /// One stored event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub seq: i64,
     pub at: jiff::Timestamp,
@@ -198,7 +198,7 @@ pub async fn append(tx: &mut Tx, at: jiff::Timestamp, ev: NewEvent<'_>) -> Resul
 }
 
 /// Result of checking the whole chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Verdict {
     /// Every link holds; `events` were checked and the chain ends in `head`.

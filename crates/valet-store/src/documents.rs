@@ -12,7 +12,7 @@ use crate::audit::{self, NewEvent};
 use crate::requests::{self, ts, Request};
 use crate::{Result, Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Document {
     pub id: String,
     pub request_key: String,

@@ -10,7 +10,7 @@ use crate::audit::{self, NewEvent};
 use crate::{customers, new_id, redact, Result, Store, StoreError};
 
 /// One environment as the API shows it. The database URL is shown without its password.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Environment {
     pub id: String,
     pub customer_id: String,
@@ -30,7 +30,7 @@ pub struct Environment {
 }
 
 /// Where one member of a pair lives.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MemberSpec {
     #[serde(default)]
     pub database_url: Option<String>,
@@ -39,7 +39,7 @@ pub struct MemberSpec {
 }
 
 /// A pair to register: PROD pairs exist before valet; VAL pairs are provisioned by valet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewPair {
     pub customer_id: String,
     pub tier: Tier,
@@ -63,7 +63,7 @@ pub struct NewPair {
 }
 
 /// The two environments of a pair.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Pair {
     pub pair_id: String,
     pub main: Environment,

@@ -13,7 +13,7 @@ use crate::audit::{self, NewEvent};
 use crate::requests::{self, ts};
 use crate::{new_id, Result, Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Finding {
     pub id: String,
     pub key: String,
@@ -33,7 +33,7 @@ pub struct Finding {
 }
 
 /// What a customer files.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct NewFinding {
     #[serde(default)]
     pub title: String,

@@ -25,7 +25,7 @@ use crate::users::User;
 use crate::{customers, new_id, Result, Store, StoreError};
 
 /// A recorded decision with its signature's facts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HotfixDecision {
     pub id: String,
     pub build: Build,

@@ -212,7 +212,7 @@ pub async fn of_request(
 }
 
 /// A webhook endpoint as listed (never its secret).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Webhook {
     pub id: String,
     pub customer_id: Option<String>,

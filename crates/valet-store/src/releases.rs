@@ -19,7 +19,7 @@ use crate::audit::{self, NewEvent};
 use crate::{customers, environments, new_id, Backend, Result, Store, StoreError};
 
 /// A release as the catalog holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Release {
     pub build: Build,
     pub version: valet_core::Version,
@@ -351,7 +351,7 @@ pub async fn cumulative_notes(
 }
 
 /// One search result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SearchHit {
     pub build: Build,
     #[serde(flatten)]
@@ -428,7 +428,7 @@ pub async fn search(
 }
 
 /// Version lag of one environment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EnvironmentLag {
     pub customer_id: String,
     pub customer: String,

@@ -16,7 +16,7 @@ use crate::audit::{self, canonical_json, NewEvent};
 use crate::{customers, environments, new_id, releases, Result, Store, StoreError, Tx};
 
 /// A request as shown to people and the API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Request {
     pub id: String,
     pub key: String,
@@ -548,7 +548,7 @@ pub async fn update_details_in(
 }
 
 /// A comment on a request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Comment {
     pub id: String,
     pub author_id: String,
@@ -634,7 +634,7 @@ pub async fn comments(store: &Store, actor: &Actor, key: &str) -> Result<Vec<Com
 }
 
 /// A watcher: who is told of every change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Watcher {
     pub user_id: String,
     pub username: String,
@@ -737,7 +737,7 @@ pub(crate) async fn watchers_of(store: &Store, request_id: &str) -> Result<Vec<W
 }
 
 /// An attachment's record (its content is read with [`attachment_content`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Attachment {
     pub id: String,
     pub name: String,

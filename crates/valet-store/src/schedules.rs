@@ -20,7 +20,7 @@ use crate::users::{self, User};
 use crate::{customers, new_id, releases, Result, Store, StoreError, Tx};
 
 /// The booked slot of an upgrade request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Schedule {
     pub request_id: String,
     pub request_key: String,
@@ -632,7 +632,7 @@ fn may_edit_availability(actor: &Actor, engineer: &User) -> Result<()> {
 }
 
 /// An engineer's leave or on-call period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Exception {
     pub id: String,
     pub kind: String,
@@ -751,7 +751,7 @@ pub async fn engineer(store: &Store, user: &User, except_request: &str) -> Resul
 }
 
 /// A customer's blackout period or a vendor freeze (no customer).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Blackout {
     pub id: String,
     pub customer_id: Option<String>,

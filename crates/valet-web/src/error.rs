@@ -7,9 +7,10 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 use valet_core::CoreError;
 use valet_store::StoreError;
+
+use crate::api::ErrorBody;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -89,12 +90,25 @@ impl IntoResponse for ApiError {
             ApiError::Internal(detail) => {
                 let id = uuid::Uuid::new_v4().simple().to_string();
                 tracing::error!(correlation_id = %id, error = %detail, "request failed");
-                json!({ "error": code, "message": format!("internal error; quote {id} when reporting it"), "correlation_id": id })
+                ErrorBody {
+                    error: code,
+                    message: format!("internal error; quote {id} when reporting it"),
+                    fields: None,
+                    correlation_id: Some(id),
+                }
             }
-            ApiError::Fields(f) => {
-                json!({ "error": code, "message": self.to_string(), "fields": f })
-            }
-            other => json!({ "error": code, "message": other.to_string() }),
+            ApiError::Fields(f) => ErrorBody {
+                error: code,
+                message: self.to_string(),
+                fields: Some(f.clone()),
+                correlation_id: None,
+            },
+            other => ErrorBody {
+                error: code,
+                message: other.to_string(),
+                fields: None,
+                correlation_id: None,
+            },
         };
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {

@@ -48,16 +48,46 @@ impl AppState {
     }
 }
 
-/// The whole application: `/healthz` and `/api/v1`.
+/// The whole application: `/healthz`, `/api/v1` with its OpenAPI document, and the UI.
 pub fn app(state: AppState) -> Router {
+    let (api, doc) = api_parts();
+    let doc = std::sync::Arc::new(doc.to_pretty_json().unwrap_or_default());
     let routes = Router::new()
         .route("/healthz", get(healthz))
-        .nest("/api/v1", api::router())
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    doc.as_str().to_owned(),
+                )
+            }),
+        )
         .merge(ui::router())
         .fallback(not_found);
     with_security_headers(routes)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The API's router at `/api/v1` and its OpenAPI document, from the same handlers.
+fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi;
+    let (router, mut doc) =
+        utoipa_axum::router::OpenApiRouter::with_openapi(api::ApiDoc::openapi())
+            .nest("/api/v1", api::router())
+            .split_for_parts();
+    api::finish(&mut doc);
+    (router, doc)
+}
+
+/// The OpenAPI 3.1 document of `/api/v1` (served at `/api/v1/openapi.json`), as JSON.
+pub fn openapi_json() -> String {
+    api_parts()
+        .1
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
 }
 
 /// What a browser may do with valet's responses: scripts and everything else only from

@@ -52,6 +52,9 @@ enum Command {
     },
     /// Apply pending state-database migrations and exit.
     Migrate,
+    /// Print the OpenAPI 3.1 document of the JSON API (as a server serves it at
+    /// /api/v1/openapi.json).
+    Openapi,
     /// Check the audit trail's hash chain.
     Audit {
         #[command(subcommand)]
@@ -127,6 +130,10 @@ fn main() -> ExitCode {
     // or state.
     match cli.command {
         Command::Workflow(w) => return client::main(w),
+        Command::Openapi => {
+            println!("{}", valet_web::openapi_json());
+            return ExitCode::SUCCESS;
+        }
         Command::Clinic { command } => {
             return run_standalone("clinic=info,warn", clinic::cli::run(command))
         }
@@ -259,6 +266,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Workflow(w) => client::run(w).await,
+        Command::Openapi => {
+            println!("{}", valet_web::openapi_json());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -9,11 +9,16 @@ use serde::Deserialize;
 use valet_core::FieldError;
 use valet_store::documents::{self, Document, Format};
 
+use utoipa::IntoParams;
+
+use super::ErrorBody;
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
 
 /// The request's documents, newest first.
+#[utoipa::path(get, path = "/requests/{key}/documents", tag = "documents", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    responses((status = 200, body = Vec<Document>), (status = 404, body = ErrorBody, description = "No such request, or another tenant's")))]
 pub async fn of_request(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -22,12 +27,20 @@ pub async fn of_request(
     Ok(Json(documents::of_request(&st.store, &actor, &key).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FormatQuery {
+    /// `pdf` (the default) or `html`.
     format: Option<String>,
 }
 
 /// One document as a download: PDF unless `?format=html`.
+#[utoipa::path(get, path = "/documents/{id}", tag = "documents",
+    params(("id" = String, Path, description = "The document's id"), FormatQuery),
+    responses((status = 200, description = "The document, as an attachment named after its id",
+            content(("application/pdf"), ("text/html; charset=utf-8"))),
+        (status = 400, body = ErrorBody, description = "An unknown format"),
+        (status = 404, body = ErrorBody, description = "No such document, or another tenant's")))]
 pub async fn download(
     State(st): State<AppState>,
     Authed(actor): Authed,

@@ -4,16 +4,23 @@ use axum::Json;
 use serde::Deserialize;
 use valet_store::environments::{self, Environment, NewPair, Pair};
 
-use super::ApiJson;
+use utoipa::IntoParams;
+
+use super::{ApiJson, ErrorBody};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this customer's environments.
     customer_id: Option<String>,
 }
 
+/// The environments the caller may see.
+#[utoipa::path(get, path = "/environments", tag = "environments", params(ListQuery),
+    responses((status = 200, body = Vec<Environment>)))]
 pub async fn list(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -24,6 +31,11 @@ pub async fn list(
     ))
 }
 
+/// One environment; another tenant's is a 404.
+#[utoipa::path(get, path = "/environments/{id}", tag = "environments",
+    params(("id" = String, Path, description = "The environment's id")),
+    responses((status = 200, body = Environment),
+        (status = 404, body = ErrorBody, description = "No such environment, or another tenant's")))]
 pub async fn get(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -33,6 +45,12 @@ pub async fn get(
 }
 
 /// Registers a Main + Test pair (`201` with both members).
+#[utoipa::path(post, path = "/environments", tag = "environments", request_body = NewPair,
+    responses((status = 201, body = Pair),
+        (status = 400, body = ErrorBody, description = "A field is wrong; each is named"),
+        (status = 403, body = ErrorBody, description = "The role may not register environments"),
+        (status = 404, body = ErrorBody, description = "No such customer"),
+        (status = 409, body = ErrorBody, description = "The names are taken")))]
 pub async fn create(
     State(st): State<AppState>,
     Authed(actor): Authed,

@@ -9,12 +9,14 @@ use valet_ops::hotfix::{self, AcceptInput, DeclineInput, InboxItem};
 use valet_store::hotfixes::HotfixDecision;
 use valet_store::requests::Request;
 
-use super::JsonOrEmpty;
+use super::{ErrorBody, JsonOrEmpty};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
 
 /// Published hotfixes offered to (or decided for) the caller's PROD pairs, newest first.
+#[utoipa::path(get, path = "/hotfixes", tag = "hotfixes",
+    responses((status = 200, body = Vec<InboxItem>)))]
 pub async fn inbox(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -25,6 +27,14 @@ pub async fn inbox(
 /// Accepts a hotfix for one pair: 201 with the `HFX-N` request; 400 naming every wrong field
 /// (slots, downtime, password missing), 403 for a wrong password or a role that may not
 /// decide, 404 for a pair that is not the caller's, 409 when the pair already has a decision.
+#[utoipa::path(post, path = "/hotfixes/{build}/accept", tag = "hotfixes",
+    params(("build" = String, Path, description = "The hotfix build, e.g. `24.3.1.1310`")),
+    request_body = AcceptInput,
+    responses((status = 201, body = Request, description = "The `HFX-N` request, filed with its slots"),
+        (status = 400, body = ErrorBody, description = "Wrong fields (slots, downtime, password missing), each named"),
+        (status = 403, body = ErrorBody, description = "A wrong password, or a role that may not decide"),
+        (status = 404, body = ErrorBody, description = "No such hotfix, or a pair that is not the caller's"),
+        (status = 409, body = ErrorBody, description = "The pair already has a decision")))]
 pub async fn accept(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -38,6 +48,14 @@ pub async fn accept(
 }
 
 /// Declines a hotfix for one pair, with a reason: 201 with the signed decision.
+#[utoipa::path(post, path = "/hotfixes/{build}/decline", tag = "hotfixes",
+    params(("build" = String, Path, description = "The hotfix build, e.g. `24.3.1.1310`")),
+    request_body = DeclineInput,
+    responses((status = 201, body = HotfixDecision, description = "The signed decision"),
+        (status = 400, body = ErrorBody, description = "Wrong fields (reason, password missing), each named"),
+        (status = 403, body = ErrorBody, description = "A wrong password, or a role that may not decide"),
+        (status = 404, body = ErrorBody, description = "No such hotfix, or a pair that is not the caller's"),
+        (status = 409, body = ErrorBody, description = "The pair already has a decision")))]
 pub async fn decline(
     State(st): State<AppState>,
     Authed(actor): Authed,

@@ -6,6 +6,7 @@ mod documents;
 mod environments;
 mod findings;
 mod hotfixes;
+mod openapi;
 mod releases;
 mod requests;
 mod runs;
@@ -16,126 +17,110 @@ use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
+use valet_core::Role;
 
+pub use openapi::{finish, ApiDoc, ErrorBody};
 pub(crate) use requests::signing;
 
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/me", get(me))
-        .route("/customers", get(customers::list).post(customers::create))
-        .route("/customers/{id}", get(customers::get))
-        .route(
-            "/environments",
-            get(environments::list).post(environments::create),
-        )
-        .route("/environments/{id}", get(environments::get))
-        .route("/audit", get(audit::list))
-        .route("/releases", get(releases::list).post(releases::import))
-        .route("/releases/{build}", get(releases::get))
-        .route("/releases/{build}/publish", post(releases::publish))
-        .route("/release-notes", get(releases::notes))
-        .route("/release-notes/search", get(releases::search))
-        .route("/hotfixes", get(hotfixes::inbox))
-        .route("/hotfixes/{build}/accept", post(hotfixes::accept))
-        .route("/hotfixes/{build}/decline", post(hotfixes::decline))
-        .route("/version-lag", get(releases::lag))
-        .route("/version-lag/{customer_id}", get(releases::lag_of))
-        .route("/requests", get(requests::list))
-        .route("/requests/val", post(requests::create_val))
-        .route("/requests/upgrade", post(schedule::create))
-        .route("/slots/check", get(schedule::check_slot))
-        .route(
-            "/requests/{key}/schedule",
-            get(schedule::assess).post(schedule::set),
-        )
-        .route("/requests/{key}/calendar", get(schedule::calendar))
-        .route("/schedules", get(schedule::list))
-        .route("/quiet", get(schedule::quiet))
-        .route(
-            "/calendar/feeds",
-            post(schedule::create_feed).delete(schedule::revoke_feeds),
-        )
-        .route("/calendar/feed/{file}", get(schedule::feed))
-        .route("/engineers", get(schedule::engineers))
-        .route(
-            "/engineers/{name}/hours",
-            axum::routing::put(schedule::set_hours),
-        )
-        .route(
-            "/engineers/{name}/exceptions",
-            post(schedule::add_exception),
-        )
-        .route(
-            "/blackouts",
-            get(schedule::blackouts).post(schedule::add_blackout),
-        )
-        .route(
-            "/blackouts/{id}",
-            axum::routing::delete(schedule::remove_blackout),
-        )
-        .route("/requests/{key}", get(requests::get))
-        .route("/requests/{key}/approve", post(requests::approve))
-        .route("/requests/{key}/reject", post(requests::reject))
-        .route("/requests/{key}/cancel", post(requests::cancel))
-        .route("/requests/{key}/close", post(requests::close))
-        .route("/requests/{key}/retry", post(requests::retry))
-        .route("/requests/{key}/extension", post(requests::extension))
-        .route(
-            "/requests/{key}/extension/approve",
-            post(requests::approve_extension),
-        )
-        .route("/requests/{key}/signatures", post(requests::sign))
-        .route(
-            "/requests/{key}/comments",
-            get(requests::comments).post(requests::comment),
-        )
-        .route("/requests/{key}/watchers", post(requests::watch))
-        .route(
-            "/requests/{key}/attachments",
-            get(requests::attachments)
-                .post(requests::attach)
+/// The API's routes with their OpenAPI description, to be nested at `/api/v1`. Every route is
+/// registered through `routes!`, which takes its path and method from the handler's
+/// `#[utoipa::path]`: what the document says is what the server routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(customers::list, customers::create))
+        .routes(routes!(customers::get))
+        .routes(routes!(environments::list, environments::create))
+        .routes(routes!(environments::get))
+        .routes(routes!(audit::list))
+        .routes(routes!(releases::list, releases::import))
+        .routes(routes!(releases::get))
+        .routes(routes!(releases::publish))
+        .routes(routes!(releases::notes))
+        .routes(routes!(releases::search))
+        .routes(routes!(hotfixes::inbox))
+        .routes(routes!(hotfixes::accept))
+        .routes(routes!(hotfixes::decline))
+        .routes(routes!(releases::lag))
+        .routes(routes!(releases::lag_of))
+        .routes(routes!(requests::list))
+        .routes(routes!(requests::create_val))
+        .routes(routes!(schedule::create))
+        .routes(routes!(schedule::check_slot))
+        .routes(routes!(schedule::assess, schedule::set))
+        .routes(routes!(schedule::calendar))
+        .routes(routes!(schedule::list))
+        .routes(routes!(schedule::quiet))
+        .routes(routes!(schedule::create_feed, schedule::revoke_feeds))
+        .routes(routes!(schedule::feed))
+        .routes(routes!(schedule::engineers))
+        .routes(routes!(schedule::set_hours))
+        .routes(routes!(schedule::add_exception))
+        .routes(routes!(schedule::blackouts, schedule::add_blackout))
+        .routes(routes!(schedule::remove_blackout))
+        .routes(routes!(requests::get))
+        .routes(routes!(requests::approve))
+        .routes(routes!(requests::reject))
+        .routes(routes!(requests::cancel))
+        .routes(routes!(requests::close))
+        .routes(routes!(requests::retry))
+        .routes(routes!(requests::extension))
+        .routes(routes!(requests::approve_extension))
+        .routes(routes!(requests::sign))
+        .routes(routes!(requests::comments, requests::comment))
+        .routes(routes!(requests::watch))
+        .routes(
+            routes!(requests::attachments, requests::attach)
                 .layer(DefaultBodyLimit::max(requests::ATTACHMENT_BODY_LIMIT)),
         )
-        .route(
-            "/requests/{key}/attachments/{id}",
-            get(requests::attachment),
-        )
-        .route("/requests/{key}/history", get(requests::history))
-        .route(
-            "/requests/{key}/findings",
-            get(findings::of_request).post(findings::file),
-        )
-        .route("/requests/{key}/runs", get(runs::of_request))
-        .route("/requests/{key}/events", get(runs::events))
-        .route("/requests/{key}/run/start", post(runs::start_upgrade))
-        .route("/requests/{key}/run/abort", post(runs::abort_upgrade))
-        .route("/requests/{key}/run/confirm", post(runs::confirm_upgrade))
-        .route("/requests/{key}/documents", get(documents::of_request))
-        .route("/findings/{key}", get(findings::get))
-        .route("/findings/{key}/answer", post(findings::answer))
-        .route("/findings/{key}/resolve", post(findings::resolve))
-        .route("/findings/{key}/accept", post(findings::accept))
-        .route("/findings/{key}/reopen", post(findings::reopen))
-        .route("/runs/{id}", get(runs::get))
-        .route("/documents/{id}", get(documents::download))
-        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .routes(routes!(requests::attachment))
+        .routes(routes!(requests::history))
+        .routes(routes!(findings::of_request, findings::file))
+        .routes(routes!(runs::of_request))
+        .routes(routes!(runs::events))
+        .routes(routes!(runs::start_upgrade))
+        .routes(routes!(runs::abort_upgrade))
+        .routes(routes!(runs::confirm_upgrade))
+        .routes(routes!(documents::of_request))
+        .routes(routes!(findings::get))
+        .routes(routes!(findings::answer))
+        .routes(routes!(findings::resolve))
+        .routes(routes!(findings::accept))
+        .routes(routes!(findings::reopen))
+        .routes(routes!(runs::get))
+        .routes(routes!(documents::download))
+        .routes(routes!(webhooks::list, webhooks::create))
 }
 
-async fn me(Authed(actor): Authed) -> Json<serde_json::Value> {
-    Json(json!({
-        "user_id": actor.user_id,
-        "username": actor.username,
-        "role": actor.role,
-        "customer_id": actor.customer_id,
-    }))
+/// Who the caller is.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub user_id: String,
+    pub username: String,
+    pub role: Role,
+    /// The caller's tenant; none for the vendor's people.
+    pub customer_id: Option<String>,
+}
+
+/// The caller: user, role and tenant.
+#[utoipa::path(get, path = "/me", tag = "me", responses((status = 200, body = Me)))]
+async fn me(Authed(actor): Authed) -> Json<Me> {
+    Json(Me {
+        user_id: actor.user_id,
+        username: actor.username,
+        role: actor.role,
+        customer_id: actor.customer_id,
+    })
 }
 
 /// A JSON body that may be left out (taken as `T::default()`): a call without one gets the

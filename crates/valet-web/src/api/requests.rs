@@ -18,7 +18,9 @@ use valet_store::requests::{self, Attachment, Comment, Filter, Request, MAX_ATTA
 use valet_store::StoreError;
 
 use super::documents::file_response;
-use super::{ApiJson, JsonOrEmpty};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiJson, ErrorBody, JsonOrEmpty};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -55,10 +57,14 @@ pub(crate) fn signing(e: OpsError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this kind: `val`, `upgrade` or `hotfix`.
     kind: Option<String>,
+    /// Only requests in this state (`submitted`, `approved`, `in_validation`, …).
     state: Option<String>,
+    /// Only this customer's (its id).
     customer: Option<String>,
 }
 
@@ -67,6 +73,9 @@ fn given(v: &Option<String>) -> Option<&str> {
 }
 
 /// Requests the caller may see, newest first.
+#[utoipa::path(get, path = "/requests", tag = "requests", params(ListQuery),
+    responses((status = 200, body = Vec<Request>),
+        (status = 400, body = ErrorBody, description = "An unknown kind or state")))]
 pub async fn list(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -95,6 +104,12 @@ pub async fn list(
 }
 
 /// Files a VAL request: 201, or a 400 naming every wrong field, or 409 for a duplicate.
+#[utoipa::path(post, path = "/requests/val", tag = "requests", request_body = ValRequestInput,
+    responses((status = 201, body = Request),
+        (status = 400, body = ErrorBody, description = "Wrong fields, each named with how to fix it"),
+        (status = 403, body = ErrorBody, description = "The role may not file requests"),
+        (status = 404, body = ErrorBody, description = "No such pair, or another tenant's"),
+        (status = 409, body = ErrorBody, description = "The same request is open already")))]
 pub async fn create_val(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -105,6 +120,8 @@ pub async fn create_val(
 }
 
 /// Everything about one request.
+#[utoipa::path(get, path = "/requests/{key}", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    responses((status = 200, body = RequestView), (status = 404, body = ErrorBody, description = "No such request, or another tenant's")))]
 pub async fn get(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -113,13 +130,20 @@ pub async fn get(
     Ok(Json(val::view(&st.store, &actor, &key).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ApproveBody {
+    /// The approver's password, entered again: the approval is an e-signature.
     password: Option<String>,
     comment: Option<String>,
 }
 
 /// The PM's approval, e-signed: the request is approved and its provisioning scheduled.
+#[utoipa::path(post, path = "/requests/{key}/approve", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    request_body = ApproveBody,
+    responses((status = 200, body = Request),
+        (status = 400, body = ErrorBody, description = "The password is missing"),
+        (status = 403, body = ErrorBody, description = "A wrong password (nothing signed), or not a PM"),
+        (status = 404, body = ErrorBody, description = "No such request, or another tenant's"), (status = 409, body = ErrorBody, description = "The request's state does not allow it")))]
 pub async fn approve(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -135,12 +159,19 @@ pub async fn approve(
     Ok(Json(r))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ReasonBody {
+    /// Why (kept in the audit trail).
     #[serde(default)]
-    reason: String,
+    pub(super) reason: String,
 }
 
+/// The PM rejects the request, with a reason.
+#[utoipa::path(post, path = "/requests/{key}/reject", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    request_body = ReasonBody,
+    responses((status = 200, body = Request),
+        (status = 400, body = ErrorBody, description = "No reason given"),
+        (status = 403, body = ErrorBody, description = "The role may not do this"), (status = 404, body = ErrorBody, description = "No such request, or another tenant's"), (status = 409, body = ErrorBody, description = "The request's state does not allow it")))]
 pub async fn reject(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -153,6 +184,12 @@ pub async fn reject(
     ))
 }
 
+/// Cancels the request, with a reason (a booked upgrade's calendar entry is cancelled).
+#[utoipa::path(post, path = "/requests/{key}/cancel", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    request_body = ReasonBody,
+    responses((status = 200, body = Request),
+        (status = 400, body = ErrorBody, description = "No reason given"),
+        (status = 403, body = ErrorBody, description = "The role may not do this"), (status = 404, body = ErrorBody, description = "No such request, or another tenant's"), (status = 409, body = ErrorBody, description = "The request's state does not allow it")))]
 pub async fn cancel(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -171,6 +208,10 @@ pub async fn cancel(
 }
 
 /// Closes a VAL: its pair is torn down.
+#[utoipa::path(post, path = "/requests/{key}/close", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    request_body = ReasonBody,
+    responses((status = 200, body = Request),
+        (status = 403, body = ErrorBody, description = "The role may not do this"), (status = 404, body = ErrorBody, description = "No such request, or another tenant's"), (status = 409, body = ErrorBody, description = "The request's state does not allow it")))]
 pub async fn close(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -184,6 +225,9 @@ pub async fn close(
 }
 
 /// A failed provisioning is queued again as a new run.
+#[utoipa::path(post, path = "/requests/{key}/retry", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    responses((status = 200, body = Request),
+        (status = 403, body = ErrorBody, description = "The role may not do this"), (status = 404, body = ErrorBody, description = "No such request, or another tenant's"), (status = 409, body = ErrorBody, description = "The request's state does not allow it")))]
 pub async fn retry(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -193,8 +237,9 @@ pub async fn retry(
     Ok(Json(val::retry(&st.store, &actor, &key).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ExtensionBody {
+    /// The new end of validation (`YYYY-MM-DD`).
     #[serde(default)]
     end: String,
     #[serde(default)]
@@ -202,6 +247,11 @@ pub struct ExtensionBody {
 }
 
 /// A customer asks for a later end of validation (pending until a PM approves it).
+#[utoipa::path(post, path = "/requests/{key}/extension", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    request_body = ExtensionBody,
+    responses((status = 200, body = Request),
+        (status = 400, body = ErrorBody, description = "The end or the reason is wrong, each named"),
+        (status = 403, body = ErrorBody, description = "The role may not do this"), (status = 404, body = ErrorBody, description = "No such request, or another tenant's"), (status = 409, body = ErrorBody, description = "The request's state does not allow it")))]
 pub async fn extension(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -215,6 +265,10 @@ pub async fn extension(
 }
 
 /// The PM approves the pending extension.
+#[utoipa::path(post, path = "/requests/{key}/extension/approve", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    responses((status = 200, body = Request),
+        (status = 403, body = ErrorBody, description = "The role may not do this"), (status = 404, body = ErrorBody, description = "No such request, or another tenant's"),
+        (status = 400, body = ErrorBody, description = "No extension is pending")))]
 pub async fn approve_extension(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -224,14 +278,23 @@ pub async fn approve_extension(
     Ok(Json(val::approve_extension(&st.store, &actor, &key).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct SignBody {
+    /// The signer's password, entered again.
     password: Option<String>,
+    /// `approved`, `validated`, `reviewed`, `responsibility`, `accepted` or `declined`.
     meaning: Option<String>,
     reason: Option<String>,
 }
 
 /// Signs the request (`meaning: validated` is the validation sign-off); 201 with the signature.
+#[utoipa::path(post, path = "/requests/{key}/signatures", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    request_body = SignBody,
+    responses((status = 201, body = Signature),
+        (status = 400, body = ErrorBody, description = "The password or the meaning is missing or wrong, each named"),
+        (status = 403, body = ErrorBody, description = "A wrong password (nothing signed), or a role that may not sign this"),
+        (status = 404, body = ErrorBody, description = "No such request, or another tenant's"),
+        (status = 409, body = ErrorBody, description = "The request cannot be signed so now (open findings block `validated`)")))]
 pub async fn sign(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -273,6 +336,9 @@ pub async fn sign(
     Ok((StatusCode::CREATED, Json(s)))
 }
 
+/// The request's comments, oldest first.
+#[utoipa::path(get, path = "/requests/{key}/comments", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    responses((status = 200, body = Vec<Comment>), (status = 404, body = ErrorBody, description = "No such request, or another tenant's")))]
 pub async fn comments(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -281,13 +347,19 @@ pub async fn comments(
     Ok(Json(requests::comments(&st.store, &actor, &key).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CommentBody {
+    /// The comment's text.
     #[serde(default)]
     body: String,
 }
 
 /// Comments on the request; 201 with the comment.
+#[utoipa::path(post, path = "/requests/{key}/comments", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    request_body = CommentBody,
+    responses((status = 201, body = Comment),
+        (status = 400, body = ErrorBody, description = "An empty comment"),
+        (status = 404, body = ErrorBody, description = "No such request, or another tenant's")))]
 pub async fn comment(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -299,13 +371,20 @@ pub async fn comment(
     Ok((StatusCode::CREATED, Json(c)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct WatchBody {
+    /// Whom (default: the caller).
     user_id: Option<String>,
+    /// `false` to stop watching (default `true`).
     watch: Option<bool>,
 }
 
 /// Starts (default) or stops watching; the caller itself unless `user_id` names someone.
+#[utoipa::path(post, path = "/requests/{key}/watchers", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    request_body = WatchBody,
+    responses((status = 204, description = "Done"),
+        (status = 403, body = ErrorBody, description = "The role may not do this"),
+        (status = 404, body = ErrorBody, description = "No such request or user, or another tenant's")))]
 pub async fn watch(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -318,6 +397,9 @@ pub async fn watch(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The request's attachments (without their bytes).
+#[utoipa::path(get, path = "/requests/{key}/attachments", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    responses((status = 200, body = Vec<Attachment>), (status = 404, body = ErrorBody, description = "No such request, or another tenant's")))]
 pub async fn attachments(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -326,11 +408,14 @@ pub async fn attachments(
     Ok(Json(requests::attachments(&st.store, &actor, &key).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewAttachment {
+    /// The file's name.
     #[serde(default)]
     name: String,
+    /// Its media type (default `application/octet-stream`).
     content_type: Option<String>,
+    /// Its bytes, standard base64 (at most 8 MiB of file).
     #[serde(default)]
     content_base64: String,
 }
@@ -344,6 +429,12 @@ fn too_large() -> ApiError {
 }
 
 /// Attaches a file sent as JSON with base64 content; 201 with its record.
+#[utoipa::path(post, path = "/requests/{key}/attachments", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    request_body = NewAttachment,
+    responses((status = 201, body = Attachment),
+        (status = 400, body = ErrorBody, description = "The name, media type or base64 is wrong, each named"),
+        (status = 404, body = ErrorBody, description = "No such request, or another tenant's"),
+        (status = 413, body = ErrorBody, description = "The file is larger than an attachment may be")))]
 pub async fn attach(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -393,6 +484,11 @@ fn is_media_type(s: &str) -> bool {
 }
 
 /// An attachment's bytes, as a download.
+#[utoipa::path(get, path = "/requests/{key}/attachments/{id}", tag = "requests",
+    params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`"), ("id" = String, Path, description = "The attachment's id")),
+    responses((status = 200, description = "The file, as an attachment under its own name and media type",
+            content(("application/octet-stream"))),
+        (status = 404, body = ErrorBody, description = "No such request or attachment, or another tenant's")))]
 pub async fn attachment(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -408,6 +504,8 @@ pub async fn attachment(
 }
 
 /// The request's audit events, oldest first.
+#[utoipa::path(get, path = "/requests/{key}/history", tag = "requests", params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`")),
+    responses((status = 200, body = Vec<AuditEvent>), (status = 404, body = ErrorBody, description = "No such request, or another tenant's")))]
 pub async fn history(
     State(st): State<AppState>,
     Authed(actor): Authed,

@@ -14,6 +14,9 @@ use valet_store::requests;
 use valet_store::runs::{self, Run};
 use valet_store::Store;
 
+use utoipa::ToSchema;
+
+use super::ErrorBody;
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -22,6 +25,8 @@ use crate::AppState;
 const POLL: Duration = Duration::from_millis(500);
 
 /// The request's runs, newest first, with their steps.
+#[utoipa::path(get, path = "/requests/{key}/runs", tag = "runs", params(("key" = String, Path, description = "The request's key, e.g. `UPG-3`")),
+    responses((status = 200, body = Vec<Run>), (status = 404, body = ErrorBody, description = "No such request, or another tenant's")))]
 pub async fn of_request(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -32,6 +37,10 @@ pub async fn of_request(
 }
 
 /// One run with its steps.
+#[utoipa::path(get, path = "/runs/{id}", tag = "runs",
+    params(("id" = String, Path, description = "The run's id")),
+    responses((status = 200, body = Run),
+        (status = 404, body = ErrorBody, description = "No such run, or another tenant's")))]
 pub async fn get(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -44,6 +53,10 @@ pub async fn get(
 /// with the request whenever its state changed (both sent once at the start). The stream
 /// polls the store and ends when the client goes away, or with an `error` event when the
 /// request can no longer be read.
+#[utoipa::path(get, path = "/requests/{key}/events", tag = "runs", params(("key" = String, Path, description = "The request's key, e.g. `UPG-3`")),
+    responses((status = 200, description = "A stream of server-sent events: `run` (data: a Run), \
+            `request` (data: a Request), `error` (data: `{\"message\": …}`)",
+            content(("text/event-stream"))), (status = 404, body = ErrorBody, description = "No such request, or another tenant's")))]
 pub async fn events(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -131,35 +144,68 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
     serde_json::to_string(v).map_err(|e| ApiError::Internal(format!("serialise event: {e}")))
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct ReasonBody {
-    #[serde(default)]
-    reason: String,
-}
-
 /// Starts a booked upgrade now instead of at its slot (a PM or an engineer, with a reason,
 /// audited): 202, the run is queued.
+#[utoipa::path(post, path = "/requests/{key}/run/start", tag = "runs", params(("key" = String, Path, description = "The request's key, e.g. `UPG-3`")),
+    request_body = super::requests::ReasonBody,
+    responses((status = 202, body = RunQueued),
+        (status = 400, body = ErrorBody, description = "No reason given"),
+        (status = 403, body = ErrorBody, description = "Only a PM or an engineer may start an upgrade"),
+        (status = 404, body = ErrorBody, description = "No such request, or another tenant's"),
+        (status = 409, body = ErrorBody, description = "The upgrade is not booked, or runs already")))]
 pub async fn start_upgrade(
     State(st): State<AppState>,
     Authed(actor): Authed,
     Path(key): Path<String>,
-    super::JsonOrEmpty(body): super::JsonOrEmpty<ReasonBody>,
-) -> Result<(axum::http::StatusCode, Json<serde_json::Value>), ApiError> {
+    super::JsonOrEmpty(body): super::JsonOrEmpty<super::requests::ReasonBody>,
+) -> Result<(axum::http::StatusCode, Json<RunQueued>), ApiError> {
     requests::get(&st.store, &actor, &key).await?;
     valet_ops::upgrade_run::start_now(&st.store, &actor, &key, &body.reason).await?;
     Ok((
         axum::http::StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "request": key, "queued": true })),
+        Json(RunQueued {
+            request: key,
+            queued: true,
+        }),
     ))
 }
 
+/// An upgrade run was queued.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct RunQueued {
+    pub request: String,
+    pub queued: bool,
+}
+
+/// An abort was asked for: the run stops after its current step and rolls back.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct AbortRequested {
+    pub request: String,
+    pub abort_requested: bool,
+}
+
+/// An environment was released to go on.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct Released {
+    pub request: String,
+    /// The environment that goes on (its name).
+    pub released: String,
+}
+
 /// Aborts a running upgrade: it stops after the current step and rolls back.
+#[utoipa::path(post, path = "/requests/{key}/run/abort", tag = "runs", params(("key" = String, Path, description = "The request's key, e.g. `UPG-3`")),
+    request_body = super::requests::ReasonBody,
+    responses((status = 200, body = AbortRequested),
+        (status = 400, body = ErrorBody, description = "No reason given"),
+        (status = 403, body = ErrorBody, description = "The role may not abort an upgrade"),
+        (status = 404, body = ErrorBody, description = "No such request, or another tenant's"),
+        (status = 409, body = ErrorBody, description = "No upgrade run is running")))]
 pub async fn abort_upgrade(
     State(st): State<AppState>,
     Authed(actor): Authed,
     Path(key): Path<String>,
-    super::JsonOrEmpty(body): super::JsonOrEmpty<ReasonBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    super::JsonOrEmpty(body): super::JsonOrEmpty<super::requests::ReasonBody>,
+) -> Result<Json<AbortRequested>, ApiError> {
     requests::get(&st.store, &actor, &key).await?;
     if body.reason.trim().is_empty() {
         return Err(ApiError::Fields(vec![valet_core::FieldError::new(
@@ -168,18 +214,27 @@ pub async fn abort_upgrade(
         )]));
     }
     valet_ops::upgrade_run::abort(&st.store, &actor, &key, &body.reason).await?;
-    Ok(Json(
-        serde_json::json!({ "request": key, "abort_requested": true }),
-    ))
+    Ok(Json(AbortRequested {
+        request: key,
+        abort_requested: true,
+    }))
 }
 
 /// Releases the next environment of an upgrade run that waits for an engineer's confirmation.
+#[utoipa::path(post, path = "/requests/{key}/run/confirm", tag = "runs", params(("key" = String, Path, description = "The request's key, e.g. `UPG-3`")),
+    responses((status = 200, body = Released),
+        (status = 403, body = ErrorBody, description = "The role may not confirm"),
+        (status = 404, body = ErrorBody, description = "No such request, or another tenant's"),
+        (status = 409, body = ErrorBody, description = "The run waits for no confirmation")))]
 pub async fn confirm_upgrade(
     State(st): State<AppState>,
     Authed(actor): Authed,
     Path(key): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Released>, ApiError> {
     requests::get(&st.store, &actor, &key).await?;
-    let env = valet_ops::upgrade_run::confirm(&st.store, &actor, &key).await?;
-    Ok(Json(serde_json::json!({ "request": key, "released": env })))
+    let released = valet_ops::upgrade_run::confirm(&st.store, &actor, &key).await?;
+    Ok(Json(Released {
+        request: key,
+        released,
+    }))
 }

@@ -7,12 +7,14 @@ use serde::Deserialize;
 use valet_core::Permission;
 use valet_store::notifications::{self, Webhook};
 
-use super::ApiJson;
+use utoipa::ToSchema;
+
+use super::{ApiJson, ErrorBody};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     /// The tenant whose events it receives; none for every tenant's.
@@ -23,6 +25,12 @@ pub struct NewWebhook {
     secret: String,
 }
 
+/// Registers a webhook (administrators): 201; the secret is never shown again.
+#[utoipa::path(post, path = "/webhooks", tag = "webhooks", request_body = NewWebhook,
+    responses((status = 201, body = Webhook),
+        (status = 400, body = ErrorBody, description = "A field is wrong (the URL, a short secret)"),
+        (status = 403, body = ErrorBody, description = "Only administrators register webhooks"),
+        (status = 404, body = ErrorBody, description = "No such customer")))]
 pub async fn create(
     State(st): State<AppState>,
     Authed(actor): Authed,
@@ -42,6 +50,10 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(w)))
 }
 
+/// Every webhook (administrators), without secrets.
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks",
+    responses((status = 200, body = Vec<Webhook>),
+        (status = 403, body = ErrorBody, description = "Only administrators list webhooks")))]
 pub async fn list(
     State(st): State<AppState>,
     Authed(actor): Authed,

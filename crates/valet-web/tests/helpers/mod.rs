@@ -3,6 +3,12 @@
 
 #![allow(dead_code)]
 
+mod conformance;
+
+use std::sync::Arc;
+
+pub use conformance::Conformance;
+
 use valet_core::{Actor, Role};
 use valet_store::environments::{self, MemberSpec, NewPair};
 use valet_store::users::{self, NewUser};
@@ -23,7 +29,25 @@ pub struct TestApp {
     pub alpha: Tenant,
     pub beta: Tenant,
     pub store: Store,
+    /// Every API answer so far, checked against the OpenAPI document.
+    pub conformance: Arc<Conformance>,
     _db: TestDb,
+}
+
+impl Drop for TestApp {
+    /// Fails the test whose calls got an answer the OpenAPI document does not describe.
+    fn drop(&mut self) {
+        let failures = self.conformance.failures();
+        if !failures.is_empty() && !std::thread::panicking() {
+            panic!(
+                "{} of {} API answers differ from the OpenAPI document (fix the handler or \
+                 its #[utoipa::path]):\n{}",
+                failures.len(),
+                self.conformance.checked(),
+                failures.join("\n")
+            );
+        }
+    }
 }
 
 impl TestApp {
@@ -130,7 +154,12 @@ pub async fn spawn_app_with(configure: impl FnOnce(AppState) -> AppState) -> Tes
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = configure(AppState::new(store.clone()));
-    tokio::spawn(valet_web::serve(listener, state, std::future::pending()));
+    let conformance = Arc::new(Conformance::new());
+    let app = valet_web::app(state).layer(axum::middleware::from_fn_with_state(
+        conformance.clone(),
+        conformance::check,
+    ));
+    tokio::spawn(async move { axum::serve(listener, app).await });
     TestApp {
         base,
         client: reqwest::Client::new(),
@@ -138,6 +167,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(AppState) -> AppState) -> Tes
         alpha,
         beta,
         store,
+        conformance,
         _db: db,
     }
 }
