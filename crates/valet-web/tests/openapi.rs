@@ -188,3 +188,54 @@ async fn the_conformance_check_refuses_what_the_document_does_not_say() {
     assert_eq!(ok("/api/v1/customers/x1", 404, &error), Ok(()));
     assert!(ok("/api/v1/customers/x1", 404, &json!({ "message": "m" })).is_err());
 }
+
+#[tokio::test]
+async fn a_query_string_or_body_that_cannot_be_read_is_a_json_400_saying_what() {
+    let app = spawn_app().await;
+    // Each answer also passes the conformance check (a documented 400 with the error body).
+    for path in [
+        "/api/v1/audit?limit=9223372036854775808",
+        "/api/v1/slots/check?notice_days=-1",
+        "/api/v1/quiet?weeks=-1",
+        "/api/v1/release-notes?from=24.1",
+        "/api/v1/release-notes/search?q=x&limit=many",
+        "/api/v1/requests?kind=val&state=nonsense",
+    ] {
+        let r = app.get(path, &app.admin_token).await;
+        assert_eq!(r.status(), 400, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{path}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "bad_request", "{path}");
+        assert!(!body["message"].as_str().unwrap().is_empty(), "{path}");
+    }
+    let r = app
+        .post(
+            "/api/v1/releases/24.1.0.1042/publish",
+            &app.admin_token,
+            json!({ "reason": {} }),
+        )
+        .await;
+    assert_eq!(r.status(), 400, "a body of the wrong shape");
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("reason"),
+        "{body}"
+    );
+
+    // And the check would have refused axum's plain-text rejection.
+    let c = Conformance::new();
+    let why = c
+        .content_type_documented("get", "/api/v1/audit", 400, "text/plain; charset=utf-8")
+        .unwrap_err();
+    assert!(why.contains("text/plain"), "{why}");
+    assert_eq!(
+        c.content_type_documented("get", "/api/v1/documents/x1", 200, "application/pdf"),
+        Ok(())
+    );
+}

@@ -1,11 +1,11 @@
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use valet_store::audit::{self, AuditEvent};
 
 use utoipa::IntoParams;
 
-use super::ErrorBody;
+use super::{ApiQuery, ErrorBody};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -28,7 +28,7 @@ pub struct AuditQuery {
 pub async fn list(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditEvent>>, ApiError> {
     let object = match (&q.object_type, &q.object_id) {
         (Some(t), Some(id)) => Some((t.as_str(), id.as_str())),

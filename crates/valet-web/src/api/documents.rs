@@ -1,7 +1,7 @@
 //! Controlled documents (IQ reports) of a request, and their download as PDF or HTML.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,7 @@ use valet_store::documents::{self, Document, Format};
 
 use utoipa::IntoParams;
 
-use super::ErrorBody;
+use super::{ApiQuery, ErrorBody};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -45,7 +45,7 @@ pub async fn download(
     State(st): State<AppState>,
     Authed(actor): Authed,
     Path(id): Path<String>,
-    Query(q): Query<FormatQuery>,
+    ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, ApiError> {
     let format = match q.format.as_deref().map(|f| f.trim().to_ascii_lowercase()) {
         None => Format::Pdf,

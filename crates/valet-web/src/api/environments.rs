@@ -1,4 +1,4 @@
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -6,7 +6,7 @@ use valet_store::environments::{self, Environment, NewPair, Pair};
 
 use utoipa::IntoParams;
 
-use super::{ApiJson, ErrorBody};
+use super::{ApiJson, ApiQuery, ErrorBody};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -24,7 +24,7 @@ pub struct ListQuery {
 pub async fn list(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Environment>>, ApiError> {
     Ok(Json(
         environments::list(&st.store, &actor, q.customer_id.as_deref()).await?,

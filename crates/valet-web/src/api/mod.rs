@@ -15,7 +15,8 @@ mod webhooks;
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::de::DeserializeOwned;
@@ -144,9 +145,38 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrEmp
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonOrEmpty(T::default()));
         }
-        serde_json::from_slice(&bytes)
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(de)
             .map(JsonOrEmpty)
-            .map_err(|e| ApiError::BadRequest(format!("the body is not the JSON expected: {e}")))
+            .map_err(|e| {
+                let at = e.path().to_string();
+                let why = e.into_inner();
+                ApiError::BadRequest(if at == "." {
+                    format!("the body is not the JSON expected: {why}")
+                } else {
+                    format!("the body is not the JSON expected: `{at}`: {why}")
+                })
+            })
+    }
+}
+
+/// A query string whose parse errors become a 400 (the error body, not axum's plain text)
+/// saying which parameter was wrong.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "{}; check the query string's parameters",
+                    e.body_text()
+                ))
+            })
     }
 }
 

@@ -5,7 +5,7 @@
 //! nor miss one it has.
 
 use serde::Serialize;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{OpenApi, ToSchema};
@@ -63,7 +63,8 @@ pub struct ErrorBody {
 
 /// Completes the document once every route is in: security schemes, operation ids
 /// (`<tag>_<handler>`, unique), and the answers every operation may give (401 without
-/// credentials, 500 with a correlation id).
+/// credentials, 400 for a body or query string that cannot be read, 500 with a correlation
+/// id).
 pub fn finish(api: &mut utoipa::openapi::OpenApi) {
     {
         let components = api.components.get_or_insert_with(Default::default);
@@ -133,6 +134,22 @@ fn conventions_of(op: &mut Operation) {
                 error(
                     "No or wrong credentials: send `Authorization: Bearer <API token>` or basic \
                  credentials.",
+                )
+            });
+    }
+    // Any operation reading a body or a query string refuses one it cannot read.
+    let reads_input = op.request_body.is_some()
+        || op.parameters.as_ref().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query))
+        });
+    if reads_input {
+        op.responses
+            .responses
+            .entry("400".into())
+            .or_insert_with(|| {
+                error(
+                    "The body or the query string cannot be read; the message says what is wrong.",
                 )
             });
     }

@@ -1,5 +1,5 @@
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,7 +9,7 @@ use valet_core::catalog::{CumulativeNotes, Note};
 use valet_ops::documents::release_notes::{render, Format};
 use valet_store::releases::{self, EnvironmentLag, Release, SearchHit};
 
-use super::ErrorBody;
+use super::{ApiQuery, ErrorBody, JsonOrEmpty};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -64,7 +64,7 @@ pub struct ImportQuery {
 pub async fn import(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<ImportQuery>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Release>), ApiError> {
     let text = std::str::from_utf8(&body)
@@ -82,7 +82,7 @@ pub struct PublishBody {
 
 /// Publishes a release to customers (a hotfix is offered to every PROD pair it applies to).
 #[utoipa::path(post, path = "/releases/{build}/publish", tag = "releases", params(("build" = String, Path, description = "The build, e.g. `24.3.0.1300`")),
-    request_body(content = Option<PublishBody>),
+    request_body = PublishBody,
     responses((status = 200, body = Release),
         (status = 403, body = ErrorBody, description = "The role may not publish"),
         (status = 404, body = ErrorBody, description = "No such release"),
@@ -91,9 +91,9 @@ pub async fn publish(
     State(st): State<AppState>,
     Authed(actor): Authed,
     Path(build): Path<String>,
-    body: Option<Json<PublishBody>>,
+    JsonOrEmpty(body): JsonOrEmpty<PublishBody>,
 ) -> Result<Json<Release>, ApiError> {
-    let reason = body.and_then(|Json(b)| b.reason);
+    let reason = body.reason;
     let (r, _) = valet_ops::hotfix::publish(
         &st.store,
         &actor,
@@ -126,7 +126,7 @@ pub struct NotesQuery {
 pub async fn notes(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<NotesQuery>,
+    ApiQuery(q): ApiQuery<NotesQuery>,
 ) -> Result<Response, ApiError> {
     let format: Format = q
         .format
@@ -164,7 +164,7 @@ pub struct SearchQuery {
 pub async fn search(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<SearchQuery>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Json<Vec<SearchHit>>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     Ok(Json(
@@ -181,11 +181,12 @@ pub struct LagQuery {
 
 /// Version lag of every environment the caller may see.
 #[utoipa::path(get, path = "/version-lag", tag = "releases", params(LagQuery),
-    responses((status = 200, body = Vec<EnvironmentLag>)))]
+    responses((status = 200, body = Vec<EnvironmentLag>),
+        (status = 404, body = ErrorBody, description = "No such customer, or another tenant")))]
 pub async fn lag(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<LagQuery>,
+    ApiQuery(q): ApiQuery<LagQuery>,
 ) -> Result<Json<Vec<EnvironmentLag>>, ApiError> {
     Ok(Json(
         releases::version_lag(&st.store, &actor, q.customer_id.as_deref()).await?,

@@ -2,7 +2,7 @@
 //! `valet_ops::val`, which tells the watchers), signatures, comments, watchers, attachments and
 //! history.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -20,7 +20,7 @@ use valet_store::StoreError;
 use super::documents::file_response;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ErrorBody, JsonOrEmpty};
+use super::{ApiJson, ApiQuery, ErrorBody, JsonOrEmpty};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -79,7 +79,7 @@ fn given(v: &Option<String>) -> Option<&str> {
 pub async fn list(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Request>>, ApiError> {
     let mut errs = Vec::new();
     let kind = given(&q.kind).and_then(|k| {

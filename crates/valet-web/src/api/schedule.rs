@@ -2,7 +2,7 @@
 //! (per request and per-user feeds), engineers' availability, blackouts and freezes. Each
 //! handler passes the caller's actor down, so another tenant's data is a 404.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,7 +21,7 @@ use valet_store::requests::{self, Request};
 use valet_store::schedules::{self, Blackout, Exception, Schedule};
 use valet_store::users;
 
-use super::{ApiJson, ErrorBody, JsonOrEmpty};
+use super::{ApiJson, ApiQuery, ErrorBody, JsonOrEmpty};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -60,7 +60,7 @@ pub struct SlotCheckQuery {
 pub async fn check_slot(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<SlotCheckQuery>,
+    ApiQuery(q): ApiQuery<SlotCheckQuery>,
 ) -> Result<Json<SlotReading>, ApiError> {
     let text = q.slot.unwrap_or_default();
     let notice_days = match (q.notice_days, &actor.customer_id) {
@@ -145,7 +145,7 @@ pub async fn assess(
     State(st): State<AppState>,
     Authed(actor): Authed,
     Path(key): Path<String>,
-    Query(q): Query<AssessQuery>,
+    ApiQuery(q): ApiQuery<AssessQuery>,
 ) -> Result<Json<Assessment>, ApiError> {
     upgrade_request(&st, &actor, &key).await?;
     let engineer = q
@@ -316,7 +316,7 @@ pub struct QuietQuery {
 pub async fn quiet(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<QuietQuery>,
+    ApiQuery(q): ApiQuery<QuietQuery>,
 ) -> Result<Response, ApiError> {
     let profile = st
         .profile
@@ -436,7 +436,7 @@ fn instant(
 pub async fn list(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<RangeQuery>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> Result<Json<Vec<Schedule>>, ApiError> {
     let now = st.store.now();
     let from = instant("from", &q.from, now).map_err(|e| ApiError::Fields(vec![e]))?;
@@ -618,7 +618,7 @@ async fn customer_id(
 pub async fn blackouts(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Query(q): Query<BlackoutQuery>,
+    ApiQuery(q): ApiQuery<BlackoutQuery>,
 ) -> Result<Json<Vec<Blackout>>, ApiError> {
     let customer = match q
         .customer

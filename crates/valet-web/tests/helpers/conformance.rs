@@ -85,11 +85,61 @@ impl Conformance {
     fn check(&self, method: &str, path: &str, status: u16, body: &[u8]) {
         self.checked.fetch_add(1, Ordering::Relaxed);
         if let Err(why) = self.mismatch(method, path, status, body) {
-            self.failures.lock().unwrap().push(format!(
-                "{} {path} → {status}: {why}",
-                method.to_uppercase()
-            ));
+            self.fail(method, path, status, why);
         }
+    }
+
+    fn fail(&self, method: &str, path: &str, status: u16, why: String) {
+        self.failures.lock().unwrap().push(format!(
+            "{} {path} → {status}: {why}",
+            method.to_uppercase()
+        ));
+    }
+
+    /// Whether an answer's content type is one the document gives for its route and status
+    /// (parameters such as `charset` aside); an answer documented without content has none.
+    pub fn content_type_documented(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        content_type: &str,
+    ) -> Result<(), String> {
+        let essence = |t: &str| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        };
+        let Some(route) = self.route_of(path) else {
+            // The fallback's 404 is checked as JSON by `mismatch`.
+            return if essence(content_type) == "application/json" {
+                Ok(())
+            } else {
+                Err(format!("an undocumented path answered `{content_type}`"))
+            };
+        };
+        let answer = &self.doc["paths"][route][method]["responses"][status.to_string()];
+        let Some(answer) = answer.as_object() else {
+            return Err(format!("status {status} is not documented for {route}"));
+        };
+        let documented: Vec<String> = answer
+            .get("content")
+            .and_then(Value::as_object)
+            .map(|c| c.keys().map(|k| essence(k)).collect())
+            .unwrap_or_default();
+        let got = essence(content_type);
+        if documented.is_empty() && got.is_empty() || documented.contains(&got) {
+            return Ok(());
+        }
+        // A file answer documented as `application/octet-stream` may be of any type.
+        if documented.iter().any(|d| d == "application/octet-stream") && !got.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "answered `{content_type}`; the document says {documented:?} for {route}"
+        ))
     }
 
     /// Why an answer differs from the document, if it does.
@@ -212,22 +262,32 @@ fn tighten(schema: &Value, strict: bool, schemas: &Map<String, Value>) -> Value 
     Value::Object(out)
 }
 
-/// The middleware: passes the call on, then checks what came back (JSON answers only; files,
-/// calendars and event streams are left alone).
+/// The middleware: passes the call on, then checks what came back: the content type of every
+/// answer against the documented ones, and a JSON body against its schema (files, calendars
+/// and event streams are only held to their content type).
 pub async fn check(State(c): State<Arc<Conformance>>, req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_ascii_lowercase();
     let path = req.uri().path().to_string();
     let resp = next.run(req).await;
-    let json = resp
+    if !path.starts_with("/api/v1/") || path == "/api/v1/openapi.json" {
+        return resp;
+    }
+    let content_type = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"));
-    if !path.starts_with("/api/v1/") || path == "/api/v1/openapi.json" || !json {
+        .unwrap_or("")
+        .to_string();
+    let status = resp.status().as_u16();
+    if let Err(why) = c.content_type_documented(&method, &path, status, &content_type) {
+        c.fail(&method, &path, status, why);
+        return resp;
+    }
+    if !content_type.starts_with("application/json") {
         return resp;
     }
     let (parts, body) = resp.into_parts();
     let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-    c.check(&method, &path, parts.status.as_u16(), &bytes);
+    c.check(&method, &path, status, &bytes);
     Response::from_parts(parts, Body::from(bytes))
 }
