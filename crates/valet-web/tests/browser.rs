@@ -160,7 +160,15 @@ async fn validation_lead_walks_environments_releases_and_notes_in_chromium() {
     );
     assert_shots(
         &out,
-        &["releases.png", "environments.png", "notes.png", "notes.pdf"],
+        &[
+            "releases.png",
+            "environments.png",
+            "notes.png",
+            "notes.pdf",
+            "api.png",
+            "api-operation.png",
+            "api-schema.png",
+        ],
     );
 }
 

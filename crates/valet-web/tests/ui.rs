@@ -80,6 +80,12 @@ async fn pages_redirect_to_sign_in_and_back() {
         .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/login?next=%2Freleases%3Fq%3Dx");
+    let r = browser().get(app.url("/api")).send().await.unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/login?next=%2Fapi",
+        "the API page needs a session"
+    );
     let (status, body) = page(&browser(), &app, "/login?next=%2Freleases").await;
     assert_eq!(status, 200);
     assert!(body.contains("name=\"next\" value=\"/releases\""), "{body}");
@@ -1343,6 +1349,8 @@ async fn every_response_forbids_inline_scripts_and_framing_by_other_sites() {
         "/no-such-page",
         "/healthz",
         "/api/v1/releases",
+        "/api/v1/openapi.json",
+        "/api",
     ] {
         let r = anonymous.get(app.url(path)).send().await.unwrap();
         assert_secured(&r, path);
@@ -1353,6 +1361,7 @@ async fn every_response_forbids_inline_scripts_and_framing_by_other_sites() {
         "/releases",
         "/requests/new-upgrade",
         "/api/v1/releases",
+        "/api",
     ] {
         let r = c.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");

@@ -20,7 +20,7 @@ use valet_core::FieldError;
             VAL requests with their e-signed approvals, findings and sign-off, PROD upgrade \
             scheduling and runs, hotfix acceptance, controlled documents and the audit trail.\n\n\
             Every call is a person's: send `Authorization: Bearer <API token>` (tokens are made \
-            per user: `valet token create`) or HTTP basic credentials. A signature (approve, \
+            per user: `valet user token --username U`) or HTTP basic credentials. A signature (approve, \
             sign, hotfix accept/decline, a booking override) needs the password again in the \
             body. Another tenant's object answers 404, as a missing one does. Errors answer \
             `{\"error\": code, \"message\": what was wrong and how to fix it}`; a 400 about \
@@ -74,7 +74,9 @@ pub fn finish(api: &mut utoipa::openapi::OpenApi) {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("valet_…")
-                    .description(Some("A user's API token (`valet token create`)."))
+                    .description(Some(
+                        "A user's API token (`valet user token --username U`).",
+                    ))
                     .build(),
             ),
         );

@@ -10,6 +10,7 @@
 
 pub mod csrf;
 mod hotfixes;
+mod reference;
 mod requests;
 mod upgrades;
 
@@ -76,11 +77,34 @@ fn templates() -> &'static Environment<'static> {
                 "hotfixes.html",
                 include_str!("../../templates/hotfixes.html"),
             ),
+            ("api.html", include_str!("../../templates/api.html")),
         ] {
             env.add_template(name, src).expect("templates are valid");
         }
+        env.add_filter("code", code);
         env
     })
+}
+
+/// Text with `backticks` shown as code: escaped, then each quoted run in `<code>`.
+fn code(text: &str) -> Value {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;");
+    let mut out = String::with_capacity(escaped.len());
+    for (i, part) in escaped.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(part);
+            out.push_str("</code>");
+        } else {
+            out.push_str(part);
+        }
+    }
+    Value::from_safe_string(out)
 }
 
 /// An error shown as a page: the API's status and message, inside the layout.
@@ -138,6 +162,7 @@ pub fn router() -> Router<AppState> {
         .route("/releases/{build}", get(release_page))
         .route("/notes", get(notes_page))
         .route("/audit", get(audit_page))
+        .route("/api", get(reference::page))
         .route("/static/{file}", get(script))
         .merge(requests::router())
         .merge(upgrades::router())

@@ -84,6 +84,23 @@ async function walk() {
     check(resp.ok() && body.subarray(0, 5).toString() === '%PDF-', 'the PDF link downloads with the session');
     require('fs').writeFileSync(`${out}/notes.pdf`, body);
 
+    await page.click('nav >> text=API');
+    await page.waitForSelector('h1:has-text("API reference")');
+    const op = page.locator('details#op-requests_create_val');
+    await op.locator('summary').click();
+    const opText = await op.textContent();
+    check(opText.includes('/api/v1/requests/val') && opText.includes('ValRequestInput') && opText.includes('409'),
+      'the API page shows an operation with its body and answers');
+    await op.screenshot({ path: `${out}/api-operation.png` });
+    await op.locator('a:has-text("ValRequestInput")').first().click();
+    await page.locator('#schema-ValRequestInput').screenshot({ path: `${out}/api-schema.png` });
+    check(page.url().endsWith('#schema-ValRequestInput') && await page.isVisible('#schema-ValRequestInput >> text=sso_required'),
+      'a type links to its schema with its fields');
+    const spec = await page.request.get(`${base}/api/v1/openapi.json`);
+    check(spec.ok() && (await spec.json()).openapi === '3.1.0', 'the page links the document it is made from');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: `${out}/api.png` });
+
     await page.click('button:has-text("Sign out")');
     await page.goto(`${base}/`);
     check(page.url().includes('/login'), 'after signing out the pages ask to sign in again');
