@@ -51,7 +51,7 @@ impl AppState {
 /// The whole application: `/healthz`, `/api/v1` with its OpenAPI document, and the UI.
 pub fn app(state: AppState) -> Router {
     let (api, doc) = api_parts();
-    let doc = std::sync::Arc::new(doc.to_pretty_json().unwrap_or_default());
+    let doc = std::sync::Arc::new(document_json(&doc));
     let routes = Router::new()
         .route("/healthz", get(healthz))
         .merge(api)
@@ -84,9 +84,12 @@ fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The OpenAPI 3.1 document of `/api/v1` (served at `/api/v1/openapi.json`), as JSON.
 pub fn openapi_json() -> String {
-    api_parts()
-        .1
-        .to_pretty_json()
+    document_json(&api_parts().1)
+}
+
+fn document_json(doc: &utoipa::openapi::OpenApi) -> String {
+    // Plain data with string keys: serialising it cannot fail.
+    doc.to_pretty_json()
         .expect("the OpenAPI document serialises")
 }
 

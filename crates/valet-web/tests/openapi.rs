@@ -190,7 +190,7 @@ async fn the_conformance_check_refuses_what_the_document_does_not_say() {
 }
 
 #[tokio::test]
-async fn a_query_string_or_body_that_cannot_be_read_is_a_json_400_saying_what() {
+async fn a_path_query_string_or_body_that_cannot_be_read_is_a_json_400_saying_what() {
     let app = spawn_app().await;
     // Each answer also passes the conformance check (a documented 400 with the error body).
     for path in [
@@ -200,6 +200,7 @@ async fn a_query_string_or_body_that_cannot_be_read_is_a_json_400_saying_what() 
         "/api/v1/release-notes?from=24.1",
         "/api/v1/release-notes/search?q=x&limit=many",
         "/api/v1/requests?kind=val&state=nonsense",
+        "/api/v1/requests/%FF%FE",
     ] {
         let r = app.get(path, &app.admin_token).await;
         assert_eq!(r.status(), 400, "{path}");

@@ -1,4 +1,4 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -7,7 +7,7 @@ use valet_store::customers;
 
 use utoipa::ToSchema;
 
-use super::{ApiJson, ErrorBody};
+use super::{ApiJson, ApiPath, ErrorBody};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -30,7 +30,7 @@ pub async fn list(
 pub async fn get(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Customer>, ApiError> {
     Ok(Json(customers::get(&st.store, &actor, &id).await?))
 }

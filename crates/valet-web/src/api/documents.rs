@@ -1,7 +1,7 @@
 //! Controlled documents (IQ reports) of a request, and their download as PDF or HTML.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -11,7 +11,7 @@ use valet_store::documents::{self, Document, Format};
 
 use utoipa::IntoParams;
 
-use super::{ApiQuery, ErrorBody};
+use super::{ApiPath, ApiQuery, ErrorBody};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -22,7 +22,7 @@ use crate::AppState;
 pub async fn of_request(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Vec<Document>>, ApiError> {
     Ok(Json(documents::of_request(&st.store, &actor, &key).await?))
 }
@@ -44,7 +44,7 @@ pub struct FormatQuery {
 pub async fn download(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<FormatQuery>,
 ) -> Result<Response, ApiError> {
     let format = match q.format.as_deref().map(|f| f.trim().to_ascii_lowercase()) {

@@ -1,4 +1,4 @@
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -6,7 +6,7 @@ use valet_store::environments::{self, Environment, NewPair, Pair};
 
 use utoipa::IntoParams;
 
-use super::{ApiJson, ApiQuery, ErrorBody};
+use super::{ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -39,7 +39,7 @@ pub async fn list(
 pub async fn get(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Environment>, ApiError> {
     Ok(Json(environments::get(&st.store, &actor, &id).await?))
 }

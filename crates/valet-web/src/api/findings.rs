@@ -1,7 +1,7 @@
 //! Findings filed against a VAL during validation: filed, answered, resolved, accepted and
 //! reopened through `valet_ops::val` (which tells the watchers).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use valet_store::findings::{self, Finding, NewFinding};
 use super::requests::visible;
 use utoipa::ToSchema;
 
-use super::{ApiJson, ErrorBody, JsonOrEmpty};
+use super::{ApiJson, ApiPath, ErrorBody, JsonOrEmpty};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -23,7 +23,7 @@ use crate::AppState;
 pub async fn of_request(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Vec<Finding>>, ApiError> {
     Ok(Json(findings::of_request(&st.store, &actor, &key).await?))
 }
@@ -39,7 +39,7 @@ pub async fn of_request(
 pub async fn file(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(new): ApiJson<NewFinding>,
 ) -> Result<(StatusCode, Json<Finding>), ApiError> {
     visible(&st, &actor, &key).await?;
@@ -54,7 +54,7 @@ pub async fn file(
 pub async fn get(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Finding>, ApiError> {
     Ok(Json(findings::get(&st.store, &actor, &key).await?))
 }
@@ -75,7 +75,7 @@ pub struct AnswerBody {
 pub async fn answer(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<AnswerBody>,
 ) -> Result<Json<Finding>, ApiError> {
     Ok(Json(
@@ -114,7 +114,7 @@ async fn set(
 pub async fn resolve(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<TextBody>,
 ) -> Result<Json<Finding>, ApiError> {
     set(st, actor, key, FindingState::Resolved, body.text).await
@@ -131,7 +131,7 @@ pub async fn resolve(
 pub async fn accept(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<TextBody>,
 ) -> Result<Json<Finding>, ApiError> {
     set(st, actor, key, FindingState::Accepted, body.text).await
@@ -148,7 +148,7 @@ pub async fn accept(
 pub async fn reopen(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<TextBody>,
 ) -> Result<Json<Finding>, ApiError> {
     set(st, actor, key, FindingState::Open, body.text).await

@@ -2,14 +2,14 @@
 //! each pair's decision), and the customer admin's e-signed accept (filing the `HFX-N`
 //! request with its slots) or decline. Another tenant's pair is a 404.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use valet_ops::hotfix::{self, AcceptInput, DeclineInput, InboxItem};
 use valet_store::hotfixes::HotfixDecision;
 use valet_store::requests::Request;
 
-use super::{ErrorBody, JsonOrEmpty};
+use super::{ApiPath, ErrorBody, JsonOrEmpty};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -38,7 +38,7 @@ pub async fn inbox(
 pub async fn accept(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(build): Path<String>,
+    ApiPath(build): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<AcceptInput>,
 ) -> Result<(StatusCode, Json<Request>), ApiError> {
     let (_, r) = hotfix::accept(&st.store, &actor, &build, body, st.hotfix_notice)
@@ -59,7 +59,7 @@ pub async fn accept(
 pub async fn decline(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(build): Path<String>,
+    ApiPath(build): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<DeclineInput>,
 ) -> Result<(StatusCode, Json<HotfixDecision>), ApiError> {
     let d = hotfix::decline(&st.store, &actor, &build, body)

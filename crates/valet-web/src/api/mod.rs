@@ -15,7 +15,7 @@ mod webhooks;
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
@@ -26,7 +26,7 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 use valet_core::Role;
 
-pub use openapi::{finish, ApiDoc, ErrorBody};
+pub use openapi::{finish, ApiDoc, ErrorBody, ErrorCode};
 pub(crate) use requests::signing;
 
 use crate::auth::Authed;
@@ -177,6 +177,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                     e.body_text()
                 ))
             })
+    }
+}
+
+/// Path parameters whose parse errors (a segment that is not UTF-8 once decoded) become a 400
+/// with the error body, not axum's plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|e| ApiError::BadRequest(format!("{}; check the URL's path", e.body_text())))
     }
 }
 

@@ -5,7 +5,7 @@
 //! nor miss one it has.
 
 use serde::Serialize;
-use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Response, ResponseBuilder};
 use utoipa::{OpenApi, ToSchema};
@@ -41,16 +41,14 @@ use valet_core::FieldError;
         (name = "audit", description = "The hash-chained audit trail."),
         (name = "webhooks", description = "Outbound webhooks (administrators)."),
     ),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody, ErrorCode))
 )]
 pub struct ApiDoc;
 
 /// What every error answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// `bad_request`, `unauthenticated`, `forbidden`, `not_found`, `conflict`, `too_large` or
-    /// `internal`.
-    pub error: &'static str,
+    pub error: ErrorCode,
     /// What was wrong and how to fix it.
     pub message: String,
     /// A 400 about named fields: each field with what is wrong with it.
@@ -61,9 +59,29 @@ pub struct ErrorBody {
     pub correlation_id: Option<String>,
 }
 
+/// What kind of error, one per HTTP status valet answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: the input is wrong (`fields` names each wrong field).
+    BadRequest,
+    /// 401: no or wrong credentials.
+    Unauthenticated,
+    /// 403: the caller's role may not, or a signature's password was wrong.
+    Forbidden,
+    /// 404: no such thing, or not the caller's tenant's.
+    NotFound,
+    /// 409: the object's state does not allow it, or it exists already.
+    Conflict,
+    /// 413: the body is larger than the operation takes.
+    TooLarge,
+    /// 500: valet failed; `correlation_id` finds it in the log.
+    Internal,
+}
+
 /// Completes the document once every route is in: security schemes, operation ids
 /// (`<tag>_<handler>`, unique), and the answers every operation may give (401 without
-/// credentials, 400 for a body or query string that cannot be read, 500 with a correlation
+/// credentials, 400 for a body, query string or path that cannot be read, 500 with a correlation
 /// id).
 pub fn finish(api: &mut utoipa::openapi::OpenApi) {
     {
@@ -139,21 +157,14 @@ fn conventions_of(op: &mut Operation) {
                 )
             });
     }
-    // Any operation reading a body or a query string refuses one it cannot read.
-    let reads_input = op.request_body.is_some()
-        || op.parameters.as_ref().is_some_and(|ps| {
-            ps.iter()
-                .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query))
-        });
+    // Any operation reading a body, a query string or path parameters refuses one it cannot
+    // read.
+    let reads_input =
+        op.request_body.is_some() || op.parameters.as_ref().is_some_and(|ps| !ps.is_empty());
     if reads_input {
-        op.responses
-            .responses
-            .entry("400".into())
-            .or_insert_with(|| {
-                error(
-                    "The body or the query string cannot be read; the message says what is wrong.",
-                )
-            });
+        op.responses.responses.entry("400".into()).or_insert_with(|| {
+            error("The body, query string or path cannot be read; the message says what is wrong.")
+        });
     }
     op.responses
         .responses

@@ -1,5 +1,5 @@
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -9,7 +9,7 @@ use valet_core::catalog::{CumulativeNotes, Note};
 use valet_ops::documents::release_notes::{render, Format};
 use valet_store::releases::{self, EnvironmentLag, Release, SearchHit};
 
-use super::{ApiQuery, ErrorBody, JsonOrEmpty};
+use super::{ApiPath, ApiQuery, ErrorBody, JsonOrEmpty};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -39,7 +39,7 @@ pub struct ReleaseWithNotes {
 pub async fn get(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(build): Path<String>,
+    ApiPath(build): ApiPath<String>,
 ) -> Result<Json<ReleaseWithNotes>, ApiError> {
     let release = releases::get(&st.store, &actor, &build).await?;
     let notes = releases::notes_of(&st.store, &actor, &release.build.to_string()).await?;
@@ -90,7 +90,7 @@ pub struct PublishBody {
 pub async fn publish(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(build): Path<String>,
+    ApiPath(build): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<PublishBody>,
 ) -> Result<Json<Release>, ApiError> {
     let reason = body.reason;
@@ -201,7 +201,7 @@ pub async fn lag(
 pub async fn lag_of(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(customer_id): Path<String>,
+    ApiPath(customer_id): ApiPath<String>,
 ) -> Result<Json<Vec<EnvironmentLag>>, ApiError> {
     Ok(Json(
         releases::version_lag(&st.store, &actor, Some(&customer_id)).await?,

@@ -2,7 +2,7 @@
 //! `valet_ops::val`, which tells the watchers), signatures, comments, watchers, attachments and
 //! history.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -20,7 +20,7 @@ use valet_store::StoreError;
 use super::documents::file_response;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiJson, ApiQuery, ErrorBody, JsonOrEmpty};
+use super::{ApiJson, ApiPath, ApiQuery, ErrorBody, JsonOrEmpty};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -125,7 +125,7 @@ pub async fn create_val(
 pub async fn get(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(val::view(&st.store, &actor, &key).await?))
 }
@@ -147,7 +147,7 @@ pub struct ApproveBody {
 pub async fn approve(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<ApproveBody>,
 ) -> Result<Json<Request>, ApiError> {
     visible(&st, &actor, &key).await?;
@@ -175,7 +175,7 @@ pub struct ReasonBody {
 pub async fn reject(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<ReasonBody>,
 ) -> Result<Json<Request>, ApiError> {
     visible(&st, &actor, &key).await?;
@@ -193,7 +193,7 @@ pub async fn reject(
 pub async fn cancel(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<ReasonBody>,
 ) -> Result<Json<Request>, ApiError> {
     let r = visible(&st, &actor, &key).await?;
@@ -215,7 +215,7 @@ pub async fn cancel(
 pub async fn close(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<ReasonBody>,
 ) -> Result<Json<Request>, ApiError> {
     visible(&st, &actor, &key).await?;
@@ -231,7 +231,7 @@ pub async fn close(
 pub async fn retry(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Request>, ApiError> {
     visible(&st, &actor, &key).await?;
     Ok(Json(val::retry(&st.store, &actor, &key).await?))
@@ -255,7 +255,7 @@ pub struct ExtensionBody {
 pub async fn extension(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<ExtensionBody>,
 ) -> Result<Json<Request>, ApiError> {
     visible(&st, &actor, &key).await?;
@@ -272,7 +272,7 @@ pub async fn extension(
 pub async fn approve_extension(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Request>, ApiError> {
     visible(&st, &actor, &key).await?;
     Ok(Json(val::approve_extension(&st.store, &actor, &key).await?))
@@ -298,7 +298,7 @@ pub struct SignBody {
 pub async fn sign(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<SignBody>,
 ) -> Result<(StatusCode, Json<Signature>), ApiError> {
     visible(&st, &actor, &key).await?;
@@ -342,7 +342,7 @@ pub async fn sign(
 pub async fn comments(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Vec<Comment>>, ApiError> {
     Ok(Json(requests::comments(&st.store, &actor, &key).await?))
 }
@@ -363,7 +363,7 @@ pub struct CommentBody {
 pub async fn comment(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<CommentBody>,
 ) -> Result<(StatusCode, Json<Comment>), ApiError> {
     visible(&st, &actor, &key).await?;
@@ -388,7 +388,7 @@ pub struct WatchBody {
 pub async fn watch(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     JsonOrEmpty(body): JsonOrEmpty<WatchBody>,
 ) -> Result<StatusCode, ApiError> {
     visible(&st, &actor, &key).await?;
@@ -403,7 +403,7 @@ pub async fn watch(
 pub async fn attachments(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Vec<Attachment>>, ApiError> {
     Ok(Json(requests::attachments(&st.store, &actor, &key).await?))
 }
@@ -438,7 +438,7 @@ fn too_large() -> ApiError {
 pub async fn attach(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     body: Result<ApiJson<NewAttachment>, ApiError>,
 ) -> Result<(StatusCode, Json<Attachment>), ApiError> {
     visible(&st, &actor, &key).await?;
@@ -492,7 +492,7 @@ fn is_media_type(s: &str) -> bool {
 pub async fn attachment(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path((key, id)): Path<(String, String)>,
+    ApiPath((key, id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let (a, bytes) = requests::attachment_content(&st.store, &actor, &key, &id).await?;
     let content_type = if is_media_type(&a.content_type) {
@@ -509,7 +509,7 @@ pub async fn attachment(
 pub async fn history(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Vec<AuditEvent>>, ApiError> {
     Ok(Json(requests::history(&st.store, &actor, &key).await?))
 }

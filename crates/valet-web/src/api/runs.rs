@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::Json;
 use futures::Stream;
@@ -16,7 +16,7 @@ use valet_store::Store;
 
 use utoipa::ToSchema;
 
-use super::ErrorBody;
+use super::{ApiPath, ErrorBody};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -30,7 +30,7 @@ const POLL: Duration = Duration::from_millis(500);
 pub async fn of_request(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Vec<Run>>, ApiError> {
     let r = requests::get(&st.store, &actor, &key).await?;
     Ok(Json(runs::of_request(&st.store, &actor, &r).await?))
@@ -44,7 +44,7 @@ pub async fn of_request(
 pub async fn get(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Run>, ApiError> {
     Ok(Json(runs::get(&st.store, &actor, &id).await?))
 }
@@ -60,7 +60,7 @@ pub async fn get(
 pub async fn events(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let r = requests::get(&st.store, &actor, &key).await?;
     let watch = Watch {
@@ -156,7 +156,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
 pub async fn start_upgrade(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     super::JsonOrEmpty(body): super::JsonOrEmpty<super::requests::ReasonBody>,
 ) -> Result<(axum::http::StatusCode, Json<RunQueued>), ApiError> {
     requests::get(&st.store, &actor, &key).await?;
@@ -203,7 +203,7 @@ pub struct Released {
 pub async fn abort_upgrade(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     super::JsonOrEmpty(body): super::JsonOrEmpty<super::requests::ReasonBody>,
 ) -> Result<Json<AbortRequested>, ApiError> {
     requests::get(&st.store, &actor, &key).await?;
@@ -229,7 +229,7 @@ pub async fn abort_upgrade(
 pub async fn confirm_upgrade(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Json<Released>, ApiError> {
     requests::get(&st.store, &actor, &key).await?;
     let released = valet_ops::upgrade_run::confirm(&st.store, &actor, &key).await?;

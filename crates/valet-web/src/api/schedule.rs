@@ -2,7 +2,7 @@
 //! (per request and per-user feeds), engineers' availability, blackouts and freezes. Each
 //! handler passes the caller's actor down, so another tenant's data is a 404.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,7 +21,7 @@ use valet_store::requests::{self, Request};
 use valet_store::schedules::{self, Blackout, Exception, Schedule};
 use valet_store::users;
 
-use super::{ApiJson, ApiQuery, ErrorBody, JsonOrEmpty};
+use super::{ApiJson, ApiPath, ApiQuery, ErrorBody, JsonOrEmpty};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::AppState;
@@ -144,7 +144,7 @@ pub struct AssessQuery {
 pub async fn assess(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiQuery(q): ApiQuery<AssessQuery>,
 ) -> Result<Json<Assessment>, ApiError> {
     upgrade_request(&st, &actor, &key).await?;
@@ -178,7 +178,7 @@ pub async fn assess(
 pub async fn set(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<SetSchedule>,
 ) -> Result<Json<Schedule>, ApiError> {
     upgrade_request(&st, &actor, &key).await?;
@@ -212,7 +212,7 @@ fn ics(body: String, name: &str) -> Response {
 pub async fn calendar(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(key): Path<String>,
+    ApiPath(key): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     upgrade_request(&st, &actor, &key).await?;
     let body = upgrade::calendar_of(&st.store, &actor, &key, st.base_url.as_deref()).await?;
@@ -278,7 +278,7 @@ pub async fn revoke_feeds(
         (status = 404, body = ErrorBody, description = "No such feed, or revoked")))]
 pub async fn feed(
     State(st): State<AppState>,
-    Path(file): Path<String>,
+    ApiPath(file): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let secret = file.strip_suffix(".ics").unwrap_or(&file);
     let user = schedules::feed_user(&st.store, secret)
@@ -526,7 +526,7 @@ pub struct HoursBody {
 pub async fn set_hours(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<HoursBody>,
 ) -> Result<Json<HoursSet>, ApiError> {
     vendor_only(&actor)?;
@@ -564,7 +564,7 @@ pub struct ExceptionBody {
 pub async fn add_exception(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ExceptionBody>,
 ) -> Result<(StatusCode, Json<Exception>), ApiError> {
     vendor_only(&actor)?;
@@ -712,7 +712,7 @@ pub async fn add_blackout(
 pub async fn remove_blackout(
     State(st): State<AppState>,
     Authed(actor): Authed,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     JsonOrEmpty(_body): JsonOrEmpty<Value>,
 ) -> Result<StatusCode, ApiError> {
     schedules::remove_blackout(&st.store, &actor, &id).await?;
