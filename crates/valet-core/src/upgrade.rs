@@ -15,6 +15,7 @@ use crate::{Build, CoreError};
 
 /// An upgrade request as typed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"pair": "Acme Clinical Research/PROD", "build": "24.3.0.1300", "slots": ["2027-03-15 09:00-10:00 Europe/Berlin", "2027-03-16 2pm-3pm CET"], "preferred": 2, "downtime_minutes": 30, "note": "Avoid the month-end data lock"}))]
 pub struct UpgradeRequestInput {
     /// The PROD pair (its id, or `Customer/PROD`).
     #[serde(default)]

@@ -23,6 +23,7 @@ string_enum!(ValKind, "VAL request kind", { New => "new", Refresh => "refresh" }
 /// What a customer asks for when requesting a VAL pair, as typed (strings are parsed here so
 /// that every field's error can be reported at once).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"pair": "01a2347c-e810-7586-b349-830173d1acd7", "build": "24.3", "begin": "2027-01-04", "end": "2027-03-05", "sso_required": false, "lab": "https://lab.example.com/hl7", "purpose": "Validate 24.3 before the March upgrade"}))]
 pub struct ValRequestInput {
     /// The PROD pair to clone (its pair id).
     #[serde(default)]

@@ -232,6 +232,7 @@ pub async fn inbox(store: &Store, actor: &Actor) -> Result<Vec<InboxItem>> {
 /// An acceptance as the customer's admin sends it: the pair, the password (the acceptance is
 /// e-signed), and the slots and downtime of the hotfix's upgrade.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"pair": "Acme Clinical Research/PROD", "password": "the signer's own password", "slots": ["2027-01-11 09:00-10:00 Europe/Berlin"], "downtime_minutes": 15}))]
 pub struct AcceptInput {
     #[serde(default)]
     pub pair: String,
@@ -250,6 +251,7 @@ pub struct AcceptInput {
 
 /// A decline: the pair, the password and why.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"pair": "Acme Clinical Research/PROD", "password": "the signer's own password", "reason": "The fixed report is not used by our studies"}))]
 pub struct DeclineInput {
     #[serde(default)]
     pub pair: String,

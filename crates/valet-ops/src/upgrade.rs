@@ -506,6 +506,7 @@ pub struct Override {
 
 /// What a PM decides when booking.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"slot": 2, "engineer": "eddie", "confirm": false}))]
 pub struct SetSchedule {
     /// The request's slot (1-based) …
     #[serde(default)]

@@ -40,6 +40,7 @@ pub struct MemberSpec {
 
 /// A pair to register: PROD pairs exist before valet; VAL pairs are provisioned by valet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"customer_id": "01a2347c-e5a3-703d-ac41-c23851aac239", "tier": "PROD", "build": "24.2.1.1201", "main": {"database_url": "postgres://app@db.example.com/clinic", "base_url": "https://acme.example.com"}, "test": {"database_url": "postgres://app@db.example.com/clinic_test", "base_url": "https://acme-test.example.com"}}))]
 pub struct NewPair {
     pub customer_id: String,
     pub tier: Tier,

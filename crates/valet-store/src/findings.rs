@@ -34,6 +34,7 @@ pub struct Finding {
 
 /// What a customer files.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"title": "Consent widget missing", "severity": "minor", "area": "configuration_item", "steps": "Open the dashboard as a site monitor"}))]
 pub struct NewFinding {
     #[serde(default)]
     pub title: String,

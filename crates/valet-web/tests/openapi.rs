@@ -240,3 +240,27 @@ async fn a_path_query_string_or_body_that_cannot_be_read_is_a_json_400_saying_wh
         Ok(())
     );
 }
+
+#[test]
+fn every_example_in_the_document_is_valid_for_its_schema() {
+    let c = Conformance::new();
+    let mut seen = 0;
+    for (name, schema) in c.document()["components"]["schemas"].as_object().unwrap() {
+        let examples = schema["examples"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .chain(schema.get("example").cloned());
+        for example in examples {
+            seen += 1;
+            if let Err(why) = c.schema_mismatch(name, &example) {
+                panic!("the example of {name} does not match its schema: {why}\n{example}");
+            }
+        }
+    }
+    assert!(seen >= 15, "{seen} examples");
+    // And the check can fail: an example with a field the schema does not have.
+    let wrong = json!({ "slot": 2, "engineer": "eddie", "confirm": false, "urgent": true });
+    assert!(c.schema_mismatch("SetSchedule", &wrong).is_err());
+}

@@ -37,6 +37,7 @@ pub async fn get(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Acme Clinical Research", "zone": "Europe/Berlin"}))]
 pub struct NewCustomer {
     /// The organisation's name (1–100 characters).
     name: String,

@@ -131,6 +131,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"password": "the signer's own password", "comment": "Dates fit the study calendar"}))]
 pub struct ApproveBody {
     /// The approver's password, entered again: the approval is an e-signature.
     password: Option<String>,
@@ -238,6 +239,7 @@ pub async fn retry(
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"end": "2027-03-19", "reason": "Two scripts wait for the lab interface"}))]
 pub struct ExtensionBody {
     /// The new end of validation (`YYYY-MM-DD`).
     #[serde(default)]
@@ -279,6 +281,7 @@ pub async fn approve_extension(
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"password": "the signer's own password", "meaning": "validated", "reason": "All scripts passed; findings closed"}))]
 pub struct SignBody {
     /// The signer's password, entered again.
     password: Option<String>,
@@ -409,6 +412,7 @@ pub async fn attachments(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"name": "test-plan.pdf", "content_type": "application/pdf", "content_base64": "JVBERi0xLjQK"}))]
 pub struct NewAttachment {
     /// The file's name.
     #[serde(default)]

@@ -508,6 +508,7 @@ async fn engineer_named(st: &AppState, name: &str) -> Result<users::User, ApiErr
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"zone": "Europe/Berlin", "hours": "Mon-Fri 08:00-18:00; Sat 09:00-12:00"}))]
 pub struct HoursBody {
     /// The IANA zone the hours are in.
     zone: String,
@@ -542,6 +543,7 @@ pub async fn set_hours(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"kind": "leave", "start": "2027-01-04", "end": "2027-01-08", "note": "Holiday"}))]
 pub struct ExceptionBody {
     /// `leave` or `on_call`.
     kind: String,
@@ -635,6 +637,7 @@ pub async fn blackouts(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"customer": "Acme Clinical Research", "start": "2026-12-21", "end": "2027-01-04", "reason": "Year-end database lock"}))]
 pub struct BlackoutBody {
     /// The customer (id or name); absent for a vendor freeze. A customer's own admin may
     /// leave it out: their tenant is used.

@@ -16,6 +16,7 @@ use crate::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://hooks.example.com/valet", "secret": "at least sixteen characters"}))]
 pub struct NewWebhook {
     /// The tenant whose events it receives; none for every tenant's.
     #[serde(default)]

@@ -46,6 +46,8 @@ struct Body {
     content_types: Vec<String>,
     ty: Type,
     description: String,
+    /// The body's schema's example, as pretty JSON.
+    example: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,6 +78,7 @@ struct SchemaView {
     fields: Vec<Field>,
     /// A flattened struct: the schemas whose fields it has too.
     includes: Vec<String>,
+    example: Option<String>,
 }
 
 /// A type as shown: its text and the schema it links to, if one.
@@ -112,7 +115,7 @@ fn build(doc: &Value) -> Reference {
         for method in ["get", "post", "put", "delete"] {
             let Some(op) = item.get(method) else { continue };
             let tag = text(&op["tags"][0]);
-            let operation = operation(method, path, op);
+            let operation = operation(method, path, op, &doc["components"]["schemas"]);
             match groups.iter_mut().find(|g| g.tag == tag) {
                 Some(g) => g.operations.push(operation),
                 None => groups.push(Group {
@@ -143,7 +146,14 @@ fn build(doc: &Value) -> Reference {
     }
 }
 
-fn operation(method: &str, path: &str, op: &Value) -> Operation {
+/// A schema's (first) example as pretty JSON.
+fn example_of(s: &Value) -> Option<String> {
+    s.get("example")
+        .or_else(|| s["examples"].get(0))
+        .and_then(|e| serde_json::to_string_pretty(e).ok())
+}
+
+fn operation(method: &str, path: &str, op: &Value, schemas: &Value) -> Operation {
     let params = op["parameters"]
         .as_array()
         .into_iter()
@@ -170,6 +180,11 @@ fn operation(method: &str, path: &str, op: &Value) -> Operation {
                 .map(|c| type_of(&c["schema"]))
                 .unwrap_or_else(|| plain("any")),
             description: b.get("description").map(text).unwrap_or_default(),
+            example: content
+                .values()
+                .next()
+                .and_then(|c| ref_name(&c["schema"]))
+                .and_then(|name| example_of(&schemas[name.as_str()])),
         }
     });
     let responses = op["responses"]
@@ -242,6 +257,7 @@ fn schema_view(name: &str, s: &Value) -> SchemaView {
         ty: type_of(s),
         fields,
         includes,
+        example: example_of(s),
     }
 }
 
@@ -357,6 +373,11 @@ mod tests {
         assert!(html.contains("id=\"op-requests_create_val\""));
         assert!(html.contains("id=\"schema-ValRequestInput\""));
         assert!(html.contains("<code>"), "backticks become code");
+        assert!(
+            html.contains("<pre class=\"example\">{")
+                && html.contains("&quot;sso_required&quot;: false"),
+            "a request body's example is shown"
+        );
         assert!(!html.contains("`"), "no backtick is left as text");
     }
 

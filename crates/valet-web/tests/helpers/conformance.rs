@@ -195,6 +195,26 @@ impl Conformance {
         ))
     }
 
+    /// Why `value` is not a valid instance of the component schema `name`, if it is not.
+    pub fn schema_mismatch(&self, name: &str, value: &Value) -> Result<(), String> {
+        let schema = serde_json::json!({ "$ref": format!("#/components/schemas/{name}") });
+        let errors: Vec<String> = self
+            .validator(&format!("schema {name}"), &schema)
+            .iter_errors(value)
+            .map(|e| format!("at `{}`: {e}", e.instance_path()))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    /// The document as served.
+    pub fn document(&self) -> &Value {
+        &self.doc
+    }
+
     fn validator(&self, key: &str, schema: &Value) -> Arc<jsonschema::Validator> {
         let mut cache = self.validators.lock().unwrap();
         cache
