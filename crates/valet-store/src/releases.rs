@@ -367,7 +367,12 @@ pub async fn search(
 ) -> Result<Vec<SearchHit>> {
     let words: Vec<String> = query
         .split_whitespace()
-        .map(|w| w.replace('"', ""))
+        // Quotes would end the FTS phrase; control characters (a NUL) no engine stores.
+        .map(|w| {
+            w.chars()
+                .filter(|c| *c != '"' && !c.is_control())
+                .collect::<String>()
+        })
         .filter(|w| !w.is_empty())
         .collect();
     if words.is_empty() {

@@ -38,6 +38,18 @@ pub struct Request {
 impl Request {
     /// The VAL fields of a VAL request.
     pub fn val(&self) -> Result<ValRequest> {
+        if self.kind != RequestKind::Val {
+            return Err(StoreError::Conflict(format!(
+                "{} is {} request, not a VAL request: only a VAL has validation dates to \
+                 extend or a VAL pair to provision",
+                self.key,
+                match self.kind {
+                    RequestKind::Upgrade => "an upgrade",
+                    RequestKind::Hotfix => "a hotfix",
+                    _ => "another kind of",
+                }
+            )));
+        }
         serde_json::from_value(self.details.clone())
             .map_err(|e| StoreError::Corrupt(format!("details of {}: {e}", self.key)))
     }

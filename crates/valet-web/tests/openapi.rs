@@ -201,6 +201,7 @@ async fn a_path_query_string_or_body_that_cannot_be_read_is_a_json_400_saying_wh
         "/api/v1/release-notes/search?q=x&limit=many",
         "/api/v1/requests?kind=val&state=nonsense",
         "/api/v1/requests/%FF%FE",
+        "/api/v1/release-notes/search?q=%00",
     ] {
         let r = app.get(path, &app.admin_token).await;
         assert_eq!(r.status(), 400, "{path}");

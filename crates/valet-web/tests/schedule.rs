@@ -342,6 +342,30 @@ async fn filing_reads_slots_in_their_zones_and_refuses_bad_ones_whole() {
         )
         .await;
     assert_eq!(dup.status(), 409);
+
+    // What only a VAL has is a 409 saying so on an upgrade request (was a 500).
+    let key = r["key"].as_str().unwrap();
+    let ext = c
+        .post(
+            &format!("/api/v1/requests/{key}/extension"),
+            &c.alpha,
+            json!({ "end": "2027-03-19", "reason": "more time" }),
+        )
+        .await;
+    assert_eq!(ext.status(), 409);
+    let body: Value = ext.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a VAL request"),
+        "{body}"
+    );
+    // Its calendar entry before it is booked: 409, not booked yet.
+    let cal = c
+        .get(&format!("/api/v1/requests/{key}/calendar"), &c.alpha)
+        .await;
+    assert_eq!(cal.status(), 409);
 }
 
 #[tokio::test]

@@ -491,7 +491,7 @@ fn is_media_type(s: &str) -> bool {
 #[utoipa::path(get, path = "/requests/{key}/attachments/{id}", tag = "requests",
     params(("key" = String, Path, description = "The request's key, e.g. `VAL-12`"), ("id" = String, Path, description = "The attachment's id")),
     responses((status = 200, description = "The file, as an attachment under its own name and media type",
-            content(("application/octet-stream"))),
+            content(("*/*"))),
         (status = 404, body = ErrorBody, description = "No such request or attachment, or another tenant's")))]
 pub async fn attachment(
     State(st): State<AppState>,

@@ -208,6 +208,7 @@ fn ics(body: String, name: &str) -> Response {
 /// The request's calendar entry (`METHOD:CANCEL` once cancelled).
 #[utoipa::path(get, path = "/requests/{key}/calendar", tag = "schedule", params(("key" = String, Path, description = "The upgrade or hotfix request's key, e.g. `UPG-3`")),
     responses((status = 200, description = "An iCalendar file", content(("text/calendar; charset=utf-8"))),
+        (status = 409, body = ErrorBody, description = "Not booked yet: no calendar entry"),
         (status = 404, body = ErrorBody, description = "No such upgrade request, or another tenant's")))]
 pub async fn calendar(
     State(st): State<AppState>,
