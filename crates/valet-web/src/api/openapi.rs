@@ -84,49 +84,47 @@ pub enum ErrorCode {
 /// credentials, 400 for a body, query string or path that cannot be read, 500 with a correlation
 /// id).
 pub fn finish(api: &mut utoipa::openapi::OpenApi) {
-    {
-        let components = api.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("valet_…")
-                    .description(Some(
-                        "A user's API token (`valet user token --username U`).",
-                    ))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "password",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Basic)
-                    .description(Some("The user's name and password."))
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
-                crate::ui::SESSION_COOKIE,
-                "The web UI's session (its pages call the API for downloads and live updates).",
-            ))),
-        );
-        for item in api.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                conventions_of(op);
-            }
+    let components = api.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "token",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("valet_…")
+                .description(Some(
+                    "A user's API token (`valet user token --username U`).",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "password",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Basic)
+                .description(Some("The user's name and password."))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            crate::ui::SESSION_COOKIE,
+            "The web UI's session (its pages call the API for downloads and live updates).",
+        ))),
+    );
+    for item in api.paths.paths.values_mut() {
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            conventions_of(op);
         }
     }
 }
