@@ -72,7 +72,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The API's router at `/api/v1` and its OpenAPI document, from the same handlers.
-fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+pub(crate) fn api_parts() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use utoipa::OpenApi;
     let (router, mut doc) =
         utoipa_axum::router::OpenApiRouter::with_openapi(api::ApiDoc::openapi())

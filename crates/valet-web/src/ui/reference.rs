@@ -91,9 +91,42 @@ struct Type {
 fn reference() -> &'static Reference {
     static REFERENCE: OnceLock<Reference> = OnceLock::new();
     REFERENCE.get_or_init(|| {
-        let doc: Value = serde_json::from_str(&crate::openapi_json()).unwrap_or_default();
-        build(&doc)
+        let typed = crate::api_parts().1;
+        let doc: Value = serde_json::to_value(&typed).unwrap_or_default();
+        let mut r = build(&doc);
+        declaration_order(&mut r, &typed);
+        r
     })
+}
+
+/// Puts each schema's fields in the order the type declares them (a parsed JSON map sorts its
+/// keys; the typed document keeps their order).
+fn declaration_order(r: &mut Reference, doc: &utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{schema::Schema, RefOr};
+    let Some(components) = &doc.components else {
+        return;
+    };
+    for view in &mut r.schemas {
+        let members: Vec<&RefOr<Schema>> = match components.schemas.get(&view.name) {
+            Some(RefOr::T(Schema::AllOf(all))) => all.items.iter().collect(),
+            Some(s) => vec![s],
+            None => Vec::new(),
+        };
+        let order: Vec<&String> = members
+            .into_iter()
+            .filter_map(|s| match s {
+                RefOr::T(Schema::Object(o)) => Some(o.properties.keys()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        view.fields.sort_by_key(|f| {
+            order
+                .iter()
+                .position(|n| **n == f.name)
+                .unwrap_or(usize::MAX)
+        });
+    }
 }
 
 fn text(v: &Value) -> String {
@@ -379,6 +412,23 @@ mod tests {
             "a request body's example is shown"
         );
         assert!(!html.contains("`"), "no backtick is left as text");
+    }
+
+    #[test]
+    fn fields_come_in_the_order_their_type_declares_them() {
+        let r = reference();
+        let fields = |name: &str| -> Vec<&str> {
+            let s = r.schemas.iter().find(|s| s.name == name).unwrap();
+            s.fields.iter().map(|f| f.name.as_str()).collect()
+        };
+        assert_eq!(
+            fields("ValRequestInput")[..4],
+            ["pair", "build", "begin", "end"]
+        );
+        assert_eq!(
+            fields("ErrorBody"),
+            ["error", "message", "fields", "correlation_id"]
+        );
     }
 
     #[test]
