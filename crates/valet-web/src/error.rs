@@ -86,30 +86,22 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         };
-        let body = match &self {
+        let mut body = ErrorBody {
+            error: code,
+            message: self.to_string(),
+            fields: None,
+            correlation_id: None,
+        };
+        match &self {
             ApiError::Internal(detail) => {
                 let id = uuid::Uuid::new_v4().simple().to_string();
                 tracing::error!(correlation_id = %id, error = %detail, "request failed");
-                ErrorBody {
-                    error: code,
-                    message: format!("internal error; quote {id} when reporting it"),
-                    fields: None,
-                    correlation_id: Some(id),
-                }
+                body.message = format!("internal error; quote {id} when reporting it");
+                body.correlation_id = Some(id);
             }
-            ApiError::Fields(f) => ErrorBody {
-                error: code,
-                message: self.to_string(),
-                fields: Some(f.clone()),
-                correlation_id: None,
-            },
-            other => ErrorBody {
-                error: code,
-                message: other.to_string(),
-                fields: None,
-                correlation_id: None,
-            },
-        };
+            ApiError::Fields(f) => body.fields = Some(f.clone()),
+            _ => {}
+        }
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
