@@ -651,6 +651,19 @@ async fn refresh_carries_configuration(engine: &str) {
     assert_eq!(r.state, valet_core::RequestState::Done);
     let r = requests::get(&w.store, &system, &second).await.unwrap();
     assert_eq!(r.state, valet_core::RequestState::InProgress);
+
+    // VAL-2 closed in turn: nothing of either pair is left on the database server.
+    let new_test = environments::database_url(&w.store, &system, &new.test.id)
+        .await
+        .unwrap()
+        .unwrap();
+    valet_ops::val::close(&w.store, &w.pm, &second, "test done")
+        .await
+        .unwrap();
+    assert_eq!(w.wait_run(&second, "teardown").await, RunState::Succeeded);
+    for url in [&new_main, &new_test] {
+        assert!(!database_exists(url), "{url} still exists");
+    }
     let _ = stop.send(true);
     sup.stop_all().await;
 }
