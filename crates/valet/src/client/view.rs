@@ -771,7 +771,7 @@ pub fn assessment(a: &Assessment, tz: &TimeZone) -> String {
         "slot (its zone)".into(),
         "customer's zone".into(),
         "notice".into(),
-        "quiet".into(),
+        "activity".into(),
         "feasible".into(),
     ];
     let rows: Vec<[String; 7]> = a
@@ -817,6 +817,12 @@ pub fn assessment(a: &Assessment, tz: &TimeZone) -> String {
         }
         slot_warnings(&mut out, &c.slot, tz, "       ");
     }
+    if a.slots.iter().any(|c| c.score.is_some()) {
+        let _ = writeln!(
+            out,
+            "  activity: data-collection events expected during the slot (lower is quieter)"
+        );
+    }
     match a.suggested {
         Some(i) => {
             let _ = writeln!(out, "\nSuggested: slot {i} (the quietest feasible)");
@@ -834,7 +840,7 @@ pub fn assessment(a: &Assessment, tz: &TimeZone) -> String {
         for w in &a.alternatives {
             let _ = writeln!(
                 out,
-                "  {}  quiet {:.2}{}",
+                "  {}  activity {:.2}{}",
                 w.display_customer,
                 w.score,
                 window_arg(w, &a.customer_zone)
@@ -1057,7 +1063,7 @@ mod tests {
             "1.50",
             "BLOCKING   short_notice: only 20 days",
             "Suggested: none",
-            "Tue 2027-01-12 14:00–15:00 Europe/Berlin (UTC+01:00)  quiet 0.25  (--window '2027-01-12 14:00-15:00 Europe/Berlin')",
+            "Tue 2027-01-12 14:00–15:00 Europe/Berlin (UTC+01:00)  activity 0.25  (--window '2027-01-12 14:00-15:00 Europe/Berlin')",
             "Expected downtime: 12–18 minutes vs 15 accepted: may_exceed",
             "basis: VAL-2's dry run",
             "Booking: none yet",
