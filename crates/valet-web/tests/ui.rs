@@ -462,6 +462,26 @@ async fn filing_shows_each_error_under_its_field_and_keeps_what_was_typed() {
         "{detail}"
     );
     assert!(detail.contains("request.create"), "timeline: {detail}");
+    assert!(!detail.contains("closes by itself"), "{detail}");
+    // Once PROD runs its build, the page says when the VAL closes (valet's bookkeeping).
+    let mut tx = app.store.write().await.unwrap();
+    valet_store::requests::update_details_in(
+        &mut tx,
+        app.store.now(),
+        &valet_core::Actor::system(),
+        "VAL-1",
+        serde_json::json!({ "close_after_prod_upgrade": "2027-03-15T10:00:00.25Z" }),
+        "request.closure_scheduled",
+        None,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let (_, detail) = page(&c, &app, "/requests/VAL-1").await;
+    assert!(
+        detail.contains("closes by itself on <strong>2027-03-15 10:00:00 UTC</strong>"),
+        "{detail}"
+    );
     let (_, list) = page(&c, &app, "/requests?state=submitted").await;
     assert!(list.contains("VAL-1"), "{list}");
     keep("requests.html", &list);

@@ -665,6 +665,10 @@ async fn detail(
             provisioned => provisioned,
             signed_off => d["signed_off"].clone(),
             closing => d["closing"].clone(),
+            closes_after => d["close_after_prod_upgrade"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(utc),
             extension => d["extension_requested"].clone(),
             run => run_ctx, live => live,
             runs_count => view.runs.len(),

@@ -192,7 +192,7 @@ fn indent(out: &mut String, text: &str, by: &str) {
 }
 
 /// The VAL details in the order a reader wants them; other keys after, by name.
-fn details(out: &mut String, d: &Value) {
+fn details(out: &mut String, d: &Value, tz: &TimeZone) {
     let Some(map) = d.as_object() else { return };
     let known: &[(&str, &str)] = &[
         ("kind", "VAL kind"),
@@ -209,7 +209,16 @@ fn details(out: &mut String, d: &Value) {
         ("val_pair_id", "VAL pair"),
         ("provisioned", "provisioned"),
         ("signed_off", "signed off"),
+        ("close_after_prod_upgrade", "closes"),
     ];
+    // A time written by valet reads in the reader's zone; anything else as it is.
+    let shown = |v: &Value| match v {
+        Value::String(s) => s
+            .parse::<Timestamp>()
+            .map(|t| time(Some(t), tz))
+            .unwrap_or_else(|_| s.clone()),
+        other => scalar(other),
+    };
     for (k, label) in known {
         let Some(v) = map.get(*k) else { continue };
         if v.is_null() {
@@ -219,7 +228,15 @@ fn details(out: &mut String, d: &Value) {
             ("sso_metadata", Value::String(s)) if !s.trim_start().starts_with("http") => {
                 format!("IdP XML, {} bytes", s.len())
             }
-            _ => scalar(v),
+            ("signed_off", Value::Object(o)) => format!(
+                "by {} at {}",
+                o.get("by").map(scalar).unwrap_or_default(),
+                o.get("at").map(&shown).unwrap_or_default()
+            ),
+            ("close_after_prod_upgrade", _) => {
+                format!("{} (after the PROD upgrade to its build)", shown(v))
+            }
+            _ => shown(v),
         };
         let _ = writeln!(out, "  {label:<16} {text}");
     }
@@ -227,7 +244,7 @@ fn details(out: &mut String, d: &Value) {
         if known.iter().any(|(name, _)| name == k) || v.is_null() {
             continue;
         }
-        let _ = writeln!(out, "  {k:<16} {}", scalar(v));
+        let _ = writeln!(out, "  {:<16} {}", k.replace('_', " "), shown(v));
     }
 }
 
@@ -370,7 +387,7 @@ pub fn request(v: &RequestView, tz: &TimeZone) -> String {
         r.created_by_name
     );
     let _ = writeln!(out, "  {:<16} {}", "updated", time(r.updated_at, tz));
-    details(&mut out, &r.details);
+    details(&mut out, &r.details, tz);
     let _ = writeln!(out, "  {:<16} {}", "content sha256", v.content_sha256);
     if !v.watchers.is_empty() {
         let names: Vec<&str> = v.watchers.iter().map(|w| w.username.as_str()).collect();
@@ -936,7 +953,9 @@ mod tests {
         "details":{"kind":"new","pair_id":"p1","pair_label":"PROD-1","build":"24.3.0.1300",
           "begin":"2027-01-04","end":"2027-03-01","sso_required":true,
           "sso_metadata":"<EntityDescriptor/>","lab":null,"purpose":"24.3 cycle",
-          "refresh_of":null,"val_pair_id":"VAL-3","provisioned":true},
+          "refresh_of":null,"val_pair_id":"VAL-3","provisioned":true,
+          "signed_off":{"at":"2027-02-20T09:30:00.123456789Z","by":"Carla Customer","signature":"s9"},
+          "close_after_prod_upgrade":"2027-03-15T10:00:00.5Z","extension_requested":"later"},
         "created_by":"u1","created_by_name":"Carla Customer",
         "created_at":"2026-11-30T20:05:13Z","updated_at":"2026-12-01T08:00:00Z"},
       "content_sha256":"bbbb",
@@ -992,6 +1011,9 @@ mod tests {
             "IQ-VAL-3-1",
             "2026-11-30 20:06:00 UTC Carla Customer:\n    Please hurry.\n    Thanks",
             "watchers         carla",
+            "signed off       by Carla Customer at 2027-02-20 09:30:00 UTC",
+            "closes           2027-03-15 10:00:00 UTC (after the PROD upgrade to its build)",
+            "extension requested later",
         ] {
             assert!(text.contains(want), "missing {want:?} in\n{text}");
         }
