@@ -984,7 +984,15 @@ async fn upgrade_form_files_without_javascript_and_the_pm_books_with_an_e_signed
     let (_, body) = page(&pm, &app, "/requests/UPG-1/schedule").await;
     assert!(body.contains("id=\"book-form\"") && body.contains(">Reschedule</button>"));
     let (_, body) = page(&customer, &app, "/requests/UPG-1").await;
-    assert!(body.contains("Eve Engineer") && body.contains("SEQUENCE 0"));
+    assert!(body.contains("Eve Engineer") && body.contains("calendar revision 0"));
+    assert!(
+        body.contains("overridden (e-signed, see Booking)") && !body.contains("needs override"),
+        "the booked override answers the unvalidated build: {body}"
+    );
+    assert!(
+        body.contains("the booking's overrides are e-signed") && !body.contains("Not signed yet"),
+        "{body}"
+    );
     assert!(body.contains("/api/v1/requests/UPG-1/calendar"));
     let (status, body) = page(&customer, &app, "/schedule").await;
     assert_eq!(status, 200);

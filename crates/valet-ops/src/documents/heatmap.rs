@@ -239,7 +239,12 @@ fn window_text(s: &SlotMark) -> String {
 fn slot_text(s: &SlotMark) -> String {
     let mut t = format!("{} · {}", s.label, window_text(s));
     if let Some(score) = s.score.filter(|v| v.is_finite()) {
-        let _ = write!(t, " · {} expected events", number(score));
+        let unit = if number(score) == "1" {
+            "event"
+        } else {
+            "events"
+        };
+        let _ = write!(t, " · {} expected {unit}", number(score));
     }
     t
 }

@@ -82,8 +82,73 @@ fn templates() -> &'static Environment<'static> {
             env.add_template(name, src).expect("templates are valid");
         }
         env.add_filter("code", code);
+        env.add_filter("role", role_label);
+        env.add_filter("action", action_label);
         env
     })
+}
+
+/// A role as people say it (`vendor_pm` → `project manager`); unknown text as it is.
+fn role_label(role: &str) -> String {
+    match role {
+        "customer_user" => "customer user",
+        "customer_admin" => "customer admin",
+        "vendor_pm" => "project manager",
+        "vendor_engineer" => "engineer",
+        "admin" => "administrator",
+        "system" => "valet",
+        other => other,
+    }
+    .to_string()
+}
+
+/// An audit action as a phrase (`run.start_now` → `Run started before its slot`); the code
+/// itself stays beside it on the pages, for whoever searches the trail by it.
+fn action_label(action: &str) -> String {
+    let known = match action {
+        "request.create" | "request.filed" => "Request filed",
+        "request.state" => "State changed",
+        "request.comment" => "Comment",
+        "request.attach" => "Attachment added",
+        "request.watch" => "Watcher added",
+        "request.unwatch" => "Watcher removed",
+        "request.val_pair" => "VAL pair created",
+        "request.provisioned" => "VAL provisioned",
+        "request.signed_off" => "Validation signed off",
+        "request.extension_requested" => "Extension requested",
+        "request.extended" => "Validation extended",
+        "request.closing" => "Closing started",
+        "request.closure_scheduled" => "Closure scheduled",
+        "signature.sign" => "E-signature",
+        "finding.create" => "Finding filed",
+        "finding.answer" => "Finding answered",
+        "finding.state" => "Finding state changed",
+        "document.create" => "Document issued",
+        "run.create" => "Run queued",
+        "run.start_now" => "Run started before its slot",
+        "run.start" => "Run started",
+        "run.step" => "Run step",
+        "run.steps_added" => "Run steps added",
+        "run.abort" => "Abort requested",
+        "run.confirm" => "Downtime released",
+        "run.finish" => "Run finished",
+        "schedule.set" => "Upgrade booked",
+        "schedule.cancel" => "Booking cancelled",
+        "schedule.done" => "Booked upgrade done",
+        "schedule.confirmation" => "Confirmation per environment set",
+        "hotfix.accept" => "Hotfix accepted",
+        "hotfix.decline" => "Hotfix declined",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    let words = action.replace(['.', '_'], " ");
+    let mut cs = words.chars();
+    match cs.next() {
+        Some(c) => c.to_uppercase().chain(cs).collect(),
+        None => words,
+    }
 }
 
 /// Text with `backticks` shown as code: escaped, then each quoted run in `<code>`.
@@ -494,4 +559,20 @@ async fn audit_page(State(st): State<AppState>, u: UiUser) -> Result<Html<String
         "audit.html",
         context! { ..base(&u, "audit"), ..context! { events => events, verdict => verdict } },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{action_label, role_label};
+
+    #[test]
+    fn audit_codes_read_as_phrases_and_unknown_ones_stay_legible() {
+        assert_eq!(action_label("run.start_now"), "Run started before its slot");
+        assert_eq!(action_label("signature.sign"), "E-signature");
+        assert_eq!(action_label("hotfix.published"), "Hotfix published");
+        assert_eq!(action_label(""), "");
+        assert_eq!(role_label("vendor_pm"), "project manager");
+        assert_eq!(role_label("customer_admin"), "customer admin");
+        assert_eq!(role_label("auditor"), "auditor");
+    }
 }
