@@ -15,11 +15,7 @@ pub const REMIND_DAYS: [i64; 2] = [7, 1];
 /// Queues the reminders and the closure at the end of `request`'s validation period.
 pub async fn schedule_expiry(store: &Store, request: &Request) -> Result<()> {
     let val = request.val()?;
-    let Ok(end) = val
-        .end
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .map(|z| z.timestamp())
-    else {
+    let Some(end) = crate::val::period_end(store, &request.customer_id, val.end).await? else {
         return Ok(());
     };
     for days in REMIND_DAYS {

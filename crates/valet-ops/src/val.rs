@@ -142,6 +142,22 @@ pub async fn approve(
     Ok(r)
 }
 
+/// When a validation period ending on `end` is over: the end of that day on the customer's
+/// wall clock (the start of the next), so the customer has the whole of its last day. `None`
+/// only for a date at the end of the calendar.
+pub async fn period_end(
+    store: &Store,
+    customer_id: &str,
+    end: jiff::civil::Date,
+) -> Result<Option<jiff::Timestamp>> {
+    let customer = valet_store::customers::get(store, &Actor::system(), customer_id).await?;
+    Ok(end
+        .tomorrow()
+        .and_then(|next| next.to_zoned(customer.zone.tz()))
+        .map(|z| z.timestamp())
+        .ok())
+}
+
 /// Registers the request's VAL pair (once) and queues a provisioning run unless one is queued
 /// or running; the request moves to `scheduled`. Idempotent: safe to call again after a crash.
 pub async fn schedule_provisioning(store: &Store, actor: &Actor, key: &str) -> Result<Request> {
@@ -153,11 +169,7 @@ pub async fn schedule_provisioning(store: &Store, actor: &Actor, key: &str) -> R
             environments::pair(store, &system, p).await?;
         }
         None => {
-            let expires = val
-                .end
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .map(|z| z.timestamp())
-                .ok();
+            let expires = period_end(store, &r.customer_id, val.end).await?;
             let pair = environments::create_pair(
                 store,
                 &system,
@@ -388,10 +400,7 @@ pub async fn approve_extension(store: &Store, actor: &Actor, key: &str) -> Resul
     .await?;
     tx.commit().await?;
     if let Some(p) = r.details["val_pair_id"].as_str() {
-        let expires = end
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp())
-            .ok();
+        let expires = period_end(store, &r.customer_id, end).await?;
         let pair = environments::pair(store, &Actor::system(), p).await?;
         for env in [&pair.main, &pair.test] {
             environments::update(

@@ -1057,10 +1057,17 @@ fn worker_days_ahead(
     name: &str,
     days: i64,
 ) -> (tokio::sync::watch::Sender<bool>, Supervisor) {
+    worker_ahead(w, name, jiff::SignedDuration::from_hours(24 * days))
+}
+
+/// A worker whose clock runs `by` ahead.
+fn worker_ahead(
+    w: &World,
+    name: &str,
+    by: jiff::SignedDuration,
+) -> (tokio::sync::watch::Sender<bool>, Supervisor) {
     let ahead = w.store.clone().with_clock(std::sync::Arc::new(move || {
-        jiff::Timestamp::now()
-            .checked_add(jiff::SignedDuration::from_hours(24 * days))
-            .unwrap()
+        jiff::Timestamp::now().checked_add(by).unwrap()
     }));
     let moved = World {
         store: ahead,
@@ -1092,6 +1099,33 @@ async fn val_closes_at_the_end_of_validation_after_reminders() {
     let (stop, sup) = w.worker("now");
     let key = w.file_and_approve(w.input()).await;
     assert_eq!(w.wait_run(&key, "provision").await, RunState::Succeeded);
+    let _ = stop.send(true);
+    sup.stop_all().await;
+    // The period is over at the end of its last day on the customer's clock (Europe/Berlin),
+    // not at midnight UTC before it: the customer has the whole of the end date.
+    let end: jiff::civil::Date = w.input().end.parse().unwrap();
+    let over = end
+        .tomorrow()
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").unwrap())
+        .unwrap()
+        .timestamp();
+    let view = valet_ops::val::view(&w.store, &w.pm, &key).await.unwrap();
+    let val_pair = view.val_pair.expect("provisioned");
+    assert_eq!(val_pair.main.expires_at, Some(over));
+    assert_eq!(val_pair.test.expires_at, Some(over));
+    // Five minutes before that, on the end date in Berlin, the VAL is still open.
+    let (stop, sup) = worker_ahead(
+        &w,
+        "last-day",
+        over.duration_since(w.store.now()) - jiff::SignedDuration::from_mins(5),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        requests::get(&w.store, &w.pm, &key).await.unwrap().state,
+        valet_core::RequestState::InProgress,
+        "closed before the end date was over"
+    );
     let _ = stop.send(true);
     sup.stop_all().await;
     // 61 days later (validation ends after 60): both reminders, then the closure.
