@@ -1138,6 +1138,13 @@ async fn hotfix_inbox_accepts_with_slots_and_declines_with_a_reason_e_signed() {
     let (status, html) = post_form(&c, &app, "/hotfixes/24.2.1.1201/accept", &form).await;
     assert_eq!(status, 403);
     assert!(html.contains("Nothing was recorded") && html.contains("password is wrong"));
+    assert!(
+        html.contains(&format!("value=\"{date}\""))
+            && html.contains("value=\"09:00\"")
+            && html.contains("value=\"20\""),
+        "what was typed is shown again: {html}"
+    );
+    assert!(!html.contains("wrong password"), "the password is not");
     // Without the CSRF token nothing happens either.
     let r = c
         .post(app.url("/hotfixes/24.2.1.1201/accept"))
@@ -1188,7 +1195,10 @@ async fn hotfix_inbox_accepts_with_slots_and_declines_with_a_reason_e_signed() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(html.contains("reason"), "a decline needs a reason");
+    assert!(
+        html.contains("Why not: "),
+        "a decline needs a reason, named by its label: {html}"
+    );
     let r = b
         .post(app.url("/hotfixes/24.2.1.1201/decline"))
         .form(&[

@@ -30,6 +30,24 @@ struct Failed {
     build: String,
     pair: String,
     messages: Vec<String>,
+    /// What was typed into the accept form, shown again (the password is not).
+    values: Option<UpgradeValues>,
+    /// What was typed as the reason for declining.
+    reason: String,
+}
+
+/// A form field as its label names it, for messages shown above the form.
+fn label_of(field: &str) -> &str {
+    match field {
+        "slots" => "Slots",
+        "preferred" => "Preferred slot",
+        "downtime_minutes" => "Downtime you can accept",
+        "note" => "Note",
+        "reason" => "Why not",
+        "password" => "Your password",
+        "pair" => "PROD pair",
+        other => other,
+    }
 }
 
 async fn page(st: &AppState, u: &UiUser, failed: Option<Failed>) -> Result<Html<String>, UiError> {
@@ -46,6 +64,8 @@ async fn page(st: &AppState, u: &UiUser, failed: Option<Failed>) -> Result<Html<
             today => today, zone => zone,
             failed_build => failed.as_ref().map(|f| f.build.clone()),
             failed_pair => failed.as_ref().map(|f| f.pair.clone()),
+            failed_values => failed.as_ref().and_then(|f| f.values.clone()).map(|v| Value::from_serialize(&v)),
+            failed_reason => failed.as_ref().map(|f| f.reason.clone()),
             failed => failed.map(|f| f.messages).unwrap_or_default(),
         } },
     )
@@ -70,6 +90,7 @@ async fn after(
     u: &UiUser,
     build: &str,
     pair: &str,
+    typed: (Option<UpgradeValues>, String),
     outcome: Result<String, ApiError>,
 ) -> Result<Response, UiError> {
     let e = match outcome {
@@ -79,7 +100,7 @@ async fn after(
     let (messages, status) = match e {
         ApiError::Fields(f) => (
             f.iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
+                .map(|f| format!("{}: {}", label_of(&f.field), f.message))
                 .collect(),
             StatusCode::BAD_REQUEST,
         ),
@@ -92,6 +113,8 @@ async fn after(
         build: build.to_string(),
         pair: pair.to_string(),
         messages,
+        values: typed.0,
+        reason: typed.1,
     };
     Ok((status, page(st, u, Some(failed)).await?).into_response())
 }
@@ -126,7 +149,15 @@ async fn accept(
         .await
         .map(|(_, r)| format!("/requests/{}", urlencode(&r.key)))
         .map_err(crate::api::signing);
-    after(&st, &u, &build, &v.pair, outcome).await
+    after(
+        &st,
+        &u,
+        &build,
+        &v.pair,
+        (Some(v.clone()), String::new()),
+        outcome,
+    )
+    .await
 }
 
 async fn decline(
@@ -141,9 +172,10 @@ async fn decline(
         password: Some(field(&fields, "password")),
         reason: field(&fields, "reason"),
     };
+    let typed = (None, input.reason.clone());
     let outcome = hotfix::decline(&st.store, &u.user.actor(), &build, input)
         .await
         .map(|_| "/hotfixes".to_string())
         .map_err(crate::api::signing);
-    after(&st, &u, &build, &pair, outcome).await
+    after(&st, &u, &build, &pair, typed, outcome).await
 }
