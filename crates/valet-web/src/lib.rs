@@ -155,6 +155,21 @@ async fn healthz(State(st): State<AppState>) -> (StatusCode, Json<serde_json::Va
     }
 }
 
-async fn not_found() -> error::ApiError {
-    error::ApiError::NotFound("no such endpoint; the API lives under /api/v1".into())
+/// An unknown address: the API's JSON error under `/api/` or for a client that does not
+/// ask for HTML; the UI's page for a browser.
+async fn not_found(
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let browser = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let missing = error::ApiError::NotFound("no such endpoint; the API lives under /api/v1".into());
+    if browser && !uri.path().starts_with("/api/") {
+        ui::UiError(missing).into_response()
+    } else {
+        missing.into_response()
+    }
 }

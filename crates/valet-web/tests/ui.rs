@@ -113,6 +113,39 @@ async fn wrong_password_shows_the_form_again_without_saying_which_part_was_wrong
 }
 
 #[tokio::test]
+async fn an_unknown_address_is_a_page_for_browsers_and_json_for_the_api() {
+    let app = spawn_app().await;
+    let c = browser();
+    let r = c
+        .get(app.url("/no/such/page"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<h1>Not found</h1>"), "{body}");
+    for (path, accept) in [
+        ("/api/v1/no-such", "text/html"),
+        ("/no/such/page", "application/json"),
+    ] {
+        let r = c
+            .get(app.url(path))
+            .header("accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "not_found", "{path}");
+    }
+}
+
+#[tokio::test]
 async fn sign_in_never_redirects_off_site() {
     let app = spawn_app().await;
     let c = browser();
@@ -457,6 +490,12 @@ async fn filing_shows_each_error_under_its_field_and_keeps_what_was_typed() {
     assert_eq!(r.headers()["location"], "/requests/VAL-1");
     let (status, detail) = page(&c, &app, "/requests/VAL-1").await;
     assert_eq!(status, 200);
+    assert!(
+        detail.contains("<p class=\"notice\" role=\"status\" id=\"done\">Request filed.</p>"),
+        "the page says what the action did: {detail}"
+    );
+    let (_, again) = page(&c, &app, "/requests/VAL-1").await;
+    assert!(!again.contains("id=\"done\""), "once");
     assert!(
         detail.contains("submitted") && detail.contains("validate 24.3"),
         "{detail}"

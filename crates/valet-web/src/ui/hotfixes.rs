@@ -94,6 +94,9 @@ async fn after(
     outcome: Result<String, ApiError>,
 ) -> Result<Response, UiError> {
     let e = match outcome {
+        Ok(to) if to.starts_with("/requests/") => {
+            return Ok(super::redirect_done(&to, "hotfix_accepted"))
+        }
         Ok(to) => return Ok(Redirect::to(&to).into_response()),
         Err(e) => e,
     };

@@ -88,6 +88,54 @@ fn templates() -> &'static Environment<'static> {
     })
 }
 
+/// The cookie that tells the next page what the action before it did (read once).
+pub(crate) const FLASH_COOKIE: &str = "valet_flash";
+
+/// What a successful action did, as the page it lands on says it. The cookie carries one of
+/// these codes, never text, so nothing typed or forged is shown back.
+pub(crate) fn flash_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "filed" => "Request filed.",
+        "signed" => "Signed: your e-signature is recorded below.",
+        "rejected" => "Request rejected.",
+        "cancelled" => "Request cancelled.",
+        "started" => "Run queued: it starts now.",
+        "released" => "Environment released: its downtime starts now.",
+        "aborting" => "Abort requested: the run stops and rolls back.",
+        "closing" => "Closing: the VAL pair is being torn down.",
+        "retried" => "Run queued again from its first step.",
+        "extension" => "Extension requested.",
+        "extended" => "Extension approved.",
+        "commented" => "Comment added.",
+        "finding" => "Finding filed.",
+        "finding_updated" => "Finding updated.",
+        "booked" => "Upgrade booked.",
+        "hotfix_accepted" => "Hotfix accepted: this request schedules its upgrade.",
+        _ => return None,
+    })
+}
+
+/// A redirect after a successful action, carrying its code for the next page.
+pub(crate) fn redirect_done(to: &str, code: &'static str) -> Response {
+    let cookie = Cookie::build((FLASH_COOKIE, code))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .path("/")
+        .build();
+    (CookieJar::new().add(cookie), Redirect::to(to)).into_response()
+}
+
+/// The action's message for this page, and the jar without the cookie (shown once).
+pub(crate) fn take_flash(jar: CookieJar) -> (Option<&'static str>, CookieJar) {
+    match jar.get(FLASH_COOKIE).map(|c| c.value().to_string()) {
+        Some(code) => (
+            flash_text(&code),
+            jar.remove(Cookie::build(FLASH_COOKIE).path("/").build()),
+        ),
+        None => (None, jar),
+    }
+}
+
 /// A role as people say it (`vendor_pm` → `project manager`); unknown text as it is.
 fn role_label(role: &str) -> String {
     match role {
@@ -173,7 +221,7 @@ fn code(text: &str) -> Value {
 }
 
 /// An error shown as a page: the API's status and message, inside the layout.
-pub struct UiError(ApiError);
+pub struct UiError(pub(crate) ApiError);
 
 impl<E: Into<ApiError>> From<E> for UiError {
     fn from(e: E) -> Self {
@@ -563,7 +611,14 @@ async fn audit_page(State(st): State<AppState>, u: UiUser) -> Result<Html<String
 
 #[cfg(test)]
 mod tests {
-    use super::{action_label, role_label};
+    use super::{action_label, flash_text, role_label};
+
+    #[test]
+    fn only_known_flash_codes_are_shown() {
+        assert_eq!(flash_text("filed"), Some("Request filed."));
+        assert_eq!(flash_text("<script>alert(1)</script>"), None);
+        assert_eq!(flash_text(""), None);
+    }
 
     #[test]
     fn audit_codes_read_as_phrases_and_unknown_ones_stay_legible() {

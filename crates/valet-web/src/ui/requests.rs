@@ -9,7 +9,7 @@
 
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use minijinja::{context, Value};
@@ -325,7 +325,10 @@ async fn file(State(st): State<AppState>, u: UiUser, mp: Multipart) -> Result<Re
         refresh: opt(&v.refresh),
     };
     match val::file(&st.store, &u.user.actor(), input, st.val_rules).await {
-        Ok(r) => Ok(Redirect::to(&format!("/requests/{}", urlencode(&r.key))).into_response()),
+        Ok(r) => Ok(super::redirect_done(
+            &format!("/requests/{}", urlencode(&r.key)),
+            "filed",
+        )),
         Err(e) => {
             let (errors, general, status) = match ApiError::from(e) {
                 ApiError::Fields(f) => (f, None, StatusCode::BAD_REQUEST),
@@ -346,6 +349,8 @@ async fn file(State(st): State<AppState>, u: UiUser, mp: Multipart) -> Result<Re
 #[derive(Debug, Default)]
 struct Notice {
     error: Option<String>,
+    /// What the action before this page did (from the flash cookie).
+    done: Option<&'static str>,
     finding: Option<(NewFinding, Vec<FieldError>)>,
 }
 
@@ -676,6 +681,7 @@ async fn detail(
             open_findings => open_findings, documents => documents, comments => comments,
             timeline => timeline, actions => actions,
             error => notice.error,
+            done => notice.done,
             fv => finding_values, ferr => finding_errors,
             upgrade => upgrade,
         } },
@@ -685,9 +691,21 @@ async fn detail(
 async fn detail_page(
     State(st): State<AppState>,
     u: UiUser,
+    jar: axum_extra::extract::cookie::CookieJar,
     Path(key): Path<String>,
-) -> Result<Html<String>, UiError> {
-    detail(&st, &u, &key, Notice::default()).await
+) -> Result<Response, UiError> {
+    let (done, jar) = super::take_flash(jar);
+    let page = detail(
+        &st,
+        &u,
+        &key,
+        Notice {
+            done,
+            ..Notice::default()
+        },
+    )
+    .await?;
+    Ok((jar, page).into_response())
 }
 
 /// After an action: back to the request page, or the page again with the error.
@@ -696,12 +714,14 @@ async fn after(
     u: &UiUser,
     key: &str,
     anchor: &str,
+    done: &'static str,
     outcome: Result<(), ApiError>,
 ) -> Result<Response, UiError> {
     match outcome {
-        Ok(()) => {
-            Ok(Redirect::to(&format!("/requests/{}{anchor}", urlencode(key))).into_response())
-        }
+        Ok(()) => Ok(super::redirect_done(
+            &format!("/requests/{}{anchor}", urlencode(key)),
+            done,
+        )),
         Err(e @ (ApiError::NotFound(_) | ApiError::Unauthenticated | ApiError::Internal(_))) => {
             Err(e.into())
         }
@@ -752,7 +772,7 @@ async fn reject(
         Ok::<(), ApiError>(())
     }
     .await;
-    after(&st, &u, &key, "", outcome).await
+    after(&st, &u, &key, "", "rejected", outcome).await
 }
 
 async fn cancel(
@@ -777,7 +797,7 @@ async fn cancel(
         Ok::<(), ApiError>(())
     }
     .await;
-    after(&st, &u, &key, "", outcome).await
+    after(&st, &u, &key, "", "cancelled", outcome).await
 }
 
 /// Starts a booked upgrade now (PM or engineer, reason audited).
@@ -798,7 +818,7 @@ async fn run_start(
         Ok::<(), ApiError>(())
     }
     .await;
-    after(&st, &u, &key, "#run", outcome).await
+    after(&st, &u, &key, "#run", "started", outcome).await
 }
 
 /// Releases the environment an upgrade run waits for.
@@ -812,7 +832,7 @@ async fn run_confirm(
         Ok::<(), ApiError>(())
     }
     .await;
-    after(&st, &u, &key, "#run", outcome).await
+    after(&st, &u, &key, "#run", "released", outcome).await
 }
 
 /// Aborts a running upgrade: it rolls back after its current step.
@@ -828,7 +848,7 @@ async fn run_abort(
         Ok::<(), ApiError>(())
     }
     .await;
-    after(&st, &u, &key, "#run", outcome).await
+    after(&st, &u, &key, "#run", "aborting", outcome).await
 }
 
 async fn close(
@@ -841,7 +861,7 @@ async fn close(
         .await
         .map(|_| ())
         .map_err(ApiError::from);
-    after(&st, &u, &key, "", outcome).await
+    after(&st, &u, &key, "", "closing", outcome).await
 }
 
 async fn retry(
@@ -853,7 +873,7 @@ async fn retry(
         .await
         .map(|_| ())
         .map_err(ApiError::from);
-    after(&st, &u, &key, "#run", outcome).await
+    after(&st, &u, &key, "#run", "retried", outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -874,7 +894,7 @@ async fn extension(
         .await
         .map(|_| ())
         .map_err(ApiError::from);
-    after(&st, &u, &key, "", outcome).await
+    after(&st, &u, &key, "", "extension", outcome).await
 }
 
 async fn approve_extension(
@@ -886,7 +906,7 @@ async fn approve_extension(
         .await
         .map(|_| ())
         .map_err(ApiError::from);
-    after(&st, &u, &key, "", outcome).await
+    after(&st, &u, &key, "", "extended", outcome).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -907,7 +927,7 @@ async fn comment(
         Ok::<(), ApiError>(())
     }
     .await;
-    after(&st, &u, &key, "#comments", outcome).await
+    after(&st, &u, &key, "#comments", "commented", outcome).await
 }
 
 async fn file_finding(
@@ -917,9 +937,10 @@ async fn file_finding(
     Form(f): Form<NewFinding>,
 ) -> Result<Response, UiError> {
     match val::file_finding(&st.store, &u.user.actor(), &key, f.clone()).await {
-        Ok(_) => {
-            Ok(Redirect::to(&format!("/requests/{}#findings", urlencode(&key))).into_response())
-        }
+        Ok(_) => Ok(super::redirect_done(
+            &format!("/requests/{}#findings", urlencode(&key)),
+            "finding",
+        )),
         Err(e) => match ApiError::from(e) {
             ApiError::Fields(errs) => {
                 let page = detail(
@@ -934,7 +955,7 @@ async fn file_finding(
                 .await?;
                 Ok((StatusCode::BAD_REQUEST, page).into_response())
             }
-            other => after(&st, &u, &key, "#findings", Err(other)).await,
+            other => after(&st, &u, &key, "#findings", "finding", Err(other)).await,
         },
     }
 }
@@ -985,7 +1006,15 @@ async fn set_finding(
         .await
         .map(|_| ())
         .map_err(ApiError::from);
-    after(&st, &u, &finding.request_key, "#findings", outcome).await
+    after(
+        &st,
+        &u,
+        &finding.request_key,
+        "#findings",
+        "finding_updated",
+        outcome,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -1006,7 +1035,15 @@ async fn answer_finding(
         .await
         .map(|_| ())
         .map_err(ApiError::from);
-    after(&st, &u, &finding.request_key, "#findings", outcome).await
+    after(
+        &st,
+        &u,
+        &finding.request_key,
+        "#findings",
+        "finding_updated",
+        outcome,
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1084,9 +1121,10 @@ async fn sign(
             .map(|_| ()),
     };
     match outcome.map_err(ApiError::from) {
-        Ok(()) => {
-            Ok(Redirect::to(&format!("/requests/{}#signatures", urlencode(&key))).into_response())
-        }
+        Ok(()) => Ok(super::redirect_done(
+            &format!("/requests/{}#signatures", urlencode(&key)),
+            "signed",
+        )),
         Err(ApiError::Unauthenticated) => {
             let page = sign_page(
                 &st,

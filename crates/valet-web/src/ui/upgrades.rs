@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use jiff::civil::Date;
@@ -367,7 +367,10 @@ async fn file(
     // message replaces "is required".
     let err = match upgrade::file(&st.store, &u.user.actor(), input).await {
         Ok(r) => {
-            return Ok(Redirect::to(&format!("/requests/{}", urlencode(&r.key))).into_response())
+            return Ok(super::redirect_done(
+                &format!("/requests/{}", urlencode(&r.key)),
+                "filed",
+            ))
         }
         Err(e) => {
             let mut e = ApiError::from(e);
@@ -948,9 +951,10 @@ async fn book(
         ..Default::default()
     };
     match outcome {
-        Ok(()) => {
-            Ok(Redirect::to(&format!("/requests/{}#upgrade", urlencode(&key))).into_response())
-        }
+        Ok(()) => Ok(super::redirect_done(
+            &format!("/requests/{}#upgrade", urlencode(&key)),
+            "booked",
+        )),
         Err(e @ (ApiError::NotFound(_) | ApiError::Internal(_))) => Err(e.into()),
         Err(ApiError::Unauthenticated) => {
             let page = schedule_view(

@@ -374,9 +374,10 @@ async function upgrade(base, out, customer, customerPassword, pm, pmPassword, da
     await page.click('#book-form button[type=submit]');
     await page.waitForURL(new RegExp(`/requests/${key}#upgrade$`));
     const booking = await page.textContent('#booking');
-    check(booking.includes('Eve Engineer') && booking.includes('SEQUENCE 0')
+    check(booking.includes('Eve Engineer') && booking.includes('calendar revision 0')
       && booking.includes('unvalidated build') && booking.includes('I approve this record.') && (await page.textContent('#request-state')).includes('scheduled'),
       'the PM booked slot 1 for Eve Engineer, overriding the build e-signed');
+    check((await page.textContent('#done')).includes('Upgrade booked.'), 'the page says the booking was made');
     await page.screenshot({ path: `${out}/upgrade-booked.png`, fullPage: true });
     const ics = await page.request.get(`${base}${await page.getAttribute('#ics-link', 'href')}`);
     const icsText = await ics.text();
