@@ -266,6 +266,10 @@ async fn audit_page_shows_own_tenant_events_and_the_chain_state_to_vendors() {
     assert_eq!(status, 200);
     assert!(body.contains("environment.create"), "{body}");
     assert!(
+        body.contains("<strong>Environment create</strong>") && body.contains("recorded values"),
+        "a phrase for each action, its values folded: {body}"
+    );
+    assert!(
         !body.contains("chain intact"),
         "customers do not get the chain verdict"
     );

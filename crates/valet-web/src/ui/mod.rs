@@ -603,6 +603,10 @@ async fn audit_page(State(st): State<AppState>, u: UiUser) -> Result<Html<String
     } else {
         Some(valet_store::audit::verify(&st.store).await?)
     };
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| context! { summary => requests::change_of(e), ..Value::from_serialize(e) })
+        .collect();
     render(
         "audit.html",
         context! { ..base(&u, "audit"), ..context! { events => events, verdict => verdict } },

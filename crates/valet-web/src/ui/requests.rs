@@ -418,7 +418,7 @@ fn field_rows(kind: RequestKind, d: &serde_json::Value) -> Vec<Value> {
 }
 
 /// One line saying what an event changed: a state move, a signature's meaning, a finding.
-fn change_of(e: &valet_store::audit::AuditEvent) -> Option<String> {
+pub(super) fn change_of(e: &valet_store::audit::AuditEvent) -> Option<String> {
     let after = e.after.as_ref()?;
     let before = e.before.as_ref();
     let state = |v: &serde_json::Value| v["state"].as_str().map(|s| s.replace('_', " "));
