@@ -69,7 +69,12 @@ impl Signature {
         match jiff::tz::TimeZone::get(zone) {
             Ok(tz) => {
                 let z = at.to_zoned(tz);
-                format!("{} ({zone})", z.strftime("%Y-%m-%d %H:%M:%S %Z"))
+                let shown = z.strftime("%Y-%m-%d %H:%M:%S %Z").to_string();
+                if shown.ends_with(&format!(" {zone}")) {
+                    shown // `… UTC`, not `… UTC (UTC)`
+                } else {
+                    format!("{shown} ({zone})")
+                }
             }
             Err(_) => format!("{} (UTC)", at.strftime("%Y-%m-%d %H:%M:%S")),
         }
@@ -93,6 +98,10 @@ mod tests {
             "2026-11-30 21:05:13 CET (Europe/Berlin)"
         );
         assert!(Signature::local_time(at, "Nowhere/Else").ends_with("(UTC)"));
+        assert_eq!(
+            Signature::local_time(at, "UTC"),
+            format!("{} UTC", at.strftime("%Y-%m-%d %H:%M:%S"))
+        );
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub(crate) fn flash_text(code: &str) -> Option<&'static str> {
         "commented" => "Comment added.",
         "finding" => "Finding filed.",
         "finding_updated" => "Finding updated.",
+        "finding_answered" => "Answer added to the finding.",
         "booked" => "Upgrade booked.",
         "hotfix_accepted" => "Hotfix accepted: this request schedules its upgrade.",
         _ => return None,

@@ -591,6 +591,23 @@ async fn detail(
             }
         })
         .collect();
+    // A VAL expires at the end of its last day on the customer's clock: said that way.
+    let zone = customers::get(&st.store, &actor, &r.customer_id)
+        .await
+        .map(|c| c.zone)
+        .ok();
+    let expiry = |t: jiff::Timestamp| match &zone {
+        Some(z) => {
+            let local = t.to_zoned(z.tz());
+            if local.time() == jiff::civil::Time::midnight() {
+                let day = local.date().yesterday().unwrap_or(local.date());
+                format!("end of {day} ({})", z.as_str())
+            } else {
+                format!("{} ({})", local.strftime("%Y-%m-%d %H:%M"), z.as_str())
+            }
+        }
+        None => utc(t),
+    };
     let pair: Vec<Value> = view
         .val_pair
         .iter()
@@ -599,7 +616,7 @@ async fn detail(
             context! {
                 name => e.name, role => e.role.as_str(), state => e.state.as_str(),
                 build => e.current_build.map(|b| b.to_string()), base_url => e.base_url,
-                expires_at => e.expires_at.map(utc),
+                expires_at => e.expires_at.map(expiry),
             }
         })
         .collect();
@@ -1035,15 +1052,8 @@ async fn answer_finding(
         .await
         .map(|_| ())
         .map_err(ApiError::from);
-    after(
-        &st,
-        &u,
-        &finding.request_key,
-        "#findings",
-        "finding_updated",
-        outcome,
-    )
-    .await
+    let to = &finding.request_key;
+    after(&st, &u, to, "#findings", "finding_answered", outcome).await
 }
 
 // ---------------------------------------------------------------------------------------

@@ -229,6 +229,9 @@ async function journey(base, out, customer, customerPassword, pm, pmPassword) {
       return p.isVisible('text=VAL pair provisioned');
     }, 2000);
     check(true, 'the provisioning run succeeded');
+    const pairText = await page.textContent('main');
+    check(/end of \d{4}-\d{2}-\d{2} \(Europe\/Berlin\)/.test(pairText),
+      "the VAL pair expires at the end of its last day, on the customer's clock");
     await page.screenshot({ path: `${out}/request-provisioned.png`, fullPage: true });
     await signOut();
 
