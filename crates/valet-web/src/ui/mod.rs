@@ -606,7 +606,13 @@ async fn audit_page(State(st): State<AppState>, u: UiUser) -> Result<Html<String
     };
     let events: Vec<Value> = events
         .iter()
-        .map(|e| context! { summary => requests::change_of(e), ..Value::from_serialize(e) })
+        .map(|e| {
+            let (who, role) = requests::who(e);
+            context! {
+                summary => requests::change_of(e), who => who, who_role => role,
+                ..Value::from_serialize(e)
+            }
+        })
         .collect();
     render(
         "audit.html",

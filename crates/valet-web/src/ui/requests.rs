@@ -443,6 +443,16 @@ pub(super) fn change_of(e: &valet_store::audit::AuditEvent) -> Option<String> {
         .map(|(f, a)| format!("{f}{a}"))
 }
 
+/// Who did it, as the timeline names them: valet's own changes (the built-in system actor,
+/// recorded with the administrator's role) are valet's, done automatically.
+pub(super) fn who(e: &valet_store::audit::AuditEvent) -> (&str, &str) {
+    if e.actor_id == valet_core::Actor::system().user_id {
+        ("valet", "automatic")
+    } else {
+        (&e.actor_name, &e.actor_role)
+    }
+}
+
 /// Consecutive run steps of the timeline at least this many are folded into one entry.
 const FOLD_STEPS: usize = 3;
 
@@ -452,8 +462,9 @@ const FOLD_STEPS: usize = 3;
 /// actions between steps (a release, an abort) stay entries of their own.
 fn timeline_of(history: &[valet_store::audit::AuditEvent]) -> Vec<Value> {
     let entry = |e: &valet_store::audit::AuditEvent| {
+        let (actor, role) = who(e);
         context! {
-            at => utc(e.at), actor => e.actor_name, role => e.actor_role,
+            at => utc(e.at), actor => actor, role => role,
             action => e.action, reason => e.reason, change => change_of(e),
         }
     };
@@ -473,9 +484,10 @@ fn timeline_of(history: &[valet_store::audit::AuditEvent]) -> Vec<Value> {
             } else {
                 utc(last.at)
             };
+            let (actor, role) = who(first);
             out.push(context! {
-                at => utc(first.at), until => until, actor => first.actor_name,
-                role => first.actor_role, steps => group.iter().map(entry).collect::<Vec<_>>(),
+                at => utc(first.at), until => until, actor => actor,
+                role => role, steps => group.iter().map(entry).collect::<Vec<_>>(),
                 first_change => change_of(first), last_change => change_of(last),
             });
             rest = after;
@@ -1181,6 +1193,19 @@ mod tests {
             prev_hash: String::new(),
             hash: String::new(),
         }
+    }
+
+    #[test]
+    fn valets_own_changes_are_valets_not_an_administrators() {
+        let mine = event("request.val_pair", "system", 0, 0);
+        let t = timeline_of(&[mine, event("run.confirm", "pat.pm", 0, 1)]);
+        assert_eq!(t[0].get_attr("actor").unwrap().to_string(), "valet");
+        assert_eq!(t[0].get_attr("role").unwrap().to_string(), "automatic");
+        assert_eq!(t[1].get_attr("actor").unwrap().to_string(), "pat.pm");
+        assert_eq!(
+            t[1].get_attr("role").unwrap().to_string(),
+            "vendor_engineer"
+        );
     }
 
     #[test]
